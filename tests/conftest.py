@@ -1,0 +1,48 @@
+"""Shared test set-up: the device fixture and the hypothesis profiles.
+
+Every test that takes ``device`` runs on "cpu" and on "cuda". With a working GPU
+"cuda" is real CuPy; without one it is the strict stand-in in
+``tests/cupy_standin`` (CuPy's rules, NumPy underneath), installed through the
+backend's one test hook. The header of the pytest run says which.
+"""
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tinygan import backend
+
+# CI: derandomised, bounded, no deadline (2 slow cores). Locally: more examples.
+_common = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                     HealthCheck.too_slow])
+settings.register_profile("ci", derandomize=True, max_examples=15, print_blob=True, **_common)
+settings.register_profile("dev", max_examples=40, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+_cuda_kind = None  # "cupy" or "stand-in"
+
+
+def pytest_configure(config):
+    global _cuda_kind
+    if backend.cuda_available() and not os.environ.get("TINYGAN_TEST_STANDIN"):
+        _cuda_kind = "cupy"
+    else:
+        import cupy_standin
+        backend._use_cuda_module(cupy_standin)
+        _cuda_kind = "stand-in"
+
+
+def pytest_report_header(config):
+    return f"tinygan device 'cuda' in these tests: {_cuda_kind}"
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request):
+    """The device name; each test that takes it runs once per device."""
+    return request.param
+
+
+@pytest.fixture
+def cuda_kind():
+    """"cupy" on a real GPU, "stand-in" otherwise."""
+    return _cuda_kind

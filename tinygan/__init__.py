@@ -1,0 +1,25 @@
+"""tinygan: a small, readable deep-learning engine over NumPy and CuPy, made to train GANs.
+
+>>> import tinygan as tg
+>>> x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x ** 2).sum().backward()
+>>> x.grad
+tensor([2., 4., 6.])
+"""
+from . import backend
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import CudaUnavailableError, manual_seed
+from .functional import (abs, cat, clamp, clip, exp, flatten, log, log1p, matmul, max, maximum,
+                         mean, min, minimum, permute, relu, reshape, sigmoid, softplus, sqrt,
+                         squeeze, stack, std, sum, tanh, transpose, unsqueeze, var, where)
+from .gradcheck import gradcheck
+from .tensor import (Tensor, arange, bool_, float16, float32, float64, full, full_like,
+                     get_default_dtype, int32, int64, ones, ones_like, rand, rand_like, randn,
+                     randn_like, set_default_dtype, tensor, uint8, zeros, zeros_like)
+
+__version__ = "0.1.0"
+
+
+def cuda_is_available():
+    """True when device "cuda" works (CuPy installed, a driver and a GPU)."""
+    return backend.cuda_available()

@@ -1,0 +1,261 @@
+"""The one place that knows NumPy from CuPy.
+
+Every other module asks this one for the array module of a device (``xp``) or of
+an array, and moves arrays between devices through it. Devices are named like
+PyTorch's: ``"cpu"`` (NumPy arrays) and ``"cuda"`` (CuPy arrays; ``"cuda:0"``
+is accepted and means the same).
+
+CuPy is imported lazily, the first time someone asks for ``"cuda"``. Importing
+it can fail for several reasons (not installed, no driver, no GPU); the reason
+is kept and shown in :class:`CudaUnavailableError`, so a user who asked for the
+GPU learns which of these it was instead of seeing a raw CUDA error on the first
+operation.
+
+Where CuPy differs from NumPy, the choice is made here and nowhere else:
+
+1. Host copies: NumPy arrays are already on the host; CuPy arrays are copied
+   with ``xp.asnumpy`` (CuPy refuses ``np.asarray`` on a device array).
+2. Random numbers: ``cupy.random.Generator`` has no ``normal``, ``permutation``
+   or state you can save. tinygan's :class:`Generator` draws from
+   ``standard_normal`` / ``random`` only, and on "cuda" seeds a device generator
+   from a host NumPy generator, whose state is what checkpoints save.
+3. Synchronisation: NumPy is synchronous; CuPy work is queued on a stream and
+   must be waited for before reading a clock (:func:`synchronize`).
+4. ``errstate``: NumPy's floating-point error context does not exist in CuPy
+   (device kernels never warn); :func:`errstate` is a no-op there.
+5. Memory accounting: the GPU's is CuPy's memory pool (:func:`memory_in_use`).
+
+Tests replace CuPy with a strict stand-in through :func:`_use_cuda_module`; that
+hook is for the test suite, not a user option.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+CPU = "cpu"
+CUDA = "cuda"
+
+
+class CudaUnavailableError(RuntimeError):
+    """Raised when "cuda" is asked for but CuPy cannot be used; says why."""
+
+
+# --- devices -----------------------------------------------------------------
+
+def normalize_device(device) -> str:
+    """Return "cpu" or "cuda" for any accepted spelling, or raise ValueError."""
+    if device is None:
+        return CPU
+    name = str(device).strip().lower()
+    if name == CPU:
+        return CPU
+    if name == CUDA or name == "cuda:0" or name == "gpu":
+        return CUDA
+    if name.startswith("cuda:"):
+        raise ValueError(f"tinygan uses one GPU, 'cuda' or 'cuda:0'; got device {device!r}")
+    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+
+
+# --- the CuPy module, found once -----------------------------------------------
+
+_cuda_module = None          # cupy, or the test stand-in
+_cuda_reason = None          # why cupy cannot be used, when it cannot
+_cuda_probed = False
+
+
+def _probe_cupy():
+    """Import cupy and touch the device once; keep the reason if either fails."""
+    try:
+        import cupy
+    except Exception as exc:  # ImportError, or a broken CUDA library underneath
+        return None, (f"CuPy is not installed ({type(exc).__name__}: {exc}). "
+                      "Install the wheel for your CUDA version, e.g. "
+                      "pip install cupy-cuda12x (CUDA 12) or cupy-cuda13x (CUDA 13)")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count < 1:
+            return None, "CuPy is installed but no CUDA device was found"
+        cupy.zeros(1, dtype=cupy.float32)  # the first allocation is where a bad driver shows
+    except Exception as exc:
+        text = str(exc).strip() or type(exc).__name__
+        if "Driver" in text or "driver" in text:
+            return None, f"CuPy is installed but the NVIDIA driver cannot be used: {text}"
+        if "NoDevice" in text or "no CUDA-capable device" in text:
+            return None, f"CuPy is installed but no CUDA device was found: {text}"
+        return None, f"CuPy is installed but the GPU cannot be used: {text}"
+    return cupy, None
+
+
+def _cuda():
+    global _cuda_module, _cuda_reason, _cuda_probed
+    if not _cuda_probed:
+        _cuda_module, _cuda_reason = _probe_cupy()
+        _cuda_probed = True
+    if _cuda_module is None:
+        raise CudaUnavailableError(f"device 'cuda' is not available: {_cuda_reason}. "
+                                   "Use device 'cpu' (--backend numpy) instead.")
+    return _cuda_module
+
+
+def _use_cuda_module(module):
+    """Test hook: make ``module`` the array module of "cuda" (None: probe CuPy again)."""
+    global _cuda_module, _cuda_reason, _cuda_probed
+    _cuda_module, _cuda_reason, _cuda_probed = module, None, module is not None
+
+
+def cuda_available() -> bool:
+    """True when device "cuda" can be used."""
+    try:
+        _cuda()
+    except CudaUnavailableError:
+        return False
+    return True
+
+
+def cuda_unavailable_reason():
+    """Why "cuda" cannot be used, or None when it can."""
+    try:
+        _cuda()
+    except CudaUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+def xp_for(device):
+    """The array module (numpy, or cupy) that holds arrays of ``device``."""
+    return np if normalize_device(device) == CPU else _cuda()
+
+
+# --- arrays ------------------------------------------------------------------
+
+def device_of(array) -> str:
+    """The device an array lives on: numpy arrays and scalars are on "cpu"."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return CPU
+    if _cuda_module is not None and isinstance(array, _cuda_module.ndarray):
+        return CUDA
+    raise TypeError(f"expected a numpy or cupy array, got {type(array).__name__}")
+
+
+def array_module(array):
+    """numpy for a numpy array, cupy for a cupy array."""
+    return np if device_of(array) == CPU else _cuda_module
+
+
+def to_device(array, device):
+    """``array`` (any device, or a Python/numpy value) as an array on ``device``."""
+    device = normalize_device(device)
+    if device == CPU:
+        return to_numpy(array)
+    xp = _cuda()
+    if isinstance(array, xp.ndarray):
+        return array
+    return xp.asarray(array)  # host -> device copy
+
+
+def to_numpy(array) -> np.ndarray:
+    """A host numpy copy (or the array itself if it is already on the host)."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return np.asarray(array)
+    if _cuda_module is not None and isinstance(array, _cuda_module.ndarray):
+        return _cuda_module.asnumpy(array)  # device -> host copy
+    return np.asarray(array)
+
+
+def check_same_device(*arrays, op="operation"):
+    """Raise a clear error when arrays of different devices meet in one op."""
+    devices = {device_of(a) for a in arrays}
+    if len(devices) > 1:
+        raise RuntimeError(f"{op}: expected all tensors on the same device, but found "
+                           f"tensors on {' and '.join(sorted(devices))}; "
+                           "move them with .to(device) first")
+
+
+def scatter_add(target, index, values):
+    """target[index] += values, summing where an index repeats (in place)."""
+    array_module(target).add.at(target, index, values)
+
+
+def synchronize(device=CPU):
+    """Wait for queued device work (a no-op on "cpu")."""
+    if normalize_device(device) == CUDA:
+        _cuda().cuda.get_current_stream().synchronize()
+
+
+def errstate(**kwargs):
+    """numpy.errstate on the host; CuPy kernels never warn, so a no-op there."""
+    return np.errstate(**kwargs)
+
+
+def memory_in_use(device=CPU):
+    """Bytes held by the device's memory pool (None on "cpu": read RSS instead)."""
+    if normalize_device(device) == CPU:
+        return None
+    return _cuda().get_default_memory_pool().used_bytes()
+
+
+# --- random numbers ----------------------------------------------------------
+
+class Generator:
+    """A seeded source of random arrays on one device, with a state you can save.
+
+    The host part is a NumPy PCG64 generator. On "cpu" it draws everything; on
+    "cuda" it only seeds a device generator (CuPy's cannot save its state), so
+    :meth:`get_state` / :meth:`set_state` round-trip exactly on "cpu", and on
+    "cuda" they restore the stream from the next reseed on.
+    """
+
+    def __init__(self, seed=None, device=CPU):
+        self.device = normalize_device(device)
+        self._host = np.random.default_rng(seed)
+        self._device_rng = None
+
+    def _rng(self):
+        if self.device == CPU:
+            return self._host
+        if self._device_rng is None:
+            xp = _cuda()
+            self._device_rng = xp.random.default_rng(int(self._host.integers(2**63)))
+        return self._device_rng
+
+    def standard_normal(self, shape, dtype=np.float32):
+        return self._rng().standard_normal(size=tuple(shape), dtype=dtype)
+
+    def random(self, shape, dtype=np.float32):
+        """Uniform on [0, 1)."""
+        return self._rng().random(size=tuple(shape), dtype=dtype)
+
+    def permutation(self, n):
+        """A permutation of range(n) on the host (data order is decided there)."""
+        return self._host.permutation(n)
+
+    def manual_seed(self, seed):
+        self._host = np.random.default_rng(seed)
+        self._device_rng = None
+        return self
+
+    def get_state(self) -> dict:
+        """The host generator's state (JSON-friendly; see PCG64.state)."""
+        return self._host.bit_generator.state
+
+    def set_state(self, state):
+        self._host.bit_generator.state = state
+        self._device_rng = None
+
+
+_default_generators = {}
+
+
+def default_generator(device=CPU) -> Generator:
+    device = normalize_device(device)
+    if device not in _default_generators:
+        _default_generators[device] = Generator(None, device)
+    return _default_generators[device]
+
+
+def manual_seed(seed):
+    """Seed the default generators of every device (as torch.manual_seed)."""
+    for device in (CPU, CUDA):
+        default_generator(device).manual_seed([seed, 0 if device == CPU else 1])

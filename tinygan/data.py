@@ -1,0 +1,457 @@
+"""MNIST and Fashion-MNIST: find the files, check them, read them, batch them.
+
+Three layers, each usable on its own:
+
+1. :func:`read_idx` parses one IDX file (gzip-compressed or raw) into a NumPy
+   array, refusing anything whose header and length disagree.
+2. :func:`find_dataset_dir` finds a folder holding the four canonical files
+   (``data_dir`` argument, then ``$TINYGAN_DATA``, then the cache
+   ``~/.cache/tinygan/<dataset>``), downloads what is missing into the cache,
+   and checks every file's SHA-256 against :data:`SHA256`.
+   :func:`load_mnist` builds on it and returns ``(images, labels)`` for a split.
+3. :class:`DataLoader` turns those host arrays into shuffled batches of
+   tinygan Tensors on a device, copying the data to the device once.
+
+Example::
+
+    images, labels = load_mnist("mnist", train=True, data_dir="../shared/data")
+    loader = DataLoader(images, 64, labels=labels, device="cuda", seed=0)
+    for x, y in loader:          # x: (64, 784) float32 in [0, 1]
+        ...
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import backend
+
+# --- the datasets ------------------------------------------------------------
+
+TITLES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
+
+# Each split is an (images file, labels file) pair; both datasets use the same names.
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+FILE_NAMES = SPLIT_FILES["train"] + SPLIT_FILES["test"]
+
+# SHA-256 of the canonical .gz files. Computed from copies whose MD5 matched the
+# published values (those torchvision checks), so these are the same files.
+SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion": {
+        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+}
+
+# Tried in order. Plain http is acceptable because every download is checked
+# against SHA256 before it is used.
+MIRRORS = {
+    "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+              "http://yann.lecun.com/exdb/mnist/"),
+    "fashion": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+}
+
+# Sub-folder names accepted under a data directory, so that both
+# --data-dir ../shared/data/mnist and --data-dir ../shared/data work.
+SUBFOLDERS = {"mnist": ("mnist",), "fashion": ("fashion-mnist", "fashion")}
+
+DOWNLOAD_TIMEOUT = 30  # seconds without data before a mirror counts as failed
+ENV_VAR = "TINYGAN_DATA"
+
+
+class DatasetNotFound(FileNotFoundError):
+    """The dataset's files are nowhere we looked and could not be downloaded."""
+
+
+class ChecksumError(ValueError):
+    """A dataset file is not the canonical one (corrupt, truncated or another file)."""
+
+
+def dataset_name(dataset: str) -> str:
+    """"mnist" or "fashion" for any accepted spelling (e.g. "Fashion-MNIST")."""
+    name = str(dataset).strip().lower().replace("_", "-")
+    if name in ("fashion-mnist", "fashionmnist"):
+        name = "fashion"
+    if name not in TITLES:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {sorted(TITLES)}")
+    return name
+
+
+# --- reading IDX files ----------------------------------------------------------
+
+# IDX type codes (third header byte) and their big-endian NumPy dtypes.
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file (gzip-compressed if its name ends in ``.gz``) into an array.
+
+    The header is two zero bytes, a type code (0x08 is uint8), the number of
+    dimensions, then each dimension as a big-endian int32; the payload must
+    hold exactly their product of values. Anything else raises ValueError
+    naming the file, so a truncated download can never become a short array.
+    The result is a writable array in native byte order.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    dtype, dims, header_size = _parse_idx_header(path, data)
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    found = len(data) - header_size
+    if found != expected:
+        raise ValueError(f"{path}: IDX header announces shape {dims} of {dtype.name}, "
+                         f"i.e. {expected} payload bytes, but the file holds {found}")
+    array = np.frombuffer(data, dtype=dtype, offset=header_size).reshape(dims)
+    return array.astype(dtype.newbyteorder("="))  # a copy: writable, native order
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's (decompressed) bytes; a damaged gzip stream becomes a ValueError."""
+    with open(path, "rb") as raw:  # a missing file stays a FileNotFoundError
+        if path.suffix != ".gz":
+            return raw.read()
+        try:
+            with gzip.GzipFile(fileobj=raw) as stream:
+                return stream.read()
+        except (EOFError, zlib.error, OSError) as exc:
+            # EOFError: truncated; BadGzipFile (an OSError): not gzip, or bad CRC.
+            raise ValueError(f"{path}: damaged or truncated gzip file "
+                             f"({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_idx_header(path: Path, data: bytes):
+    """(dtype, dims, header size in bytes) from an IDX header, or ValueError."""
+    if len(data) < 4:
+        raise ValueError(f"{path}: expected an IDX header of at least 4 bytes, "
+                         f"found a file of {len(data)} bytes")
+    magic = int.from_bytes(data[:4], "big")
+    type_code, ndim = data[2], data[3]
+    if data[0] != 0 or data[1] != 0 or type_code not in IDX_DTYPES:
+        raise ValueError(f"{path}: bad IDX magic number 0x{magic:08X}; expected "
+                         "0x0000TTNN (TT a type code such as 08 for uint8, NN the "
+                         "number of dimensions), e.g. 0x00000803 for images or "
+                         "0x00000801 for labels")
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise ValueError(f"{path}: magic 0x{magic:08X} announces {ndim} dimensions, "
+                         f"i.e. a {header_size}-byte header, but the file holds "
+                         f"{len(data)} bytes")
+    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">i4", count=ndim, offset=4))
+    return np.dtype(IDX_DTYPES[type_code]), dims, header_size
+
+
+# --- checksums -------------------------------------------------------------------
+
+# Files already verified in this process, keyed by (path, size, mtime, expected
+# hash), so a file is hashed once but a replaced file is hashed again.
+_verified = set()
+
+
+def sha256_of(path) -> str:
+    """The SHA-256 of a file, as lowercase hex (read in 1 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_sha256(path, expected: str) -> None:
+    """Raise ChecksumError unless the file's SHA-256 is ``expected`` (cached per process)."""
+    path = Path(path).resolve()
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns, expected)
+    if key in _verified:
+        return
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ChecksumError(_checksum_message(path, expected, actual))
+    _verified.add(key)
+
+
+def _checksum_message(path, expected, actual) -> str:
+    return (f"checksum mismatch for {path}: expected SHA-256 {expected}, found {actual}. "
+            "The file is corrupt, truncated or not the canonical one (another "
+            "dataset?); it was not used. Replace it with the original file.")
+
+
+# --- finding the files ---------------------------------------------------------------
+
+def cache_dir(dataset: str = "mnist") -> Path:
+    """Where downloads go: ``$XDG_CACHE_HOME/tinygan/<dataset>`` or ``~/.cache/tinygan/<dataset>``."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "tinygan" / dataset_name(dataset)
+
+
+def find_dataset_dir(dataset: str = "mnist", data_dir=None, download: bool = True) -> Path:
+    """The folder holding the dataset's four files, checksums verified.
+
+    Looks in ``data_dir``, then ``$TINYGAN_DATA``, then :func:`cache_dir`; a
+    folder counts if it holds the four files itself or in a sub-folder named
+    after the dataset (``mnist``; ``fashion-mnist`` or ``fashion``). If none
+    does and ``download`` is true, the missing files are downloaded into the
+    cache. Raises :class:`DatasetNotFound` (a FileNotFoundError) listing every
+    place looked, and :class:`ChecksumError` for a file that is not canonical.
+    """
+    name = dataset_name(dataset)
+    places = []  # (origin, root or None), in search order
+    if data_dir is not None:
+        places.append(("data_dir argument / --data-dir", Path(data_dir).expanduser()))
+    env_value = os.environ.get(ENV_VAR)
+    places.append((f"${ENV_VAR}", Path(env_value).expanduser() if env_value else None))
+    cache = cache_dir(name)
+    places.append(("download cache", cache))
+
+    for _, root in places:
+        found = _folder_with_files(root, name) if root is not None else None
+        if found is not None:
+            _check_folder(found, name)
+            return found
+
+    if not download:
+        raise DatasetNotFound(_not_found_message(name, places, "downloading is off (download=False)"))
+    failure = _download_missing(name, cache)
+    if failure is not None:
+        raise DatasetNotFound(_not_found_message(name, places, failure))
+    _check_folder(cache, name)
+    return cache
+
+
+def _folder_with_files(root: Path, name: str):
+    """root, or its dataset-named sub-folder, if it holds all four files; else None."""
+    for folder in (root, *(root / sub for sub in SUBFOLDERS[name])):
+        if all((folder / f).is_file() for f in FILE_NAMES):
+            return folder
+    return None
+
+
+def _check_folder(folder: Path, name: str) -> None:
+    for file_name in FILE_NAMES:
+        check_sha256(folder / file_name, SHA256[name][file_name])
+
+
+def _not_found_message(name, places, download_note) -> str:
+    """One message: every place looked, why downloading did not help, what to do."""
+    subs = " or ".join(f"{s}/" for s in SUBFOLDERS[name])
+    lines = [f"{TITLES[name]} files not found. Looked for {', '.join(FILE_NAMES)} in:"]
+    for origin, root in places:
+        if root is None:
+            lines.append(f"  - {origin}: not set")
+        elif not root.is_dir():
+            lines.append(f"  - {root} ({origin}): no such directory")
+        else:
+            lines.append(f"  - {root} ({origin}): not all four files there, nor in {subs}")
+    lines.append(f"Download: {download_note}")
+    lines.append(f"Fix: pass --data-dir DIR (data_dir=DIR in Python) or set {ENV_VAR}=DIR, "
+                 f"where DIR holds the four files or a sub-folder {subs}")
+    return "\n".join(lines)
+
+
+# --- downloading ----------------------------------------------------------------------
+
+def _download_missing(name: str, cache: Path):
+    """Download the files the cache lacks; None on success, else why it failed (short).
+
+    A file that downloads but fails its checksum raises ChecksumError at once:
+    that is not a network problem, and another mirror should not hide it.
+    """
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the cache folder {cache} ({exc})"
+    for file_name in FILE_NAMES:
+        if (cache / file_name).is_file():
+            continue
+        errors = []
+        for mirror in MIRRORS[name]:
+            try:
+                _download(mirror + file_name, cache / file_name, SHA256[name][file_name])
+                break
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+                errors.append(f"{mirror + file_name}: {_short_reason(exc)}")
+        else:
+            return "every mirror failed: " + "; ".join(errors)
+    return None
+
+
+def _short_reason(exc) -> str:
+    reason = getattr(exc, "reason", None) if isinstance(exc, urllib.error.URLError) else None
+    return str(reason or exc) or type(exc).__name__
+
+
+def _download(url: str, dest: Path, expected_sha256: str) -> None:
+    """Fetch url to dest atomically: temp file in dest's folder, verify, then rename.
+
+    Either dest ends up complete and verified, or it does not exist; a temp file
+    is never left behind.
+    """
+    # A User-Agent because some servers refuse urllib's default one. Called as
+    # urllib.request.urlopen (not imported by name) so tests can replace it.
+    request = urllib.request.Request(url, headers={"User-Agent": "tinygan"})
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, \
+                urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+            actual = _copy_with_progress(response, out, dest.name)
+        if actual != expected_sha256:
+            raise ChecksumError(_checksum_message(url, expected_sha256, actual))
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _copy_with_progress(response, out, label: str) -> str:
+    """Copy the response body into out under a tqdm bar; return its SHA-256."""
+    size = response.headers.get("Content-Length")
+    digest = hashlib.sha256()
+    with tqdm(total=int(size) if size else None, unit="B", unit_scale=True,
+              desc=f"downloading {label}") as bar:
+        for chunk in iter(lambda: response.read(1 << 16), b""):
+            out.write(chunk)
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
+# --- loading a split ---------------------------------------------------------------------
+
+def load_mnist(dataset: str = "mnist", train: bool = True, data_dir=None,
+               download: bool = True):
+    """(images, labels) of a split as host NumPy arrays.
+
+    images: uint8 of shape (N, 28, 28); labels: uint8 of shape (N,). N is
+    60,000 for ``train=True`` and 10,000 for the test split. See
+    :func:`find_dataset_dir` for where the files are looked for.
+    """
+    folder = find_dataset_dir(dataset, data_dir=data_dir, download=download)
+    images_file, labels_file = SPLIT_FILES["train" if train else "test"]
+    images = read_idx(folder / images_file)
+    labels = read_idx(folder / labels_file)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise ValueError(f"{folder / images_file}: expected uint8 images of shape "
+                         f"(N, 28, 28), found {images.dtype} {images.shape}")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise ValueError(f"{folder / labels_file}: expected uint8 labels of shape (N,), "
+                         f"found {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{folder}: {images_file} holds {len(images)} images but "
+                         f"{labels_file} holds {len(labels)} labels")
+    return images, labels
+
+
+# --- batches ------------------------------------------------------------------------------
+
+def _to_float(images: np.ndarray, scale: str) -> np.ndarray:
+    """uint8 images -> float32 of shape (N, pixels), in [0, 1] or [-1, 1]."""
+    if images.dtype != np.uint8:
+        # Dividing floats by 255 again would silently squash the data.
+        raise TypeError(f"DataLoader expects uint8 images (as load_mnist returns), "
+                        f"got {images.dtype}")
+    x = images.reshape(len(images), -1).astype(np.float32)
+    x /= 255
+    if scale == "symmetric":
+        x *= 2
+        x -= 1   # [-1, 1], the range of a tanh generator's output
+    elif scale != "unit":
+        raise ValueError(f"unknown scale {scale!r}: expected 'unit' ([0, 1]) or "
+                         "'symmetric' ([-1, 1])")
+    return x
+
+
+class DataLoader:
+    """Shuffled mini-batches of images (and labels) as tinygan Tensors on a device.
+
+    The images are converted once to float32 rows of pixels (``scale="unit"``:
+    [0, 1]; ``"symmetric"``: [-1, 1]) and copied to ``device`` once, here.
+    Each epoch draws a fresh order from the loader's own seeded generator,
+    copies that index array to the device, and gathers each batch there, so
+    no data crosses from host to device per batch.
+
+    Iterating yields ``(x, y)``: x is a Tensor of shape (batch_size, 784), y a
+    Tensor of int64 labels (batch_size,), or None when no labels were given.
+    ``drop_last=True`` skips a final short batch (every batch the same shape).
+    ``limit`` keeps only the first ``limit`` examples (for quick runs).
+
+    :meth:`state_dict` saves the order generator's state; loading it into a
+    loader reproduces the order of the epochs that follow. The order of an
+    epoch is drawn when its iteration starts, so save between epochs.
+    """
+
+    def __init__(self, images, batch_size, *, labels=None, shuffle=True, drop_last=True,
+                 seed=0, device="cpu", scale="unit", limit=None):
+        images = np.asarray(images)[:limit]
+        if labels is not None:
+            labels = np.asarray(labels)[:limit]
+            if len(labels) != len(images):
+                raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if drop_last and batch_size > len(images):
+            raise ValueError(f"batch_size {batch_size} is larger than the {len(images)} "
+                             "examples, so drop_last=True would leave no batch")
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.device = backend.normalize_device(device)
+        self.num_examples = len(images)
+        self.epoch = 0  # epochs started so far
+        self.images = backend.to_device(_to_float(images, scale), self.device)
+        # int64 labels, so they can index directly (one-hot rows, embeddings).
+        self.labels = (None if labels is None
+                       else backend.to_device(labels.astype(np.int64), self.device))
+        self._generator = backend.Generator(seed)  # host-side: decides the order
+
+    def __len__(self):
+        """Number of batches per epoch."""
+        full, rest = divmod(self.num_examples, self.batch_size)
+        return full if self.drop_last or rest == 0 else full + 1
+
+    def __iter__(self):
+        """Start an epoch: draw its order now, then yield its batches."""
+        if self.shuffle:
+            order = self._generator.permutation(self.num_examples)
+        else:
+            order = np.arange(self.num_examples)
+        self.epoch += 1
+        return self._batches(backend.to_device(order, self.device))  # one copy per epoch
+
+    def _batches(self, order):
+        # Imported here, not at the top, so data.py has no import-order tie to
+        # tensor.py (tinygan/__init__ may import either first).
+        from tinygan.tensor import Tensor
+
+        for i in range(len(self)):
+            index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            x = Tensor(self.images[index])  # gathered on the device
+            y = None if self.labels is None else Tensor(self.labels[index])
+            yield x, y
+
+    def state_dict(self) -> dict:
+        """JSON-friendly state: the order generator's state and the epoch count."""
+        return {"epoch": self.epoch, "generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned; the next epoch's order follows."""
+        self.epoch = int(state["epoch"])
+        self._generator.set_state(state["generator"])
