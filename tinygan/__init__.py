@@ -23,3 +23,5 @@ __version__ = "0.1.0"
 def cuda_is_available():
     """True when device "cuda" works (CuPy installed, a driver and a GPU)."""
     return backend.cuda_available()
+
+from . import nn, optim, init  # noqa: E402  (built on everything above)

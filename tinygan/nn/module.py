@@ -1,0 +1,293 @@
+"""nn.Module, nn.Parameter and nn.Sequential, as in PyTorch.
+
+A Module finds its parameters, buffers and submodules from attribute
+assignment, in definition order (plain dicts keep insertion order), so
+``parameters()`` always lists them the same way and optimizers can keep their
+state in a list in that order.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module registers as learnable (requires_grad by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of layers and models: subclass it, set attributes, write forward."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # --- registration -----------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign before Module.__init__() call; "
+                                 "call super().__init__() first in your __init__")
+        if isinstance(value, Parameter):
+            self._forget(name)
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            self._modules[name] = value
+        elif name in self._buffers:  # a new tensor for a buffer stays a buffer
+            self._buffers[name] = value
+        else:
+            self._forget(name)
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name):
+        for registry in (self._parameters, self._buffers, self._modules, self.__dict__):
+            registry.pop(name, None)
+
+    def __getattr__(self, name):  # only called when normal lookup fails
+        for registry in ("_parameters", "_buffers", "_modules"):
+            items = self.__dict__.get(registry, {})
+            if name in items:
+                return items[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name, tensor):
+        """A tensor that belongs to the state (saved, moved by to()) but is not learned."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"buffer '{name}' must be a Tensor or None, got {type(tensor).__name__}")
+        self.__dict__.pop(name, None)
+        self._buffers[name] = tensor
+
+    def register_parameter(self, name, param):
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"parameter '{name}' must be an nn.Parameter or None, "
+                            f"got {type(param).__name__}")
+        self.__dict__.pop(name, None)
+        self._parameters[name] = param
+
+    def add_module(self, name, module):
+        self._modules[name] = module
+
+    # --- running -----------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # --- walking the tree ----------------------------------------------------------------
+    def named_modules(self, prefix=""):
+        """(name, module) for this module and every descendant, depth first."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        for name, child in self._modules.items():
+            if child is not None:
+                yield name, child
+
+    def children(self):
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, registry):
+        seen = set()  # a tensor shared by two modules is listed once
+        for module_name, module in self.named_modules():
+            for name, tensor in getattr(module, registry).items():
+                if tensor is None or id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                yield (f"{module_name}.{name}" if module_name else name), tensor
+
+    def named_parameters(self):
+        return self._named_members("_parameters")
+
+    def parameters(self):
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self):
+        return self._named_members("_buffers")
+
+    def buffers(self):
+        for _, b in self.named_buffers():
+            yield b
+
+    # --- modes and grads -------------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (dropout drops, batch norm uses batch statistics); returns self."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Evaluation mode: the same as train(False)."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.parameters():
+            _zero_grad(p, set_to_none)
+
+    # --- devices --------------------------------------------------------------------------
+    def to(self, device=None, dtype=None):
+        """Move (and/or cast floating) parameters and buffers in place; returns self."""
+        if device is not None and not isinstance(device, str):
+            dtype, device = device, None
+        with no_grad():
+            for tensor in list(self.parameters()) + list(self.buffers()):
+                _move(tensor, device, dtype)
+                if tensor.grad is not None:
+                    _move(tensor.grad, device, dtype)
+        return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return self.to(dtype=np.float32)
+
+    def double(self):
+        return self.to(dtype=np.float64)
+
+    # --- saving and loading -------------------------------------------------------------------
+    def state_dict(self):
+        """name -> host numpy copy, for every parameter and buffer (PyTorch's dotted names)."""
+        state = {}
+        for module_name, module in self.named_modules():
+            for registry in ("_parameters", "_buffers"):
+                for name, tensor in getattr(module, registry).items():
+                    if tensor is not None:
+                        key = f"{module_name}.{name}" if module_name else name
+                        state[key] = backend.to_numpy(tensor.data).copy()
+        return state
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values into this module's tensors (on their device, in their dtype).
+
+        With strict=True, missing, unexpected and mis-shaped keys are all listed in
+        one error. Returns (missing_keys, unexpected_keys) as PyTorch does.
+        """
+        own = {}
+        for module_name, module in self.named_modules():
+            for registry in ("_parameters", "_buffers"):
+                for name, tensor in getattr(module, registry).items():
+                    if tensor is not None:
+                        own[f"{module_name}.{name}" if module_name else name] = tensor
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        misshaped = [f"{k}: checkpoint {tuple(np.shape(state_dict[k]))}, model {own[k].shape}"
+                     for k in own if k in state_dict and tuple(np.shape(state_dict[k])) != own[k].shape]
+        problems = []
+        if misshaped:
+            problems.append("size mismatch: " + "; ".join(misshaped))
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
+                               + " | ".join(problems))
+        with no_grad():
+            for key, tensor in own.items():
+                if key in state_dict:
+                    value = backend.to_device(np.asarray(state_dict[key]), tensor.device)
+                    tensor.data = value.astype(tensor.dtype, copy=True)
+        return missing, unexpected
+
+    # --- printing ------------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ")
+                    for name, child in self._modules.items()]
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = ([self.extra_repr()] if self.extra_repr() else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _zero_grad(p, set_to_none):
+    if p.grad is None:
+        return
+    if set_to_none:
+        p.grad = None
+    else:  # a fresh zero array: the old one may be shared (see autograd._accumulate)
+        p.grad = Tensor(backend.array_module(p.grad.data).zeros_like(p.grad.data))
+
+
+def _move(tensor, device, dtype):
+    array = tensor.data
+    if device is not None:
+        array = backend.to_device(array, device)
+    if dtype is not None and array.dtype.kind == "f":
+        array = array.astype(dtype, copy=False)
+    tensor._data = array  # a new place, not a new value: no version bump
+
+
+class Sequential(Module):
+    """Modules applied one after another: ``Sequential(nn.Linear(4, 8), nn.ReLU())``."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: argument {i} is a {type(module).__name__}, "
+                                "not an nn.Module")
+            self.add_module(str(i), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __getitem__(self, index):
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*modules[index])
+        return modules[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
