@@ -1,0 +1,227 @@
+"""Train the course's GAN on MNIST (or Fashion-MNIST) and watch it learn.
+
+    python examples/mnist_gan.py --backend numpy --data-dir ../shared/data/mnist
+    python examples/mnist_gan.py --backend cupy --epochs 20 --out runs/gpu
+
+Writes to --out: samples/epoch_NNN.png (the same fixed noise every epoch), loss_curve.png,
+metrics.jsonl (one JSON line per logging interval) and checkpoint.npz (each epoch and on
+Ctrl-C). --resume continues that run from its checkpoint up to --epochs in total.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import tinygan as tg
+from tinygan import backend, data, optim, viz
+from tinygan.checkpoint import load_checkpoint, save_checkpoint
+from tinygan.fileio import atomic_write
+from tinygan.gan import Callback, GANTrainer, TrainingDiverged, build_models, get_noise
+
+DEVICES = {"numpy": "cpu", "cupy": "cuda"}
+GRID_ROWS = 8  # samples per grid: 8 x 8
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--backend", choices=DEVICES, default="numpy",
+                   help="numpy runs on the CPU, cupy on an NVIDIA GPU")
+    p.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist")
+    p.add_argument("--epochs", type=int, default=5, help="total epochs (with --resume too)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--beta2", type=float, default=0.999)
+    p.add_argument("--z-dim", type=int, default=64)
+    p.add_argument("--hidden-dim", type=int, default=128)
+    p.add_argument("--g-loss", choices=["non_saturating", "minimax"], default="non_saturating")
+    p.add_argument("--d-steps", type=int, default=1, help="discriminator steps per generator step")
+    p.add_argument("--log-every", type=int, default=50, help="steps per metrics line")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None, help="folder with the four MNIST .gz files")
+    p.add_argument("--out", default="runs/mnist_gan", help="folder for samples, curves, checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    p.add_argument("--dry-run", action="store_true", help="a few steps, no files written")
+    return p.parse_args(argv)
+
+
+def fail(message):
+    """One line on stderr and exit code 2: for problems the user can fix, no traceback."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def choose_device(backend_name):
+    device = DEVICES[backend_name]
+    if device == "cuda" and not backend.cuda_available():
+        fail(f"--backend cupy: {backend.cuda_unavailable_reason()}")
+    return device
+
+
+def load_images(args):
+    try:
+        images, _ = data.load_mnist(args.dataset, train=True, data_dir=args.data_dir)
+    except (data.DatasetNotFound, data.ChecksumError, ValueError) as exc:
+        if not args.dry_run:
+            fail(str(exc))
+        print(f"dry run: {args.dataset} not found, using random images instead "
+              f"({str(exc).splitlines()[0]})")
+        images = np.random.default_rng(args.seed).integers(0, 256, (512, 28, 28), dtype=np.uint8)
+    return images
+
+
+class Reporter(Callback):
+    """Progress bar, metrics.jsonl, sample grid and checkpoint: what a person watches."""
+
+    def __init__(self, args, out, fixed_noise, save):
+        self.args, self.out, self.fixed_noise, self.save = args, out, fixed_noise, save
+        self.bar = None
+
+    def on_epoch_start(self, trainer, epoch):
+        self.bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}/{self.args.epochs}",
+                        unit="step", leave=True, dynamic_ncols=True)
+
+    def on_step(self, trainer, step):
+        self.bar.update(1)
+
+    def on_log(self, trainer, record):
+        self.bar.set_postfix(d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}",
+                             D_x=f"{record['d_real']:.2f}", D_G_z=f"{record['d_fake']:.2f}")
+        if self.save:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def on_epoch_end(self, trainer, epoch):
+        self.bar.close()
+        tqdm.write(f"epoch {epoch}: {trainer.last_epoch_seconds:.1f} s, "
+                   f"{trainer.steps_per_second:.1f} steps/s")
+        if self.save:
+            write_samples(trainer.generator, self.fixed_noise, self.out / "samples" / f"epoch_{epoch:03d}.png")
+            viz.save_loss_curve(trainer.history, self.out / "loss_curve.png")
+            save_run(self.out, self.args, trainer, loader_state=None)
+
+
+@tg.no_grad()
+def write_samples(generator, noise, path):
+    generator.eval()  # BatchNorm with running stats: samples do not depend on the batch
+    images = generator(noise)
+    generator.train()
+    viz.save_image_grid(images.numpy(), path, nrow=GRID_ROWS)
+
+
+def save_run(out, args, trainer, loader_state, batch_in_epoch=0):
+    """Checkpoint everything a resumed run needs (atomically)."""
+    save_checkpoint(
+        out / "checkpoint.npz",
+        modules={"generator": trainer.generator, "discriminator": trainer.discriminator},
+        optimizers={"opt_g": trainer.opt_g, "opt_d": trainer.opt_d},
+        meta={"args": vars(args), "trainer": trainer.state(),
+              "loader": loader_state if loader_state is not None else trainer.loader.state_dict(),
+              "batch_in_epoch": batch_in_epoch})
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = choose_device(args.backend)
+    out = Path(args.out)
+    checkpoint = None
+    if args.resume:
+        try:
+            checkpoint = load_checkpoint(out / "checkpoint.npz")
+        except (FileNotFoundError, ValueError) as exc:
+            fail(f"--resume: {exc}")
+        saved = checkpoint.meta["args"]  # the run's own settings; only --epochs may grow
+        for key in ("dataset", "batch_size", "lr", "beta1", "beta2", "z_dim", "hidden_dim",
+                    "g_loss", "d_steps", "log_every", "seed", "limit"):
+            setattr(args, key, saved[key])
+
+    tg.manual_seed(args.seed)
+    images = load_images(args)
+    loader = data.DataLoader(images, args.batch_size, seed=args.seed, device=device,
+                             limit=8 * args.batch_size if args.dry_run else args.limit)
+    G, D = build_models(args.z_dim, args.hidden_dim)
+    G.to(device), D.to(device)
+    opt_g = optim.Adam(G.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
+    opt_d = optim.Adam(D.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
+    trainer = GANTrainer(G, D, opt_g, opt_d, z_dim=args.z_dim, device=device, g_loss=args.g_loss,
+                         d_steps_per_g=args.d_steps, seed=args.seed,
+                         log_every=min(args.log_every, 2) if args.dry_run else args.log_every)
+    trainer.loader = loader
+    fixed_noise = get_noise(GRID_ROWS * GRID_ROWS, args.z_dim, device,
+                            generator=backend.Generator([args.seed, 2], device))
+
+    skip = 0
+    if checkpoint is not None:
+        checkpoint.restore(modules={"generator": G, "discriminator": D},
+                           optimizers={"opt_g": opt_g, "opt_d": opt_d})
+        trainer.load_state(checkpoint.meta["trainer"])
+        loader.load_state_dict(checkpoint.meta["loader"])
+        skip = checkpoint.meta["batch_in_epoch"]
+        trainer.history = read_metrics(out / "metrics.jsonl", upto_step=trainer.step)
+        print(f"resuming {out / 'checkpoint.npz'} at epoch {trainer.epoch + 1}, step {trainer.step}")
+
+    save = not args.dry_run
+    if save:
+        out.mkdir(parents=True, exist_ok=True)
+        if checkpoint is None:
+            (out / "metrics.jsonl").write_text("")
+    reporter = Reporter(args, out, fixed_noise, save)
+    reporter.steps_per_epoch = len(loader)
+    epochs_left = 1 if args.dry_run else args.epochs - trainer.epoch
+    if epochs_left <= 0:
+        print(f"nothing to do: the run in {out} already has {trainer.epoch} epochs "
+              f"(ask for more with --epochs)")
+        return 0
+    print(f"training on {device} ({args.backend}): {len(loader.images)} images, "
+          f"{len(loader)} steps per epoch, {epochs_left} epoch(s)")
+    try:
+        trainer.fit(loader, epochs_left, callbacks=[reporter], skip_batches=skip)
+    except KeyboardInterrupt:
+        if reporter.bar is not None:
+            reporter.bar.close()
+        if save:
+            save_run(out, args, trainer, trainer.epoch_loader_state, trainer.batch_in_epoch)
+            print(f"\ninterrupted: saved {out / 'checkpoint.npz'} (epoch {trainer.epoch + 1}, "
+                  f"batch {trainer.batch_in_epoch}); continue with --resume")
+        return 130
+    except TrainingDiverged as exc:
+        if reporter.bar is not None:
+            reporter.bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    if args.dry_run:
+        print(f"dry run finished: {trainer.step} steps, last d_loss "
+              f"{trainer.history[-1]['d_loss']:.4f}, g_loss {trainer.history[-1]['g_loss']:.4f}")
+        return 0
+    print("done. Everything is in", out)
+    print(f"  samples:      {out / 'samples'}/epoch_{trainer.epoch:03d}.png (one grid per epoch)")
+    curve = out / "loss_curve.png"
+    print(f"  loss curve:   {curve}" if curve.exists() else
+          "  loss curve:   not drawn (pip install matplotlib)")
+    print(f"  metrics:      {out / 'metrics.jsonl'}")
+    print(f"  checkpoint:   {out / 'checkpoint.npz'} "
+          f"(sample with: python examples/sample.py {out / 'checkpoint.npz'})")
+    return 0
+
+
+def read_metrics(path, upto_step):
+    """The metrics lines a checkpoint covers; later lines (a killed run's) are dropped."""
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in records if r["step"] <= upto_step]
+    with atomic_write(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in kept)
+    return kept
+
+
+if __name__ == "__main__":
+    sys.exit(main())

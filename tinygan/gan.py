@@ -1,0 +1,278 @@
+"""The GAN of the course: models, noise, and a trainer whose steps read like its pseudo-code.
+
+    D step: z → G → fake;  D(fake, detached) labelled 0,  D(real) labelled 1;
+            loss = mean of the two;  update D only.
+    G step: fresh z → G → fake;  D(fake) labelled 1 (non-saturating);  update G only.
+
+The generator step recomputes D(G(z)) with the discriminator as it is after its
+update; nothing from the D step is reused.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from . import backend, nn
+from .autograd import no_grad
+from .tensor import Tensor, ones, zeros
+
+
+# === the models =================================================================================
+
+def generator_block(in_dim, out_dim):
+    """Linear → BatchNorm1d → ReLU: one widening step of the generator."""
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU())
+
+
+def discriminator_block(in_dim, out_dim):
+    """Linear → LeakyReLU(0.2): one narrowing step of the discriminator."""
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.LeakyReLU(0.2))
+
+
+class Generator(nn.Module):
+    """z (z_dim) → 128 → 256 → 512 → 1024 → image (im_dim) in [0, 1] (for hidden_dim 128)."""
+
+    def __init__(self, z_dim=64, im_dim=784, hidden_dim=128):
+        super().__init__()
+        self.z_dim, self.im_dim = z_dim, im_dim
+        self.gen = nn.Sequential(
+            generator_block(z_dim, hidden_dim),
+            generator_block(hidden_dim, hidden_dim * 2),
+            generator_block(hidden_dim * 2, hidden_dim * 4),
+            generator_block(hidden_dim * 4, hidden_dim * 8),
+            nn.Linear(hidden_dim * 8, im_dim),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, noise):
+        return self.gen(noise)
+
+
+class Discriminator(nn.Module):
+    """image (im_dim) → 512 → 256 → 128 → one logit (for hidden_dim 128)."""
+
+    def __init__(self, im_dim=784, hidden_dim=128):
+        super().__init__()
+        self.disc = nn.Sequential(
+            discriminator_block(im_dim, hidden_dim * 4),
+            discriminator_block(hidden_dim * 4, hidden_dim * 2),
+            discriminator_block(hidden_dim * 2, hidden_dim),
+            nn.Linear(hidden_dim, 1),
+        )
+
+    def forward(self, image):
+        return self.disc(image)
+
+
+def get_noise(n_samples, z_dim, device="cpu", truncation=None, generator=None):
+    """z ~ N(0, I) of shape (n_samples, z_dim); with ``truncation`` t, every value with
+    |z| > t is drawn again until none is (the truncation trick: less variety, better images).
+    """
+    if truncation is not None and truncation <= 0:
+        raise ValueError(f"truncation must be positive, got {truncation}")
+    rng = generator if generator is not None else backend.default_generator(device)
+    z = rng.standard_normal((n_samples, z_dim), np.float32)
+    if truncation is not None:
+        xp = backend.array_module(z)
+        for _ in range(100):  # each round keeps ≥ 68% of what it redraws (t ≥ 1)
+            outside = xp.abs(z) > truncation
+            # One bool read per round; only truncated sampling pays it, never training.
+            if not bool(outside.any()):
+                break
+            z = xp.where(outside, rng.standard_normal(z.shape, np.float32), z)
+    return Tensor(z)
+
+
+# === the trainer ===============================================================================
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the losses."""
+
+
+class Callback:
+    """Hooks called by :meth:`GANTrainer.fit`; override the ones you need."""
+
+    def on_epoch_start(self, trainer, epoch):
+        pass
+
+    def on_step(self, trainer, step):
+        pass
+
+    def on_log(self, trainer, record):
+        pass
+
+    def on_epoch_end(self, trainer, epoch):
+        pass
+
+
+# The columns of the per-step metrics buffer kept on the device.
+METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+
+
+class GANTrainer:
+    """Alternating D and G updates, as the course teaches.
+
+    ``d_outputs="logits"`` (the course's discriminator) trains with
+    BCEWithLogitsLoss and reports σ(D(x)); ``"probs"`` (a discriminator ending in
+    Sigmoid) trains with BCELoss. ``g_loss="non_saturating"`` minimises
+    -log D(G(z)); ``"minimax"`` minimises log(1 - D(G(z))), the original form,
+    whose gradient vanishes while D still wins easily.
+
+    Per-step metrics stay on the device and are copied to the host once per
+    ``log_every`` steps, so a step makes no device-to-host transfer.
+    """
+
+    def __init__(self, generator, discriminator, opt_g, opt_d, *, z_dim, device="cpu",
+                 g_loss="non_saturating", d_steps_per_g=1, d_outputs="logits", seed=0,
+                 log_every=50):
+        if g_loss not in ("non_saturating", "minimax"):
+            raise ValueError(f"g_loss must be 'non_saturating' or 'minimax', got {g_loss!r}")
+        if d_outputs not in ("logits", "probs"):
+            raise ValueError(f"d_outputs must be 'logits' or 'probs', got {d_outputs!r}")
+        if d_steps_per_g < 1:
+            raise ValueError(f"d_steps_per_g must be at least 1, got {d_steps_per_g}")
+        self.generator, self.discriminator = generator, discriminator
+        self.opt_g, self.opt_d = opt_g, opt_d
+        self.z_dim, self.device = z_dim, backend.normalize_device(device)
+        self.g_loss, self.d_steps_per_g, self.d_outputs = g_loss, d_steps_per_g, d_outputs
+        self.criterion = nn.BCEWithLogitsLoss() if d_outputs == "logits" else nn.BCELoss()
+        self.noise_rng = backend.Generator([seed, 1], self.device)
+        self.log_every = log_every
+        self.step = 0          # generator updates so far
+        self.epoch = 0         # epochs finished so far
+        self._metrics = backend.xp_for(self.device).zeros((log_every, len(METRICS)), np.float32)
+        self._filled = 0
+        self.history = []      # one record per log interval
+
+    def noise(self, n):
+        return get_noise(n, self.z_dim, self.device, generator=self.noise_rng)
+
+    def _prob(self, pred):
+        return pred.sigmoid() if self.d_outputs == "logits" else pred
+
+    # --- the two steps ----------------------------------------------------------------------
+    def d_step(self, real):
+        """One discriminator update; returns (loss, D(real), D(fake)) as Tensors."""
+        n = real.shape[0]
+        with no_grad():                     # the same as fake.detach(): D's loss stops at the fake
+            fake = self.generator(self.noise(n))
+        pred_fake = self.discriminator(fake)
+        pred_real = self.discriminator(real)
+        loss_fake = self.criterion(pred_fake, zeros(n, 1, device=self.device))
+        loss_real = self.criterion(pred_real, ones(n, 1, device=self.device))
+        d_loss = (loss_fake + loss_real) / 2
+        self.opt_d.zero_grad()
+        d_loss.backward()
+        self.opt_d.step()
+        return d_loss, pred_real, pred_fake
+
+    def g_step(self, n):
+        """One generator update on n fresh samples; returns the loss."""
+        fake = self.generator(self.noise(n))
+        self.discriminator.requires_grad_(False)   # D is fixed here: skip its weight gradients
+        try:
+            pred = self.discriminator(fake)        # D as it is after its update
+            if self.g_loss == "non_saturating":    # minimise -log D(G(z))
+                g_loss = self.criterion(pred, ones(n, 1, device=self.device))
+            else:                                  # minimise log(1 - D(G(z))) = -BCE(D(G(z)), 0)
+                g_loss = -self.criterion(pred, zeros(n, 1, device=self.device))
+            self.opt_g.zero_grad()
+            g_loss.backward()
+        finally:
+            self.discriminator.requires_grad_(True)
+        self.opt_g.step()
+        return g_loss
+
+    def train_step(self, real):
+        """d_steps_per_g D updates on the same real batch, then one G update.
+
+        Returns the metrics record when this step closed a log interval, else None.
+        """
+        for _ in range(self.d_steps_per_g):
+            d_loss, pred_real, pred_fake = self.d_step(real)
+        g_loss = self.g_step(real.shape[0])
+        self.step += 1
+        return self._record(d_loss, g_loss, pred_real, pred_fake)
+
+    # --- metrics, on the device until a log interval ------------------------------------------
+    def _record(self, d_loss, g_loss, pred_real, pred_fake):
+        with no_grad():
+            row = self._metrics[self._filled]
+            row[0] = d_loss.data
+            row[1] = g_loss.data
+            row[2] = self._prob(pred_real).data.mean()
+            row[3] = self._prob(pred_fake).data.mean()
+        self._filled += 1
+        return self.flush_metrics() if self._filled == self.log_every else None
+
+    def flush_metrics(self):
+        """Copy the buffered metrics to the host (one transfer), check them, log a record."""
+        if self._filled == 0:
+            return None
+        rows = backend.to_numpy(self._metrics[:self._filled])
+        first_step = self.step - self._filled + 1
+        self._filled = 0
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            values = ", ".join(f"{name} {v:.4g}" for name, v in zip(METRICS, rows[i]))
+            raise TrainingDiverged(f"training diverged at step {first_step + i} (epoch "
+                                   f"{self.epoch + 1}): {values}; the last checkpoint is "
+                                   "unchanged. Try a smaller --lr.")
+        record = {"step": self.step, "epoch": self.epoch + 1,
+                  **{name: float(v) for name, v in zip(METRICS, rows.mean(axis=0))}}
+        self.history.append(record)
+        return record
+
+    # --- the loop ----------------------------------------------------------------------------
+    def fit(self, loader, epochs, callbacks=(), skip_batches=0):
+        """Train for ``epochs`` more epochs; ``skip_batches`` resumes inside an epoch."""
+        for _ in range(epochs):
+            for cb in callbacks:
+                cb.on_epoch_start(self, self.epoch + 1)
+            self.epoch_loader_state = loader.state_dict()   # the order this epoch will use
+            self.batch_in_epoch = 0
+            started, steps = time.perf_counter(), 0
+            for real, _ in loader:
+                if skip_batches:
+                    skip_batches -= 1
+                    self.batch_in_epoch += 1
+                    continue
+                record = self.train_step(real)
+                self.batch_in_epoch += 1
+                steps += 1
+                for cb in callbacks:
+                    cb.on_step(self, self.step)
+                    if record is not None:
+                        cb.on_log(self, record)
+            record = self.flush_metrics()                   # the epoch's last, short interval
+            for cb in callbacks:
+                if record is not None:
+                    cb.on_log(self, record)
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            elapsed = time.perf_counter() - started
+            self.last_epoch_seconds = elapsed
+            self.steps_per_second = steps / elapsed if elapsed > 0 else math.inf
+            for cb in callbacks:
+                cb.on_epoch_end(self, self.epoch)
+        return self.history
+
+    # --- state for checkpoints ------------------------------------------------------------------
+    def state(self):
+        """Counters and random states (JSON-friendly) that a resumed run needs."""
+        return {"step": self.step, "epoch": self.epoch,
+                "noise_rng": self.noise_rng.get_state(),
+                "dropout_rng": backend.default_generator(self.device).get_state()}
+
+    def load_state(self, state):
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.noise_rng.set_state(state["noise_rng"])
+        backend.default_generator(self.device).set_state(state["dropout_rng"])
+
+
+def build_models(z_dim=64, hidden_dim=128, im_dim=784):
+    """The course's generator and discriminator, as the example programs make them."""
+    return Generator(z_dim, im_dim, hidden_dim), Discriminator(im_dim, hidden_dim)

@@ -1,0 +1,81 @@
+"""Pictures: sample grids as PNG (no dependency) and loss curves (matplotlib, optional)."""
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+from .fileio import atomic_write
+
+
+def image_grid(images, nrow, image_shape=(28, 28), padding=2):
+    """Tile (N, H*W) images in [0, 1] into one (rows·(H+p)+p, nrow·(W+p)+p) uint8 picture."""
+    images = np.asarray(images, dtype=np.float64).reshape((-1,) + tuple(image_shape))
+    n, h, w = images.shape
+    ncol = nrow
+    nrows = -(-n // ncol)
+    grid = np.zeros((nrows * (h + padding) + padding, ncol * (w + padding) + padding))
+    for i, img in enumerate(images):
+        r, c = divmod(i, ncol)
+        top, left = padding + r * (h + padding), padding + c * (w + padding)
+        grid[top:top + h, left:left + w] = img
+    return (np.clip(grid, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def write_png(path, pixels):
+    """Write a grayscale (H, W) uint8 array as a PNG file, atomically."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if pixels.ndim != 2:
+        raise ValueError(f"write_png expects a 2-D grayscale array, got shape {pixels.shape}")
+    h, w = pixels.shape
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + pixels[row].tobytes() for row in range(h))  # filter 0 per row
+    png = (b"\x89PNG\r\n\x1a\n"
+           + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw, 6))
+           + chunk(b"IEND", b""))
+    with atomic_write(path) as f:
+        f.write(png)
+
+
+def save_image_grid(images, path, nrow=8, image_shape=(28, 28), scale=4):
+    """Save images (N, H*W) in [0, 1] as a grid PNG, each pixel drawn scale×scale."""
+    grid = image_grid(images, nrow, image_shape)
+    if scale > 1:
+        grid = np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
+    write_png(path, grid)
+
+
+def save_loss_curve(history, path):
+    """Plot d_loss and g_loss (and D(x), D(G(z))) against step; False without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    steps = [r["step"] for r in history]
+    style = dict(marker="o", markersize=3) if len(steps) < 20 else {}  # a few points stay visible
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    top.plot(steps, [r["d_loss"] for r in history], label="discriminator loss", **style)
+    top.plot(steps, [r["g_loss"] for r in history], label="generator loss", **style)
+    top.set_ylabel("loss")
+    top.legend()
+    bottom.plot(steps, [r["d_real"] for r in history], label="mean D(x)", **style)
+    bottom.plot(steps, [r["d_fake"] for r in history], label="mean D(G(z))", **style)
+    bottom.set_xlabel("generator step")
+    bottom.set_ylabel("probability real")
+    bottom.set_ylim(0, 1)
+    bottom.legend()
+    fig.tight_layout()
+    try:
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png")
+    finally:
+        plt.close(fig)
+    return True
