@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import math
 import os
 import tempfile
 import urllib.error
@@ -116,7 +117,7 @@ def read_idx(path) -> np.ndarray:
     path = Path(path)
     data = _read_bytes(path)
     dtype, dims, header_size = _parse_idx_header(path, data)
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: no overflow
     found = len(data) - header_size
     if found != expected:
         raise ValueError(f"{path}: IDX header announces shape {dims} of {dtype.name}, "
@@ -185,20 +186,21 @@ def check_sha256(path, expected: str) -> None:
         return
     actual = sha256_of(path)
     if actual != expected:
-        raise ChecksumError(_checksum_message(path, expected, actual))
+        raise ChecksumError(_checksum_message(path, expected, actual, "Replace it "
+                                              "with the original file."))
     _verified.add(key)
 
 
-def _checksum_message(path, expected, actual) -> str:
-    return (f"checksum mismatch for {path}: expected SHA-256 {expected}, found {actual}. "
+def _checksum_message(source, expected, actual, advice) -> str:
+    return (f"checksum mismatch for {source}: expected SHA-256 {expected}, found {actual}. "
             "The file is corrupt, truncated or not the canonical one (another "
-            "dataset?); it was not used. Replace it with the original file.")
+            f"dataset?); it was not used. {advice}")
 
 
 # --- finding the files ---------------------------------------------------------------
 
 def cache_dir(dataset: str = "mnist") -> Path:
-    """Where downloads go: ``$XDG_CACHE_HOME/tinygan/<dataset>`` or ``~/.cache/tinygan/<dataset>``."""
+    """Where downloads go: ``$XDG_CACHE_HOME/tinygan/<dataset>``, else ``~/.cache/tinygan/...``."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "tinygan" / dataset_name(dataset)
 
@@ -229,7 +231,8 @@ def find_dataset_dir(dataset: str = "mnist", data_dir=None, download: bool = Tru
             return found
 
     if not download:
-        raise DatasetNotFound(_not_found_message(name, places, "downloading is off (download=False)"))
+        note = "downloading is off (download=False)"
+        raise DatasetNotFound(_not_found_message(name, places, note))
     failure = _download_missing(name, cache)
     if failure is not None:
         raise DatasetNotFound(_not_found_message(name, places, failure))
@@ -314,7 +317,9 @@ def _download(url: str, dest: Path, expected_sha256: str) -> None:
                 urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
             actual = _copy_with_progress(response, out, dest.name)
         if actual != expected_sha256:
-            raise ChecksumError(_checksum_message(url, expected_sha256, actual))
+            raise ChecksumError(_checksum_message(url, expected_sha256, actual, "Nothing "
+                                                  "was saved; try again, or download it "
+                                                  "yourself and pass --data-dir."))
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -392,6 +397,7 @@ class DataLoader:
     Tensor of int64 labels (batch_size,), or None when no labels were given.
     ``drop_last=True`` skips a final short batch (every batch the same shape).
     ``limit`` keeps only the first ``limit`` examples (for quick runs).
+    ``seed`` fixes the sequence of epoch orders (None: a fresh one each run).
 
     :meth:`state_dict` saves the order generator's state; loading it into a
     loader reproduces the order of the epochs that follow. The order of an
