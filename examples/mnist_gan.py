@@ -2,10 +2,13 @@
 
     python examples/mnist_gan.py --backend numpy --data-dir ../shared/data/mnist
     python examples/mnist_gan.py --backend cupy --epochs 20 --out runs/gpu
+    python examples/mnist_gan.py --arch vanilla          # the seed tutorial's Tanh/Dropout GAN
+    python examples/mnist_gan.py --conditional           # one grid row per digit
 
 Writes to --out: samples/epoch_NNN.png (the same fixed noise every epoch), loss_curve.png,
 metrics.jsonl (one JSON line per logging interval) and checkpoint.npz (each epoch and on
 Ctrl-C). --resume continues that run from its checkpoint up to --epochs in total.
+--tensorboard DIR also writes the losses, D(x), D(G(z)) and the grid as TensorBoard events.
 """
 from __future__ import annotations
 
@@ -19,12 +22,15 @@ from tqdm import tqdm
 
 import tinygan as tg
 from tinygan import backend, data, optim, viz
+from tinygan.cli import DEVICES, choose_device, fail
 from tinygan.checkpoint import load_checkpoint, save_checkpoint
 from tinygan.fileio import atomic_write
-from tinygan.gan import Callback, GANTrainer, TrainingDiverged, build_models, get_noise
+from tinygan.gan import (ARCHITECTURES, Callback, GANTrainer, TrainingDiverged, build_models,
+                         get_noise)
+from tinygan.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 
-DEVICES = {"numpy": "cpu", "cupy": "cuda"}
-GRID_ROWS = 8  # samples per grid: 8 x 8
+GRID_COLUMNS = 8  # samples per grid row; 8 rows, or one row per class when conditional
+NUM_CLASSES = 10
 
 
 def parse_args(argv=None):
@@ -38,7 +44,12 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--beta1", type=float, default=0.5)
     p.add_argument("--beta2", type=float, default=0.999)
-    p.add_argument("--z-dim", type=int, default=64)
+    p.add_argument("--arch", choices=list(ARCHITECTURES), default="course",
+                   help="course: BatchNorm MLP with Sigmoid images and a logit D; "
+                        "vanilla: LeakyReLU/Tanh G, Dropout D with Sigmoid and BCELoss")
+    p.add_argument("--conditional", action="store_true",
+                   help="G and D also take the digit's class (one-hot)")
+    p.add_argument("--z-dim", type=int, default=None, help="64 for course, 100 for vanilla")
     p.add_argument("--hidden-dim", type=int, default=128)
     p.add_argument("--g-loss", choices=["non_saturating", "minimax"], default="non_saturating")
     p.add_argument("--d-steps", type=int, default=1, help="discriminator steps per generator step")
@@ -49,39 +60,42 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--limit", type=int, default=None, help="use only the first N images")
     p.add_argument("--dry-run", action="store_true", help="a few steps, no files written")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also log to TensorBoard event files in DIR (needs tensorboardX)")
     return p.parse_args(argv)
 
 
-def fail(message):
-    """One line on stderr and exit code 2: for problems the user can fix, no traceback."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def choose_device(backend_name):
-    device = DEVICES[backend_name]
-    if device == "cuda" and not backend.cuda_available():
-        fail(f"--backend cupy: {backend.cuda_unavailable_reason()}")
-    return device
-
-
 def load_images(args):
+    """(images, labels) of the training split; random ones for a dry run without the files."""
     try:
-        images, _ = data.load_mnist(args.dataset, train=True, data_dir=args.data_dir)
+        return data.load_mnist(args.dataset, train=True, data_dir=args.data_dir)
     except (data.DatasetNotFound, data.ChecksumError, ValueError) as exc:
         if not args.dry_run:
             fail(str(exc))
         print(f"dry run: {args.dataset} not found, using random images instead "
               f"({str(exc).splitlines()[0]})")
-        images = np.random.default_rng(args.seed).integers(0, 256, (512, 28, 28), dtype=np.uint8)
-    return images
+        rng = np.random.default_rng(args.seed)
+        return (rng.integers(0, 256, (512, 28, 28), dtype=np.uint8),
+                rng.integers(0, NUM_CLASSES, 512, dtype=np.uint8))
+
+
+def grid_inputs(args, device):
+    """Fixed noise (and labels) for the per-epoch grid: the same digits every epoch."""
+    rows = NUM_CLASSES if args.conditional else GRID_COLUMNS
+    noise = get_noise(rows * GRID_COLUMNS, args.z_dim, device,
+                      generator=backend.Generator([args.seed, 2], device))
+    labels = None
+    if args.conditional:  # row k shows class k
+        labels = tg.tensor(np.repeat(np.arange(NUM_CLASSES), GRID_COLUMNS), device=device)
+    return noise, labels
 
 
 class Reporter(Callback):
     """Progress bar, metrics.jsonl, sample grid and checkpoint: what a person watches."""
 
-    def __init__(self, args, out, fixed_noise, save):
-        self.args, self.out, self.fixed_noise, self.save = args, out, fixed_noise, save
+    def __init__(self, args, out, grid, save, tensorboard=None):
+        self.args, self.out, self.grid, self.save = args, out, grid, save
+        self.tensorboard = tensorboard
         self.bar = None
 
     def on_epoch_start(self, trainer, epoch):
@@ -97,23 +111,40 @@ class Reporter(Callback):
         if self.save:
             with open(self.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
+        if self.tensorboard:
+            self.tensorboard.scalars({"loss/discriminator": record["d_loss"],
+                                      "loss/generator": record["g_loss"],
+                                      "D/mean_D_x": record["d_real"],       # TensorBoard tags
+                                      "D/mean_D_G_z": record["d_fake"]},    # allow no "()"
+                                     record["step"])
 
     def on_epoch_end(self, trainer, epoch):
         self.bar.close()
         tqdm.write(f"epoch {epoch}: {trainer.last_epoch_seconds:.1f} s, "
                    f"{trainer.steps_per_second:.1f} steps/s")
         if self.save:
-            write_samples(trainer.generator, self.fixed_noise, self.out / "samples" / f"epoch_{epoch:03d}.png")
+            path = self.out / "samples" / f"epoch_{epoch:03d}.png"
+            pixels = viz.save_image_grid(samples(trainer, *self.grid), path, nrow=GRID_COLUMNS)
             viz.save_loss_curve(trainer.history, self.out / "loss_curve.png")
             save_run(self.out, self.args, trainer, loader_state=None)
+            if self.tensorboard:
+                self.tensorboard.image("samples", pixels, trainer.step)
+                self.tensorboard.flush()
 
 
 @tg.no_grad()
-def write_samples(generator, noise, path):
-    generator.eval()  # BatchNorm with running stats: samples do not depend on the batch
-    images = generator(noise)
-    generator.train()
-    viz.save_image_grid(images.numpy(), path, nrow=GRID_ROWS)
+def samples(trainer, noise, labels):
+    """The generator's images for fixed inputs, as host float32 in [0, 1]."""
+    G = trainer.generator
+    G.eval()  # BatchNorm with running stats: samples do not depend on the batch
+    images = (G(noise, labels) if labels is not None else G(noise)).numpy()
+    G.train()
+    return to_unit_range(images, trainer.image_range)
+
+
+def to_unit_range(images, image_range):
+    """Tanh generators make [-1, 1]; pictures want [0, 1]."""
+    return (images + 1) / 2 if image_range == "symmetric" else images
 
 
 def save_run(out, args, trainer, loader_state, batch_in_epoch=0):
@@ -139,23 +170,34 @@ def main(argv=None):
             fail(f"--resume: {exc}")
         saved = checkpoint.meta["args"]  # the run's own settings; only --epochs may grow
         for key in ("dataset", "batch_size", "lr", "beta1", "beta2", "z_dim", "hidden_dim",
-                    "g_loss", "d_steps", "log_every", "seed", "limit"):
+                    "g_loss", "d_steps", "log_every", "seed", "limit", "arch", "conditional"):
             setattr(args, key, saved[key])
 
+    _, _, d_outputs, image_range, default_z = ARCHITECTURES[args.arch]
+    if args.z_dim is None:
+        args.z_dim = default_z
+    tensorboard = None
+    if args.tensorboard and not args.dry_run:
+        try:
+            tensorboard = TensorBoardLogger(args.tensorboard)
+        except TensorBoardUnavailable as exc:
+            fail(str(exc))
+
     tg.manual_seed(args.seed)
-    images = load_images(args)
-    loader = data.DataLoader(images, args.batch_size, seed=args.seed, device=device,
+    images, labels = load_images(args)
+    loader = data.DataLoader(images, args.batch_size, labels=labels, seed=args.seed,
+                             device=device, scale=image_range,
                              limit=8 * args.batch_size if args.dry_run else args.limit)
-    G, D = build_models(args.z_dim, args.hidden_dim)
+    G, D = build_models(args.z_dim, args.hidden_dim, arch=args.arch,
+                        num_classes=NUM_CLASSES if args.conditional else 0)
     G.to(device), D.to(device)
     opt_g = optim.Adam(G.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
     opt_d = optim.Adam(D.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
     trainer = GANTrainer(G, D, opt_g, opt_d, z_dim=args.z_dim, device=device, g_loss=args.g_loss,
-                         d_steps_per_g=args.d_steps, seed=args.seed,
-                         log_every=min(args.log_every, 2) if args.dry_run else args.log_every)
-    trainer.loader = loader
-    fixed_noise = get_noise(GRID_ROWS * GRID_ROWS, args.z_dim, device,
-                            generator=backend.Generator([args.seed, 2], device))
+                         d_steps_per_g=args.d_steps, d_outputs=d_outputs, seed=args.seed,
+                         log_every=min(args.log_every, 2) if args.dry_run else args.log_every,
+                         conditional=args.conditional)
+    trainer.loader, trainer.image_range = loader, image_range
 
     skip = 0
     if checkpoint is not None:
@@ -172,7 +214,7 @@ def main(argv=None):
         out.mkdir(parents=True, exist_ok=True)
         if checkpoint is None:
             (out / "metrics.jsonl").write_text("")
-    reporter = Reporter(args, out, fixed_noise, save)
+    reporter = Reporter(args, out, grid_inputs(args, device), save, tensorboard)
     reporter.steps_per_epoch = len(loader)
     epochs_left = 1 if args.dry_run else args.epochs - trainer.epoch
     if epochs_left <= 0:
@@ -196,6 +238,9 @@ def main(argv=None):
             reporter.bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if tensorboard:
+            tensorboard.close()
 
     if args.dry_run:
         print(f"dry run finished: {trainer.step} steps, last d_loss "
@@ -207,6 +252,8 @@ def main(argv=None):
     print(f"  loss curve:   {curve}" if curve.exists() else
           "  loss curve:   not drawn (pip install matplotlib)")
     print(f"  metrics:      {out / 'metrics.jsonl'}")
+    if tensorboard:
+        print(f"  tensorboard:  tensorboard --logdir {args.tensorboard}")
     print(f"  checkpoint:   {out / 'checkpoint.npz'} "
           f"(sample with: python examples/sample.py {out / 'checkpoint.npz'})")
     return 0

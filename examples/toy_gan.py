@@ -16,10 +16,10 @@ import numpy as np
 
 import tinygan as tg
 from tinygan import backend, nn, optim, toy
+from tinygan.cli import DEVICES, choose_device
 from tinygan.fileio import atomic_write
 from tinygan.gan import Callback, GANTrainer, get_noise
 
-DEVICES = {"numpy": "cpu", "cupy": "cuda"}
 
 
 def build_models(z_dim=2, hidden=128):
@@ -99,10 +99,7 @@ def main(argv=None):
     p.add_argument("--backend", choices=DEVICES, default="numpy")
     p.add_argument("--out", default="runs/toy")
     args = p.parse_args(argv)
-    device = DEVICES[args.backend]
-    if device == "cuda" and not backend.cuda_available():
-        print(f"error: --backend cupy: {backend.cuda_unavailable_reason()}", file=sys.stderr)
-        return 2
+    device = choose_device(args.backend)
     report, snapshots = train(args.epochs, args.steps, seed=args.seed, device=device)
     print(f"final: {report['modes_covered']}/8 modes covered, "
           f"{report['high_quality']:.0%} high-quality samples, per mode {report['per_mode']}")

@@ -30,8 +30,6 @@ hook is for the test suite, not a user option.
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 CPU = "cpu"

@@ -16,6 +16,8 @@ import numpy as np
 
 from . import backend, nn
 from .autograd import no_grad
+from .functional import cat
+from .metrics import DeviceMetrics, TrainingDiverged  # noqa: F401  (re-exported)
 from .tensor import Tensor, ones, zeros
 
 
@@ -66,6 +68,83 @@ class Discriminator(nn.Module):
         return self.disc(image)
 
 
+class VanillaGenerator(nn.Module):
+    """The seed tutorial's generator: z (100) → 256 → 512 → 1024 → image in [-1, 1] (Tanh)."""
+
+    def __init__(self, z_dim=100, im_dim=784, hidden_dim=128):
+        super().__init__()
+        h = hidden_dim
+        self.gen = nn.Sequential(
+            nn.Linear(z_dim, 2 * h), nn.LeakyReLU(0.2),
+            nn.Linear(2 * h, 4 * h), nn.LeakyReLU(0.2),
+            nn.Linear(4 * h, 8 * h), nn.LeakyReLU(0.2),
+            nn.Linear(8 * h, im_dim), nn.Tanh(),
+        )
+
+    def forward(self, noise):
+        return self.gen(noise)
+
+
+class VanillaDiscriminator(nn.Module):
+    """The seed tutorial's discriminator: image → 1024 → 512 → 256 → probability (Sigmoid),
+    each hidden layer LeakyReLU(0.2) then Dropout(0.3); trained with BCELoss."""
+
+    def __init__(self, im_dim=784, hidden_dim=128):
+        super().__init__()
+        h = hidden_dim
+        self.disc = nn.Sequential(
+            nn.Linear(im_dim, 8 * h), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+            nn.Linear(8 * h, 4 * h), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+            nn.Linear(4 * h, 2 * h), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+            nn.Linear(2 * h, 1), nn.Sigmoid(),
+        )
+
+    def forward(self, image):
+        return self.disc(image)
+
+
+def one_hot(labels, num_classes, dtype=np.float32):
+    """Rows of the identity picked by integer labels: (N,) → (N, num_classes) floats."""
+    xp = backend.array_module(labels.data)
+    return Tensor(xp.eye(num_classes, dtype=dtype)[labels.data])
+
+
+class Conditional(nn.Module):
+    """``net(cat([x, one_hot(label)]))``: the course's conditional GAN, where the
+    generator takes the class beside the noise and the discriminator beside the image."""
+
+    def __init__(self, net, num_classes):
+        super().__init__()
+        self.net, self.num_classes = net, num_classes
+
+    def forward(self, x, labels):
+        return self.net(cat([x, one_hot(labels, self.num_classes, x.dtype)], dim=1))
+
+
+ARCHITECTURES = {
+    # arch: (generator, discriminator, D's output, image range, default z_dim)
+    "course": (Generator, Discriminator, "logits", "unit", 64),
+    "vanilla": (VanillaGenerator, VanillaDiscriminator, "probs", "symmetric", 100),
+}
+
+
+def build_models(z_dim=None, hidden_dim=128, im_dim=784, arch="course", num_classes=0):
+    """(G, D) for an architecture; ``num_classes`` > 0 makes both conditional.
+
+    ``ARCHITECTURES[arch]`` also says whether D ends in logits or probabilities
+    (GANTrainer's ``d_outputs``) and the image range the data must be scaled to.
+    """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {arch!r}: expected one of {sorted(ARCHITECTURES)}")
+    make_g, make_d, _, _, default_z = ARCHITECTURES[arch]
+    z_dim = default_z if z_dim is None else z_dim
+    G = make_g(z_dim + num_classes, im_dim, hidden_dim)
+    D = make_d(im_dim + num_classes, hidden_dim)
+    if num_classes:
+        G, D = Conditional(G, num_classes), Conditional(D, num_classes)
+    return G, D
+
+
 def get_noise(n_samples, z_dim, device="cpu", truncation=None, generator=None):
     """z ~ N(0, I) of shape (n_samples, z_dim); with ``truncation`` t, every value with
     |z| > t is drawn again until none is (the truncation trick: less variety, better images).
@@ -87,10 +166,6 @@ def get_noise(n_samples, z_dim, device="cpu", truncation=None, generator=None):
 
 # === the trainer ===============================================================================
 
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the message names the step and the losses."""
-
-
 class Callback:
     """Hooks called by :meth:`GANTrainer.fit`; override the ones you need."""
 
@@ -107,7 +182,7 @@ class Callback:
         pass
 
 
-# The columns of the per-step metrics buffer kept on the device.
+# What each training step records (kept on the device until a log interval).
 METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
 
 
@@ -126,7 +201,7 @@ class GANTrainer:
 
     def __init__(self, generator, discriminator, opt_g, opt_d, *, z_dim, device="cpu",
                  g_loss="non_saturating", d_steps_per_g=1, d_outputs="logits", seed=0,
-                 log_every=50):
+                 log_every=50, conditional=False):
         if g_loss not in ("non_saturating", "minimax"):
             raise ValueError(f"g_loss must be 'non_saturating' or 'minimax', got {g_loss!r}")
         if d_outputs not in ("logits", "probs"):
@@ -137,29 +212,38 @@ class GANTrainer:
         self.opt_g, self.opt_d = opt_g, opt_d
         self.z_dim, self.device = z_dim, backend.normalize_device(device)
         self.g_loss, self.d_steps_per_g, self.d_outputs = g_loss, d_steps_per_g, d_outputs
+        self.conditional = conditional   # G and D take the class labels too
         self.criterion = nn.BCEWithLogitsLoss() if d_outputs == "logits" else nn.BCELoss()
         self.noise_rng = backend.Generator([seed, 1], self.device)
         self.log_every = log_every
         self.step = 0          # generator updates so far
         self.epoch = 0         # epochs finished so far
-        self._metrics = backend.xp_for(self.device).zeros((log_every, len(METRICS)), np.float32)
-        self._filled = 0
+        self.metrics = DeviceMetrics(METRICS, log_every, self.device)
         self.history = []      # one record per log interval
 
     def noise(self, n):
         return get_noise(n, self.z_dim, self.device, generator=self.noise_rng)
 
+    def _G(self, z, labels):
+        return self.generator(z, labels) if self.conditional else self.generator(z)
+
+    def _D(self, x, labels):
+        return self.discriminator(x, labels) if self.conditional else self.discriminator(x)
+
     def _prob(self, pred):
         return pred.sigmoid() if self.d_outputs == "logits" else pred
 
     # --- the two steps ----------------------------------------------------------------------
-    def d_step(self, real):
-        """One discriminator update; returns (loss, D(real), D(fake)) as Tensors."""
+    def d_step(self, real, labels=None):
+        """One discriminator update; returns (loss, D(real), D(fake)) as Tensors.
+
+        Conditional: the fakes are made for the real batch's labels.
+        """
         n = real.shape[0]
         with no_grad():                     # the same as fake.detach(): D's loss stops at the fake
-            fake = self.generator(self.noise(n))
-        pred_fake = self.discriminator(fake)
-        pred_real = self.discriminator(real)
+            fake = self._G(self.noise(n), labels)
+        pred_fake = self._D(fake, labels)
+        pred_real = self._D(real, labels)
         loss_fake = self.criterion(pred_fake, zeros(n, 1, device=self.device))
         loss_real = self.criterion(pred_real, ones(n, 1, device=self.device))
         d_loss = (loss_fake + loss_real) / 2
@@ -168,12 +252,12 @@ class GANTrainer:
         self.opt_d.step()
         return d_loss, pred_real, pred_fake
 
-    def g_step(self, n):
+    def g_step(self, n, labels=None):
         """One generator update on n fresh samples; returns the loss."""
-        fake = self.generator(self.noise(n))
+        fake = self._G(self.noise(n), labels)
         self.discriminator.requires_grad_(False)   # D is fixed here: skip its weight gradients
         try:
-            pred = self.discriminator(fake)        # D as it is after its update
+            pred = self._D(fake, labels)           # D as it is after its update
             if self.g_loss == "non_saturating":    # minimise -log D(G(z))
                 g_loss = self.criterion(pred, ones(n, 1, device=self.device))
             else:                                  # minimise log(1 - D(G(z))) = -BCE(D(G(z)), 0)
@@ -185,45 +269,33 @@ class GANTrainer:
         self.opt_g.step()
         return g_loss
 
-    def train_step(self, real):
+    def train_step(self, real, labels=None):
         """d_steps_per_g D updates on the same real batch, then one G update.
 
         Returns the metrics record when this step closed a log interval, else None.
         """
+        if self.conditional and labels is None:
+            raise ValueError("a conditional GAN needs the labels of the real batch")
         for _ in range(self.d_steps_per_g):
-            d_loss, pred_real, pred_fake = self.d_step(real)
-        g_loss = self.g_step(real.shape[0])
+            d_loss, pred_real, pred_fake = self.d_step(real, labels)
+        g_loss = self.g_step(real.shape[0], labels)
         self.step += 1
         return self._record(d_loss, g_loss, pred_real, pred_fake)
 
     # --- metrics, on the device until a log interval ------------------------------------------
     def _record(self, d_loss, g_loss, pred_real, pred_fake):
         with no_grad():
-            row = self._metrics[self._filled]
-            row[0] = d_loss.data
-            row[1] = g_loss.data
-            row[2] = self._prob(pred_real).data.mean()
-            row[3] = self._prob(pred_fake).data.mean()
-        self._filled += 1
-        return self.flush_metrics() if self._filled == self.log_every else None
+            d_real = self._prob(pred_real).mean()
+            d_fake = self._prob(pred_fake).mean()
+        if self.metrics.add(d_loss, g_loss, d_real, d_fake):
+            return self.flush_metrics()
+        return None
 
     def flush_metrics(self):
-        """Copy the buffered metrics to the host (one transfer), check them, log a record."""
-        if self._filled == 0:
-            return None
-        rows = backend.to_numpy(self._metrics[:self._filled])
-        first_step = self.step - self._filled + 1
-        self._filled = 0
-        bad = ~np.isfinite(rows).all(axis=1)
-        if bad.any():
-            i = int(np.argmax(bad))
-            values = ", ".join(f"{name} {v:.4g}" for name, v in zip(METRICS, rows[i]))
-            raise TrainingDiverged(f"training diverged at step {first_step + i} (epoch "
-                                   f"{self.epoch + 1}): {values}; the last checkpoint is "
-                                   "unchanged. Try a smaller --lr.")
-        record = {"step": self.step, "epoch": self.epoch + 1,
-                  **{name: float(v) for name, v in zip(METRICS, rows.mean(axis=0))}}
-        self.history.append(record)
+        """Log the buffered steps as one record (None if none); raises TrainingDiverged."""
+        record = self.metrics.flush(self.step, self.epoch + 1)
+        if record is not None:
+            self.history.append(record)
         return record
 
     # --- the loop ----------------------------------------------------------------------------
@@ -235,12 +307,12 @@ class GANTrainer:
             self.epoch_loader_state = loader.state_dict()   # the order this epoch will use
             self.batch_in_epoch = 0
             started, steps = time.perf_counter(), 0
-            for real, _ in loader:
+            for real, labels in loader:
                 if skip_batches:
                     skip_batches -= 1
                     self.batch_in_epoch += 1
                     continue
-                record = self.train_step(real)
+                record = self.train_step(real, labels if self.conditional else None)
                 self.batch_in_epoch += 1
                 steps += 1
                 for cb in callbacks:
@@ -272,7 +344,3 @@ class GANTrainer:
         self.noise_rng.set_state(state["noise_rng"])
         backend.default_generator(self.device).set_state(state["dropout_rng"])
 
-
-def build_models(z_dim=64, hidden_dim=128, im_dim=784):
-    """The course's generator and discriminator, as the example programs make them."""
-    return Generator(z_dim, im_dim, hidden_dim), Discriminator(im_dim, hidden_dim)

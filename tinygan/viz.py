@@ -44,11 +44,13 @@ def write_png(path, pixels):
 
 
 def save_image_grid(images, path, nrow=8, image_shape=(28, 28), scale=4):
-    """Save images (N, H*W) in [0, 1] as a grid PNG, each pixel drawn scale×scale."""
+    """Save images (N, H*W) in [0, 1] as a grid PNG, each pixel drawn scale×scale.
+
+    Returns the grid (before scaling) as a uint8 array, e.g. for TensorBoard.
+    """
     grid = image_grid(images, nrow, image_shape)
-    if scale > 1:
-        grid = np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
-    write_png(path, grid)
+    write_png(path, np.kron(grid, np.ones((scale, scale), dtype=np.uint8)) if scale > 1 else grid)
+    return grid
 
 
 def save_loss_curve(history, path):

@@ -1,0 +1,56 @@
+"""Per-step training metrics that stay on the device until a log interval.
+
+Reading a loss with ``.item()`` every step forces the GPU to finish and copies to
+the host each time. Instead each step writes its scalars into a small device
+buffer; once per interval the whole buffer is copied at once (one transfer),
+checked for NaN/inf, and averaged into one record.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .autograd import no_grad
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the values."""
+
+
+class DeviceMetrics:
+    def __init__(self, names, every, device):
+        if every < 1:
+            raise ValueError(f"log interval must be at least 1 step, got {every}")
+        self.names, self.every = tuple(names), every
+        self._rows = backend.xp_for(device).zeros((every, len(self.names)), np.float32)
+        self._filled = 0
+
+    def add(self, *values):
+        """One step's scalars (0-d Tensors on the device), in ``names`` order.
+
+        Returns True when the buffer is full and should be flushed.
+        """
+        with no_grad():
+            row = self._rows[self._filled]
+            for i, value in enumerate(values):
+                row[i] = value.data        # device to device: no host copy
+        self._filled += 1
+        return self._filled == self.every
+
+    def flush(self, step, epoch):
+        """Copy the buffered rows to the host, check them, and return their mean as a record
+        (None when nothing is buffered). ``step`` is the step of the last row."""
+        if self._filled == 0:
+            return None
+        rows = backend.to_numpy(self._rows[:self._filled])   # the one transfer per interval
+        first_step = step - self._filled + 1
+        self._filled = 0
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            values = ", ".join(f"{name} {v:.4g}" for name, v in zip(self.names, rows[i]))
+            raise TrainingDiverged(f"training diverged at step {first_step + i} (epoch {epoch}): "
+                                   f"{values}; the last checkpoint is unchanged. "
+                                   "Try a smaller --lr.")
+        return {"step": step, "epoch": epoch,
+                **{name: float(v) for name, v in zip(self.names, rows.mean(axis=0))}}
