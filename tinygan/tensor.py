@@ -53,8 +53,12 @@ class Tensor:
     __array_priority__ = 1000  # numpy_scalar * tensor calls Tensor.__rmul__
 
     def __init__(self, data, requires_grad=False):
+        """Wrap a numpy/cupy array as is (no copy). Python numbers and nested lists become
+        a float32 array, as ``torch.Tensor([[1, 2], [3, 4]])`` does."""
         if isinstance(data, Tensor):
             raise TypeError("Tensor(t) with a Tensor: use t.detach() or t.clone()")
+        if not hasattr(data, "dtype"):
+            data = np.array(data, dtype=_default_dtype)
         self._data = data                 # numpy.ndarray or cupy.ndarray, used as is
         self.grad = None                  # a Tensor after backward, or None
         self.grad_fn = None               # the autograd Node that made this tensor
@@ -262,8 +266,11 @@ class Tensor:
 
     # --- printing -----------------------------------------------------------------
     def __repr__(self):
-        values = np.array2string(backend.to_numpy(self._data), separator=", ", precision=4,
-                                 prefix="tensor(")
+        host = backend.to_numpy(self._data)
+        # PyTorch's look: "1." when every value is whole, else four fixed decimals ("0.6931").
+        whole = host.dtype.kind != "f" or not np.all(np.isfinite(host)) or np.all(host == np.round(host))
+        values = np.array2string(host, separator=", ", precision=4, prefix="tensor(",
+                                 floatmode="maxprec" if whole else "fixed")
         extras = []
         if self.device != backend.CPU:
             extras.append(f"device='{self.device}'")
