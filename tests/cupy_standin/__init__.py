@@ -1,0 +1,127 @@
+"""A strict stand-in for the ``cupy`` module, for testing the "cuda" code path on a CPU.
+
+Use it in tests as ``tinygan.backend._use_cuda_module(cupy_standin)``. Arrays hold
+numpy data, so results equal numpy's, but the rules are CuPy's, and code that
+breaks them fails here as it would on a GPU:
+
+* Only names real CuPy exports exist: ``cupy_names.json`` lists them (written by
+  ``dump_names.py`` from a real install), for the module, ``random``, Generator
+  methods, ``ndarray`` attributes, ``cuda``, ``linalg``, ``fft`` and ufunc methods.
+  A numpy-only name raises AttributeError (``cupy_standin.errstate``), as does a
+  CuPy name the stand-in does not mirror (the message says which of the two).
+* ``ndarray`` is not a numpy subclass. ``np.asarray(a)`` raises CuPy's TypeError.
+* A raw ``numpy.ndarray`` meeting a device array (operator, function, ufunc,
+  method argument, index, ``out=``, assigned value) is a TypeError. Python and
+  numpy scalars, and dtypes, are fine. Ufuncs and operators take only device
+  arrays and scalars (a list is "Unsupported type", as in CuPy).
+* ``np.exp(a)``, ``np.sum(a)`` dispatch to the stand-in (``__array_ufunc__`` /
+  ``__array_function__``), returning device arrays, as CuPy does.
+* Reductions and full integer indexing give 0-d device arrays, never scalars.
+* Data reaches the host only through counted transfers (see ``transfers``):
+  ``.get()``, ``asnumpy``, ``.item()``, ``.tolist()``, ``float/int/bool/complex()``,
+  ``repr/str/format`` (CuPy prints through ``.get()``, so these count too) and
+  pickling. There is no ``__index__`` (CuPy has none). Iterating yields device
+  sub-arrays without a transfer.
+* ``random.default_rng(seed)`` has only cupy.random.Generator's methods (no
+  ``normal``, no ``permutation``); ``cuda`` has streams, devices and events that
+  never wait; ``get_default_memory_pool().used_bytes()`` sums live array buffers.
+
+Stand-in-only API (real CuPy has none of it)::
+
+    cupy_standin.transfers.device_to_host    # counts since import / reset()
+    cupy_standin.transfers.host_to_device
+    cupy_standin.transfers.reset()
+    with cupy_standin.transfers.counting() as n:   # n.device_to_host, n.host_to_device
+        ...                                        # count this block only
+    with cupy_standin.transfers.forbid():          # any device-to-host copy raises
+        ...
+"""
+import sys as _sys
+import types as _types
+
+import numpy as _np
+
+from . import _core
+from ._core import NAMES as _NAMES, ndarray, transfers, ufunc
+
+
+def asnumpy(a, stream=None, order="C", out=None, blocking=True):
+    """Device -> host copy (counted); a host value comes back as a numpy array."""
+    if isinstance(a, ndarray):
+        return a.get(order=order, out=out)
+    return _np.asarray(a, order=order)
+
+
+def _host_to_device(np_func, name):
+    def function(obj, dtype=None, **kwargs):
+        if _all_device(obj):  # numpy's copy rules: asarray(a) is a, array(a) copies
+            return _core.call_numpy(np_func, (obj, dtype), kwargs)
+        transfers.record("host_to_device", f"{name}()")
+        kwargs.pop("copy", None)  # a host -> device copy never aliases the host data
+        host = _core.from_device(obj, {}, host_ok=True)
+        return ndarray._wrap(_np.array(host, dtype, copy=True, **kwargs))
+    function.__name__ = name
+    return function
+
+
+def _all_device(obj):
+    if isinstance(obj, ndarray):
+        return True
+    return type(obj) in (list, tuple) and len(obj) > 0 and all(_all_device(x) for x in obj)
+
+
+asarray = _host_to_device(_np.asarray, "asarray")
+array = _host_to_device(_np.array, "array")
+asanyarray = _host_to_device(_np.asanyarray, "asanyarray")
+
+
+def get_array_module(*args):
+    """This module if any argument is a device array, else numpy."""
+    return _sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else _np
+
+
+def get_default_memory_pool():
+    return _core.memory_pool
+
+
+def is_available():
+    return True
+
+
+def fuse(*args, **kwargs):
+    """CuPy compiles the function into one kernel; here it simply runs as written."""
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return args[0]
+    return lambda function: function
+
+
+class _Submodule(_types.ModuleType):
+    """cupy.linalg / cupy.fft: numpy's functions of the names CuPy exports there."""
+
+    def __init__(self, where, np_module):
+        super().__init__(f"{__name__}.{where}")
+        self._where, self._np_module = where, np_module
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = _core.mirror(self._np_module, name, self._where)
+        setattr(self, name, value)
+        return value
+
+
+linalg = _Submodule("linalg", _np.linalg)
+fft = _Submodule("fft", _np.fft)
+
+from . import cuda, random  # noqa: E402  (they import _core, which must exist first)
+
+
+def __getattr__(name):
+    """Every other name CuPy exports: numpy's, made to work on device arrays."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    if name not in _NAMES["module"]:
+        raise _core.missing("module", name)
+    value = _core.mirror(_np, name, "module")
+    globals()[name] = value  # cached: cupy_standin.add is cupy_standin.add
+    return value
