@@ -185,7 +185,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 
 _LOG_FLOOR = -100.0   # PyTorch clamps each log at -100 so that log(0) gives a finite loss
-_EPSILON = 1e-12      # PyTorch's floor on x(1-x) in the gradient
+_EPSILON = float(np.float32(1e-12))  # PyTorch's floor on p(1-p) in the gradient (a float32 constant)
 
 
 class BCE(Function):

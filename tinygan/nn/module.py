@@ -43,10 +43,16 @@ class Module:
             raise AttributeError("cannot assign before Module.__init__() call; "
                                  "call super().__init__() first in your __init__")
         if isinstance(value, Parameter):
-            self._forget(name)
+            if name not in self._parameters:   # a replaced parameter keeps its place in order
+                self._forget(name)
             self._parameters[name] = value
+        elif name in self._parameters and value is not None:
+            raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                            "(nn.Parameter or None expected); to change its values use "
+                            f"'with tg.no_grad(): module.{name}.copy_(...)'")
         elif isinstance(value, Module):
-            self._forget(name)
+            if name not in self._modules:
+                self._forget(name)
             self._modules[name] = value
         elif name in self._buffers:  # a new tensor for a buffer stays a buffer
             self._buffers[name] = value
@@ -97,12 +103,16 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # --- walking the tree ----------------------------------------------------------------
-    def named_modules(self, prefix=""):
-        """(name, module) for this module and every descendant, depth first."""
+    def named_modules(self, prefix="", memo=None):
+        """(name, module) for this module and every descendant, depth first, each once."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
             if child is not None:
-                yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+                yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
 
     def modules(self):
         for _, module in self.named_modules():
@@ -277,10 +287,12 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, index):
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return Sequential(*modules[index])
-        return modules[index]
+        if isinstance(index, slice):  # a slice keeps the modules' names ("2", "3", ...)
+            part = Sequential()
+            for name, module in list(self._modules.items())[index]:
+                part.add_module(name, module)
+            return part
+        return list(self._modules.values())[index]
 
     def __len__(self):
         return len(self._modules)
