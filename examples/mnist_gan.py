@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -132,6 +133,31 @@ class Reporter(Callback):
                 self.tensorboard.flush()
 
 
+class StopOnCtrlC(Callback):
+    """The first Ctrl-C stops the run after the step in progress, so the checkpoint it
+    saves is consistent; a second one stops at once, and the last checkpoint is kept."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("stopping after this step (press Ctrl-C again to stop at once)")
+
+    def on_step(self, trainer, step):
+        if self.requested:
+            raise KeyboardInterrupt
+
+
 @tg.no_grad()
 def samples(trainer, noise, labels):
     """The generator's images for fixed inputs, as host float32 in [0, 1]."""
@@ -224,14 +250,20 @@ def main(argv=None):
     print(f"training on {device} ({args.backend}): {len(loader.images)} images, "
           f"{len(loader)} steps per epoch, {epochs_left} epoch(s)")
     try:
-        trainer.fit(loader, epochs_left, callbacks=[reporter], skip_batches=skip)
+        with StopOnCtrlC() as stopper:
+            trainer.fit(loader, epochs_left, callbacks=[reporter, stopper], skip_batches=skip)
     except KeyboardInterrupt:
         if reporter.bar is not None:
             reporter.bar.close()
-        if save:
-            save_run(out, args, trainer, trainer.epoch_loader_state, trainer.batch_in_epoch)
-            print(f"\ninterrupted: saved {out / 'checkpoint.npz'} (epoch {trainer.epoch + 1}, "
-                  f"batch {trainer.batch_in_epoch}); continue with --resume")
+        if not save:
+            return 130
+        if trainer.in_step:  # cut inside a step: D may be updated and G not; don't save that
+            print(f"\ninterrupted inside a step: kept the last checkpoint in {out}; "
+                  "continue with --resume")
+            return 130
+        save_run(out, args, trainer, trainer.epoch_loader_state, trainer.batch_in_epoch)
+        print(f"\ninterrupted: saved {out / 'checkpoint.npz'} (epoch {trainer.epoch + 1}, "
+              f"batch {trainer.batch_in_epoch}); continue with --resume")
         return 130
     except TrainingDiverged as exc:
         if reporter.bar is not None:

@@ -57,6 +57,9 @@ class _GradMode(contextlib.ContextDecorator):
     def __init__(self, mode):
         self.mode = mode
 
+    def _recreate_cm(self):  # each decorated call gets its own saved mode (recursion-safe)
+        return _GradMode(self.mode)
+
     def __enter__(self):
         self.previous = is_grad_enabled()
         set_grad_enabled(self.mode)
@@ -88,6 +91,7 @@ class Context:
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
         self.saved_arrays = ()
+        self.is_view = False   # forward sets True when its output shares the input's memory
 
     def save_for_backward(self, *arrays):
         self.saved_arrays = arrays
@@ -170,6 +174,8 @@ class Function:
         if isinstance(out, np.generic):  # numpy gives scalars for full reductions; keep arrays
             out = np.asarray(out)
         result = Tensor(out)
+        if ctx.is_view:  # in-place changes through the view count against the input too
+            result._share_version(args[0])
         if record:
             node = Node(cls, ctx, args)
             node.saved_versions = _versions_of_saved(ctx.saved_arrays, args, result)
@@ -183,8 +189,8 @@ def _versions_of_saved(saved, args, result):
     Tensor = _tensor_type
     versions = []
     for array in saved:
-        if array is result.data:
-            versions.append((weakref.ref(result), 0))   # weak: no cycle out -> node -> out
+        if array is result.data:   # weak: no cycle out -> node -> out
+            versions.append((weakref.ref(result), result._version))
             continue
         for a in args:
             if isinstance(a, Tensor) and a.data is array:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import math
 import numbers
 
 import numpy as np
@@ -117,7 +118,10 @@ class Pow(Function):
         a, b, out = ctx.saved_arrays                        # d(a^b)/da = b·a^(b-1), d/db = a^b·ln a
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad * b * a ** (b - 1) if need_a else None
-        grad_b = grad * out * array_module(out).log(a) if need_b else None
+        grad_b = None
+        if need_b:  # a Python-number base stays a Python number: no float64 upcast
+            log_a = math.log(a) if isinstance(a, numbers.Number) else array_module(out).log(a)
+            grad_b = grad * out * log_a
         return grad_a, grad_b
 
 
@@ -241,7 +245,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_arrays                             # to the larger; ties split half-half
-        share_a = (a > b) + 0.5 * (a == b)
+        share_a = ((a > b).astype(grad.dtype) + (a >= b).astype(grad.dtype)) * 0.5  # 1, ½ or 0
         return grad * share_a, grad * (1 - share_a)
 
 
@@ -415,7 +419,10 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 def _axes(dim, ndim):
     """dim (None, int or tuple) as a sorted tuple of non-negative axes."""
-    if dim is None:
+    if dim is None or ndim == 0:  # a 0-d tensor reduces over "dim 0" to itself, as in PyTorch
+        if dim is not None:
+            for d in ((dim,) if isinstance(dim, numbers.Integral) else dim):
+                _check_dim(d, 0)
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
     return tuple(sorted({_check_dim(d, ndim) for d in dims}))
@@ -509,7 +516,7 @@ class MaxAll(Function):
     def backward(ctx, grad):
         x, value = ctx.saved_arrays                         # shared evenly among tied maxima
         ties = x == value
-        return grad * ties / ties.sum()
+        return grad * ties / ties.sum().astype(grad.dtype)
 
 
 class MaxDim(Function):
@@ -537,6 +544,8 @@ def _max_or_min(x, dim, keepdim, smallest):
     if dim is None:
         return MaxAll.apply(x, smallest=smallest)
     axis = _check_dim(dim, x.ndim)
+    if x.ndim == 0:  # the value itself, at index 0
+        return MaxResult(clone(x), Tensor(array_module(x.data).zeros((), dtype=np.int64)))
     xp = array_module(x.data)
     pick = xp.argmin if smallest else xp.argmax
     indices = xp.expand_dims(pick(x.data, axis=axis), axis)
@@ -572,6 +581,7 @@ class Reshape(Function):
     @staticmethod
     def forward(ctx, x, shape=()):
         ctx.shape = x.shape
+        ctx.is_view = True   # a view where numpy can make one; counted as one either way
         return x.reshape(shape)
 
     @staticmethod
@@ -583,6 +593,7 @@ class Permute(Function):
     @staticmethod
     def forward(ctx, x, dims=()):
         ctx.dims = dims
+        ctx.is_view = True
         return x.transpose(dims)
 
     @staticmethod
@@ -594,22 +605,31 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index=None):
         ctx.shape, ctx.index = x.shape, index
+        ctx.is_view = not _is_array_index(index)   # slicing views; array indexing copies
         return x[index]
 
     @staticmethod
     def backward(ctx, grad):
         xp = array_module(grad)
         out = xp.zeros(ctx.shape, dtype=grad.dtype)
-        if _is_integer_array_index(ctx.index):
+        if _is_array_index(ctx.index) and not _is_mask(ctx.index):
             backend.scatter_add(out, ctx.index, grad)       # repeated indices sum their grads
         else:
             out[ctx.index] = grad                           # slices and masks never repeat
         return out
 
 
-def _is_integer_array_index(index):
-    parts = index if isinstance(index, tuple) else (index,)
-    return builtins.any(hasattr(p, "dtype") and p.dtype.kind in "iu" for p in parts)
+def _index_parts(index):
+    return index if isinstance(index, tuple) else (index,)
+
+
+def _is_array_index(index):
+    """Integer or boolean arrays in the index: numpy's advanced indexing, which copies."""
+    return builtins.any(hasattr(p, "dtype") and p.ndim > 0 for p in _index_parts(index))
+
+
+def _is_mask(index):
+    return builtins.any(hasattr(p, "dtype") and p.dtype.kind == "b" for p in _index_parts(index))
 
 
 def reshape(x, shape):

@@ -218,6 +218,7 @@ class GANTrainer:
         self.log_every = log_every
         self.step = 0          # generator updates so far
         self.epoch = 0         # epochs finished so far
+        self.in_step = False   # True while a train_step runs
         self.metrics = DeviceMetrics(METRICS, log_every, self.device)
         self.history = []      # one record per log interval
 
@@ -276,11 +277,14 @@ class GANTrainer:
         """
         if self.conditional and labels is None:
             raise ValueError("a conditional GAN needs the labels of the real batch")
+        self.in_step = True     # stays True if the step is cut short (e.g. by Ctrl-C)
         for _ in range(self.d_steps_per_g):
             d_loss, pred_real, pred_fake = self.d_step(real, labels)
         g_loss = self.g_step(real.shape[0], labels)
         self.step += 1
-        return self._record(d_loss, g_loss, pred_real, pred_fake)
+        record = self._record(d_loss, g_loss, pred_real, pred_fake)
+        self.in_step = False
+        return record
 
     # --- metrics, on the device until a log interval ------------------------------------------
     def _record(self, d_loss, g_loss, pred_real, pred_fake):
@@ -315,10 +319,11 @@ class GANTrainer:
                 record = self.train_step(real, labels if self.conditional else None)
                 self.batch_in_epoch += 1
                 steps += 1
-                for cb in callbacks:
-                    cb.on_step(self, self.step)
+                for cb in callbacks:    # the record first: on_step may stop the run
                     if record is not None:
                         cb.on_log(self, record)
+                for cb in callbacks:
+                    cb.on_step(self, self.step)
             record = self.flush_metrics()                   # the epoch's last, short interval
             for cb in callbacks:
                 if record is not None:
@@ -337,10 +342,12 @@ class GANTrainer:
         """Counters and random states (JSON-friendly) that a resumed run needs."""
         return {"step": self.step, "epoch": self.epoch,
                 "noise_rng": self.noise_rng.get_state(),
-                "dropout_rng": backend.default_generator(self.device).get_state()}
+                "dropout_rng": backend.default_generator(self.device).get_state(),
+                "metrics": self.metrics.state_dict()}
 
     def load_state(self, state):
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.noise_rng.set_state(state["noise_rng"])
         backend.default_generator(self.device).set_state(state["dropout_rng"])
+        self.metrics.load_state_dict(state["metrics"])
 

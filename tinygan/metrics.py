@@ -54,3 +54,14 @@ class DeviceMetrics:
                                    "Try a smaller --lr.")
         return {"step": step, "epoch": epoch,
                 **{name: float(v) for name, v in zip(self.names, rows.mean(axis=0))}}
+
+    def state_dict(self):
+        """The rows of the interval in progress (a host copy), so a resumed run logs the
+        same records as one never stopped."""
+        return {"rows": backend.to_numpy(self._rows[:self._filled]).tolist()}
+
+    def load_state_dict(self, state):
+        rows = np.asarray(state["rows"], dtype=np.float32).reshape(-1, len(self.names))
+        self._filled = len(rows)
+        if self._filled:
+            self._rows[:self._filled] = backend.to_device(rows, backend.device_of(self._rows))

@@ -49,7 +49,7 @@ def set_default_dtype(dtype):
 class Tensor:
     """An n-dimensional array that records the ops applied to it for autograd."""
 
-    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_version", "__weakref__")
+    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_versions", "__weakref__")
     __array_priority__ = 1000  # numpy_scalar * tensor calls Tensor.__rmul__
 
     def __init__(self, data, requires_grad=False):
@@ -62,7 +62,7 @@ class Tensor:
         self._data = data                 # numpy.ndarray or cupy.ndarray, used as is
         self.grad = None                  # a Tensor after backward, or None
         self.grad_fn = None               # the autograd Node that made this tensor
-        self._version = 0                 # bumped by in-place changes
+        self._versions = [0]              # bumped by in-place changes; shared with views
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -80,7 +80,7 @@ class Tensor:
                              f"data of shape {tuple(self._data.shape)}")
         backend.check_same_device(self._data, array, op="Tensor.data assignment")
         self._data = array
-        self._version += 1
+        self._bump_version()
 
     @property
     def shape(self):
@@ -160,7 +160,7 @@ class Tensor:
 
     def detach(self):
         """The same array, cut from the graph (shares memory, as in PyTorch)."""
-        return Tensor(self._data)
+        return Tensor(self._data)._share_version(self)
 
     def clone(self):
         return F.clone(self)
@@ -189,8 +189,19 @@ class Tensor:
         autograd.run_backward(self, grad, retain_graph=retain_graph)
 
     # --- in place (bump the version so saved copies are known stale) ------------
+    @property
+    def _version(self):
+        """How many in-place changes this tensor's memory has seen (views and detached
+        copies share the count, as in PyTorch, since they share the memory)."""
+        return self._versions[0]
+
     def _bump_version(self):
-        self._version += 1
+        self._versions[0] += 1
+
+    def _share_version(self, other):
+        """Make this tensor a view of ``other``'s memory for in-place checks."""
+        self._versions = other._versions
+        return self
 
     def _check_inplace(self):
         if self.requires_grad and self.grad_fn is None and autograd.is_grad_enabled():
@@ -200,19 +211,19 @@ class Tensor:
     def _inplace(self, value_array):
         self._check_inplace()
         self._data[...] = value_array
-        self._version += 1
+        self._bump_version()
         return self
 
     def zero_(self):
         self._check_inplace()
         self._data.fill(0)
-        self._version += 1
+        self._bump_version()
         return self
 
     def fill_(self, value):
         self._check_inplace()
         self._data.fill(value)
-        self._version += 1
+        self._bump_version()
         return self
 
     def copy_(self, src):
@@ -234,7 +245,7 @@ class Tensor:
         self._check_inplace()
         value = _operand_array(value)
         self._data[_index_arrays(index)] = value
-        self._version += 1
+        self._bump_version()
 
     # --- devices and dtypes ------------------------------------------------------
     def to(self, device=None, dtype=None):
@@ -431,6 +442,11 @@ def ones(*size, dtype=None, device=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    """Filled with fill_value; its dtype follows the value (int64, bool, float32) as in PyTorch."""
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
+        dtype = bool_
+    elif dtype is None and isinstance(fill_value, numbers.Integral):
+        dtype = int64
     xp = backend.xp_for(device)
     return Tensor(xp.full(_size((size,)), fill_value, dtype=_resolve_dtype(dtype)), requires_grad)
 
