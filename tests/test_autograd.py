@@ -1,0 +1,457 @@
+"""The autograd engine: grad mode, accumulation, graph lifetime, in-place checks, custom Functions."""
+import numpy as np
+import pytest
+
+import tinygan as tg
+from tinygan import backend
+from tinygan.autograd import Function
+from strategies import host, to_tensor
+
+
+def leaf(values, device, dtype=np.float64):
+    return to_tensor(np.asarray(values, dtype=dtype), device)
+
+
+# --- grad mode -------------------------------------------------------------------------------
+
+def test_no_grad_context_records_no_graph(device):
+    x = leaf([1.0, 2.0], device)
+    assert tg.is_grad_enabled()
+    with tg.no_grad():
+        assert not tg.is_grad_enabled()
+        y = (x * 2).exp().sum()
+    assert tg.is_grad_enabled()
+    assert y.grad_fn is None and not y.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.backward()
+
+
+def test_no_grad_decorator_records_no_graph(device):
+    x = leaf([1.0, 2.0], device)
+
+    @tg.no_grad()
+    def step(t):
+        assert not tg.is_grad_enabled()
+        return t * 3 + 1
+
+    y = step(x)
+    assert y.grad_fn is None and not y.requires_grad
+    assert tg.is_grad_enabled()
+    z = x * 3                                  # recording is back on after the call
+    assert z.requires_grad and z.grad_fn is not None
+
+
+def test_no_grad_restores_mode_after_exception(device):
+    x = leaf([1.0], device)
+    with pytest.raises(ValueError):
+        with tg.no_grad():
+            raise ValueError("boom")
+    assert tg.is_grad_enabled()
+
+    @tg.no_grad()
+    def fails():
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        fails()
+    assert tg.is_grad_enabled()
+    assert (x * 2).grad_fn is not None
+
+
+def test_no_grad_decorator_is_reentrant(device):
+    """A decorated function that calls itself must leave grad mode as it found it.
+
+    torch.no_grad makes a fresh context per call; one shared context object would
+    save "disabled" as the previous mode in the inner call and restore that at the end.
+    """
+    x = leaf([1.0], device)
+
+    @tg.no_grad()
+    def countdown(n):
+        assert not tg.is_grad_enabled()
+        return countdown(n - 1) if n else x * 2
+
+    try:
+        assert countdown(2).grad_fn is None
+        assert tg.is_grad_enabled(), "grad mode left disabled after a nested call"
+        assert (x * 2).grad_fn is not None
+    finally:
+        tg.set_grad_enabled(True)        # never leak a disabled mode into later tests
+
+
+def test_enable_grad_inside_no_grad(device):
+    x = leaf([1.0, 2.0], device)
+    with tg.no_grad():
+        with tg.enable_grad():
+            y = x * 2
+        z = x * 2
+    assert y.grad_fn is not None and z.grad_fn is None
+    tg.set_grad_enabled(False)
+    try:
+        assert (x * 2).grad_fn is None
+    finally:
+        tg.set_grad_enabled(True)
+
+
+def test_no_graph_when_no_input_requires_grad(device):
+    x = to_tensor(np.array([1.0, 2.0]), device, requires_grad=False)
+    y = x.exp() * 2
+    assert not y.requires_grad and y.grad_fn is None and y.is_leaf
+    w = leaf([3.0, 4.0], device)
+    z = x * w
+    assert z.requires_grad and not z.is_leaf and w.is_leaf
+
+
+# --- accumulation --------------------------------------------------------------------------
+
+def test_grads_accumulate_across_backward_calls_until_reset(device):
+    x = leaf([1.0, -2.0], device)
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+    (x * x).sum().backward()                      # a fresh graph: adds 2x
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, -1.0])
+    x.grad = None
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+    assert isinstance(x.grad, tg.Tensor) and x.grad.device == device
+
+
+def test_two_forwards_before_backward_keep_their_own_activations(device):
+    """One weight through two inputs (real batch, then fake batch): each graph keeps its own."""
+    w = leaf([1.0, 2.0], device)
+    a = to_tensor(np.array([3.0, 4.0]), device, requires_grad=False)
+    b = to_tensor(np.array([5.0, 6.0]), device, requires_grad=False)
+    out_a = (w * a).sigmoid().sum()
+    out_b = (w * b).sigmoid().sum()
+    out_a.backward()
+    s = 1 / (1 + np.exp(-np.array([3.0, 8.0])))
+    np.testing.assert_allclose(w.grad.numpy(), s * (1 - s) * [3.0, 4.0], rtol=1e-14)
+    w.grad = None
+    out_b.backward()
+    s = 1 / (1 + np.exp(-np.array([5.0, 12.0])))
+    np.testing.assert_allclose(w.grad.numpy(), s * (1 - s) * [5.0, 6.0], rtol=1e-14)
+
+
+def test_long_chain_backward_needs_no_recursion(device):
+    x = leaf([0.5], device)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0001 ** 10_000], rtol=1e-9)
+
+
+def test_diamond_graph(device):
+    values = np.array([0.3, -1.2, 2.0])
+    x = leaf(values, device)
+    a = x * 2
+    b = x.exp()
+    (a + b).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 + np.exp(values), rtol=1e-14)
+
+
+def test_diamond_through_a_shared_intermediate(device):
+    values = np.array([0.5, 1.5])
+    x = leaf(values, device)
+    a = x * x                 # a feeds two branches; its gradient must be summed before going on
+    b = a * 3
+    c = a.exp()
+    (b + c).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), (3 + np.exp(values ** 2)) * 2 * values, rtol=1e-14)
+
+
+def test_unused_output_branch_does_not_break_backward(device):
+    x = leaf([1.0, 2.0], device)
+    h = x * 2
+    unused = h.exp()                             # in the graph of h, but not of the loss
+    values, indices = (h * 1.0).reshape(1, 2).max(dim=1)   # indices are never used
+    loss = h.sum() + values.sum()
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+    assert unused.grad_fn is not None
+
+
+class _FirstOnly(Function):
+    """f(a, b) = a * 2; claims no gradient for b (returns None), though b requires one."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a * 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 2, None
+
+
+def test_node_that_receives_no_gradient_is_skipped(device):
+    w = leaf([1.0, 2.0], device)
+    x = leaf([3.0, 4.0], device)
+    branch = x.exp()                   # reachable from the loss, but no gradient flows to it
+    loss = _FirstOnly.apply(w, branch).sum()
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 2.0])
+    assert x.grad is None
+
+
+# --- graph lifetime ----------------------------------------------------------------------------
+
+def test_backward_twice_without_retain_graph_raises(device):
+    x = leaf([1.0, 2.0], device)
+    loss = (x.exp() * 2).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()
+
+
+def test_backward_twice_with_retain_graph_doubles_the_grad(device):
+    values = np.array([1.0, 2.0])
+    x = leaf(values, device)
+    loss = (x.exp() * 2).sum()
+    loss.backward(retain_graph=True)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(values), rtol=1e-15)
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp(values), rtol=1e-15)
+
+
+def test_saved_buffers_are_freed_after_backward(device):
+    x = leaf([1.0, 2.0], device)
+    h = x.sigmoid()
+    loss = (h * h).sum()
+    assert loss.grad_fn.ctx is not None and h.grad_fn.ctx.saved_arrays
+    loss.backward()
+    assert loss.grad_fn.ctx is None
+    assert h.grad_fn.ctx is None                 # the intermediate's saved output too
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        (h * 2).sum().backward()                 # a new head over the freed part
+
+
+def test_backward_on_non_scalar_needs_a_gradient(device):
+    x = leaf([[1.0, 2.0, 3.0]], device)
+    with pytest.raises(RuntimeError, match="scalar"):
+        (x * 2).backward()
+
+
+def test_backward_with_a_gradient(device):
+    x = leaf([[1.0, 2.0, 3.0]], device)
+    (x * 2).backward(tg.tensor([[1.0, 10.0, 100.0]], device=device, dtype=tg.float64))
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 20.0, 200.0]])
+
+
+def test_backward_with_wrong_gradient_shape_names_both(device):
+    x = leaf([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"\(3,\).*\(2, 3\)|\(2, 3\).*\(3,\)"):
+        y.backward(tg.ones(3, device=device, dtype=tg.float64))
+
+
+def test_backward_of_a_leaf_scalar(device):
+    x = leaf(2.0, device)
+    x.backward()
+    assert x.grad.item() == 1.0
+
+
+# --- in-place changes --------------------------------------------------------------------------
+
+def test_inplace_change_of_a_saved_intermediate_is_detected(device):
+    x = leaf([0.0, 1.0], device)
+    y = x.sigmoid()                      # sigmoid saves its output y for backward
+    z = y * 2                            # mul saves its input y too
+    with tg.no_grad():
+        y.add_(1)
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        z.sum().backward()
+
+
+def test_inplace_change_of_a_saved_output_is_detected(device):
+    x = leaf([0.0, 1.0], device)
+    y = x.exp()
+    loss = y.sum()
+    with tg.no_grad():
+        y.mul_(3)
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        loss.backward()
+
+
+def test_leaf_modified_in_place_after_use_is_detected(device):
+    w = leaf([1.0, 2.0], device)
+    x = leaf([3.0, 4.0], device)
+    loss = (w * x).sum()                 # saves w's array for x's gradient
+    with tg.no_grad():
+        w.sub_(1)                        # an optimizer step before backward
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        loss.backward()
+
+
+def test_inplace_on_a_leaf_that_requires_grad_needs_no_grad(device):
+    w = leaf([1.0, 2.0], device)
+    with pytest.raises(RuntimeError, match="leaf"):
+        w.add_(1)
+    with tg.no_grad():
+        w.add_(1)
+    np.testing.assert_array_equal(host(w), [2.0, 3.0])
+
+
+def test_inplace_change_not_needed_by_backward_is_fine(device):
+    x = leaf([1.0, 2.0], device)
+    y = x + 1                            # add saves nothing
+    z = y * 3.0                          # mul by a number saves y, but needs only the number
+    loss = z.sum()
+    with tg.no_grad():
+        z.add_(5)                        # z itself is saved by nobody
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+ALIASES = {
+    "detach": lambda y: y.detach(),
+    "reshape": lambda y: y.reshape(2, 1),
+    "slice": lambda y: y[0:1],
+}
+
+
+@pytest.mark.parametrize("alias", list(ALIASES))
+def test_inplace_change_through_an_alias_is_detected(device, alias):
+    """detach() and views share memory with y; writing through them changes what backward reads.
+
+    PyTorch shares the version counter among a tensor, its detached copies and its
+    views, so this raises there instead of giving a silently wrong gradient.
+    """
+    x = leaf([0.0, 1.0], device)
+    y = x.sigmoid()                      # backward reads y: sigma'(x) = y (1 - y)
+    loss = y.sum()
+    with tg.no_grad():
+        ALIASES[alias](y).zero_()
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        loss.backward()
+
+
+# --- detach ---------------------------------------------------------------------------------------
+
+def test_detach_shares_data_and_has_no_grad(device):
+    x = leaf([1.0, 2.0], device)
+    y = x * 2
+    d = y.detach()
+    assert not d.requires_grad and d.grad_fn is None and d.grad is None and d.is_leaf
+    assert d.data is y.data
+    with tg.no_grad():
+        d.add_(1)                        # the same memory: y sees it
+    np.testing.assert_array_equal(host(y), [3.0, 5.0])
+    (d * x).sum().backward()             # d is a constant: x gets d's values, nothing flows to y
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 5.0])
+
+
+def test_detach_of_a_leaf(device):
+    x = leaf([1.0, 2.0], device)
+    d = x.detach()
+    assert not d.requires_grad and d.device == device and d.dtype == x.dtype
+    assert d.tolist() == [1.0, 2.0]
+
+
+# --- custom Functions ----------------------------------------------------------------------------
+
+class Cube(Function):
+    """x³ with its derivative 3x², saved input and all."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_arrays
+        return grad * 3 * x * x                    # d/dx x³ = 3x²
+
+
+class ScaledAdd(Function):
+    """a + alpha * b, with a keyword argument that gets no gradient."""
+
+    @staticmethod
+    def forward(ctx, a, b, alpha=1.0):
+        ctx.alpha = alpha
+        return a + alpha * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad * ctx.alpha
+
+
+def test_custom_function(device):
+    values = np.array([-1.0, 0.5, 2.0])
+    x = leaf(values, device)
+    y = Cube.apply(x)
+    assert y.grad_fn is not None and "Cube" in repr(y.grad_fn)
+    np.testing.assert_allclose(host(y), values ** 3, rtol=1e-15)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * values ** 2, rtol=1e-15)
+    assert tg.gradcheck(lambda t: Cube.apply(t * 2.0) + t, [leaf(values, device)])
+
+
+def test_custom_function_with_keyword_and_broadcasting(device):
+    a = leaf([[1.0, 2.0], [3.0, 4.0]], device)
+    b = leaf([10.0, 20.0], device)
+    out = ScaledAdd.apply(a, b, alpha=0.5)
+    np.testing.assert_array_equal(host(out), [[6.0, 12.0], [8.0, 14.0]])
+    out.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.ones((2, 2)))
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])    # summed back to b's shape
+
+
+def test_custom_function_under_no_grad(device):
+    x = leaf([1.0], device)
+    with tg.no_grad():
+        y = Cube.apply(x)
+    assert y.grad_fn is None and not y.requires_grad
+
+
+# --- devices meet ------------------------------------------------------------------------------------
+
+def _pair():
+    a = tg.tensor([1.0, 2.0], device="cpu", requires_grad=True)
+    b = tg.tensor([3.0, 4.0], device="cuda", requires_grad=True)
+    return a, b
+
+
+MIXED = {
+    "add": lambda a, b: a + b,
+    "reflected sub": lambda a, b: b - a,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a ** b,
+    "matmul": lambda a, b: a @ b,
+    "maximum": lambda a, b: tg.maximum(a, b),
+    "where": lambda a, b: tg.where(a > 0, a, b),
+    "cat": lambda a, b: tg.cat([a, b]),
+    "stack": lambda a, b: tg.stack([b, a]),
+    "compare": lambda a, b: a < b,
+    "index": lambda a, b: a[tg.tensor([0, 1], device="cuda")],
+    "linear": lambda a, b: tg.functional.linear(a, b.reshape(1, 2)),
+    "copy_": lambda a, b: b.detach().copy_(a.detach()),
+    "backward gradient": lambda a, b: (a * 2).backward(tg.ones(2, device="cuda")),
+}
+
+
+@pytest.mark.parametrize("op", list(MIXED))
+def test_mixing_devices_names_both(op):
+    """Not parametrized by the device fixture: it needs a cpu and a cuda tensor at once."""
+    a, b = _pair()
+    with pytest.raises((RuntimeError, TypeError), match=r"(?s)(cpu.*cuda|cuda.*cpu)"):
+        MIXED[op](a, b)
+
+
+def test_mixing_devices_error_comes_from_the_backend_check():
+    a, b = _pair()
+    with pytest.raises(RuntimeError, match="same device"):
+        a + b
+    with pytest.raises(RuntimeError, match=r"\.to\(device\)"):
+        a * b
+
+
+def test_gradient_crosses_devices_through_to():
+    a = tg.tensor([1.0, 2.0], device="cpu", dtype=tg.float64, requires_grad=True)
+    b = a.to("cuda")
+    assert b.device == "cuda" and b.requires_grad
+    (b * b).sum().backward()
+    assert a.grad.device == "cpu"
+    np.testing.assert_array_equal(a.grad.numpy(), [2.0, 4.0])
+    assert backend.device_of(a.grad.data) == "cpu"
