@@ -69,7 +69,8 @@ def parse_args(argv=None):
 def load_images(args):
     """(images, labels) of the training split; random ones for a dry run without the files."""
     try:
-        return data.load_mnist(args.dataset, train=True, data_dir=args.data_dir)
+        return data.load_mnist(args.dataset, train=True, data_dir=args.data_dir,
+                               download=not args.dry_run)   # a dry run writes no files
     except (data.DatasetNotFound, data.ChecksumError, ValueError) as exc:
         if not args.dry_run:
             fail(str(exc))
@@ -100,7 +101,7 @@ class Reporter(Callback):
         self.bar = None
 
     def on_epoch_start(self, trainer, epoch):
-        self.bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}/{self.args.epochs}",
+        self.bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}/{self.total_epochs}",
                         unit="step", leave=True, dynamic_ncols=True)
 
     def on_step(self, trainer, step):
@@ -243,6 +244,7 @@ def main(argv=None):
     reporter = Reporter(args, out, grid_inputs(args, device), save, tensorboard)
     reporter.steps_per_epoch = len(loader)
     epochs_left = 1 if args.dry_run else args.epochs - trainer.epoch
+    reporter.total_epochs = trainer.epoch + epochs_left
     if epochs_left <= 0:
         print(f"nothing to do: the run in {out} already has {trainer.epoch} epochs "
               f"(ask for more with --epochs)")
@@ -258,10 +260,17 @@ def main(argv=None):
         if not save:
             return 130
         if trainer.in_step:  # cut inside a step: D may be updated and G not; don't save that
-            print(f"\ninterrupted inside a step: kept the last checkpoint in {out}; "
-                  "continue with --resume")
+            if (out / "checkpoint.npz").exists():
+                print(f"\ninterrupted inside a step: kept the last checkpoint, "
+                      f"{out / 'checkpoint.npz'}; continue with --resume")
+            else:
+                print("\ninterrupted inside a step, before the first checkpoint: nothing saved")
             return 130
-        save_run(out, args, trainer, trainer.epoch_loader_state, trainer.batch_in_epoch)
+        # Between epochs the loader's own state is the resume point; inside one, the
+        # state at the epoch's start (its order) plus the batches already done.
+        inside = trainer.batch_in_epoch > 0
+        save_run(out, args, trainer, trainer.epoch_loader_state if inside else None,
+                 trainer.batch_in_epoch)
         print(f"\ninterrupted: saved {out / 'checkpoint.npz'} (epoch {trainer.epoch + 1}, "
               f"batch {trainer.batch_in_epoch}); continue with --resume")
         return 130

@@ -71,7 +71,8 @@ def main(argv=None):
 
     tg.manual_seed(args.seed)
     try:
-        images, _ = data.load_mnist(args.dataset, train=True, data_dir=args.data_dir)
+        images, _ = data.load_mnist(args.dataset, train=True, data_dir=args.data_dir,
+                                    download=not args.dry_run)   # a dry run writes no files
     except (data.DatasetNotFound, data.ChecksumError, ValueError) as exc:
         if not args.dry_run:
             fail(str(exc))

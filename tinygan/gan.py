@@ -349,5 +349,6 @@ class GANTrainer:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.noise_rng.set_state(state["noise_rng"])
         backend.default_generator(self.device).set_state(state["dropout_rng"])
-        self.metrics.load_state_dict(state["metrics"])
+        if "metrics" in state:  # the interval in progress when the checkpoint was written
+            self.metrics.load_state_dict(state["metrics"])
 
