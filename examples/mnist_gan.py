@@ -25,7 +25,7 @@ import tinygan as tg
 from tinygan import backend, data, optim, viz
 from tinygan.cli import DEVICES, choose_device, fail
 from tinygan.checkpoint import load_checkpoint, save_checkpoint
-from tinygan.fileio import atomic_write
+from tinygan.metrics import read_metrics_upto
 from tinygan.gan import (ARCHITECTURES, Callback, GANTrainer, TrainingDiverged, build_models,
                          get_noise)
 from tinygan.tensorboard import TensorBoardLogger, TensorBoardUnavailable
@@ -212,9 +212,12 @@ def main(argv=None):
 
     tg.manual_seed(args.seed)
     images, labels = load_images(args)
-    loader = data.DataLoader(images, args.batch_size, labels=labels, seed=args.seed,
-                             device=device, scale=image_range,
-                             limit=8 * args.batch_size if args.dry_run else args.limit)
+    try:
+        loader = data.DataLoader(images, args.batch_size, labels=labels, seed=args.seed,
+                                 device=device, scale=image_range,
+                                 limit=8 * args.batch_size if args.dry_run else args.limit)
+    except ValueError as exc:  # e.g. --batch-size larger than --limit
+        fail(str(exc))
     G, D = build_models(args.z_dim, args.hidden_dim, arch=args.arch,
                         num_classes=NUM_CLASSES if args.conditional else 0)
     G.to(device), D.to(device)
@@ -233,7 +236,7 @@ def main(argv=None):
         trainer.load_state(checkpoint.meta["trainer"])
         loader.load_state_dict(checkpoint.meta["loader"])
         skip = checkpoint.meta["batch_in_epoch"]
-        trainer.history = read_metrics(out / "metrics.jsonl", upto_step=trainer.step)
+        trainer.history = read_metrics_upto(out / "metrics.jsonl", trainer.step)
         print(f"resuming {out / 'checkpoint.npz'} at epoch {trainer.epoch + 1}, step {trainer.step}")
 
     save = not args.dry_run
@@ -298,17 +301,6 @@ def main(argv=None):
     print(f"  checkpoint:   {out / 'checkpoint.npz'} "
           f"(sample with: python examples/sample.py {out / 'checkpoint.npz'})")
     return 0
-
-
-def read_metrics(path, upto_step):
-    """The metrics lines a checkpoint covers; later lines (a killed run's) are dropped."""
-    if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    kept = [r for r in records if r["step"] <= upto_step]
-    with atomic_write(path, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in kept)
-    return kept
 
 
 if __name__ == "__main__":

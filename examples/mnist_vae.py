@@ -21,7 +21,7 @@ import tinygan as tg
 from tinygan import backend, data, optim, viz
 from tinygan.checkpoint import load_checkpoint, save_checkpoint
 from tinygan.cli import DEVICES, choose_device, fail
-from tinygan.metrics import DeviceMetrics, TrainingDiverged
+from tinygan.metrics import DeviceMetrics, TrainingDiverged, read_metrics_upto
 from tinygan.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.vae import VAE, vae_loss
 
@@ -78,8 +78,11 @@ def main(argv=None):
             fail(str(exc))
         print(f"dry run: {args.dataset} not found, using random images instead")
         images = np.random.default_rng(args.seed).integers(0, 256, (512, 28, 28), dtype=np.uint8)
-    loader = data.DataLoader(images, args.batch_size, seed=args.seed, device=device,
-                             limit=8 * args.batch_size if args.dry_run else args.limit)
+    try:
+        loader = data.DataLoader(images, args.batch_size, seed=args.seed, device=device,
+                                 limit=8 * args.batch_size if args.dry_run else args.limit)
+    except ValueError as exc:  # e.g. --batch-size larger than --limit
+        fail(str(exc))
     model = VAE(784, args.hidden_dim, args.z_dim).to(device)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     noise_rng = backend.Generator([args.seed, 1], device)   # the reparameterisation's ε
@@ -92,6 +95,7 @@ def main(argv=None):
         step, epoch = checkpoint.meta["step"], checkpoint.meta["epoch"]
         noise_rng.set_state(checkpoint.meta["noise_rng"])
         loader.load_state_dict(checkpoint.meta["loader"])
+        read_metrics_upto(out / "metrics.jsonl", step)
         print(f"resuming {out / 'checkpoint.npz'} at epoch {epoch + 1}")
     save = not args.dry_run
     if save:
@@ -131,6 +135,9 @@ def main(argv=None):
                 if tensorboard:
                     tensorboard.image("samples", pixels, step)
                     tensorboard.flush()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the checkpoint of the last finished epoch is kept in {out}")
+        return 130
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

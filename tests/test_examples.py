@@ -528,3 +528,12 @@ def test_sample_on_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path, capsys)
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and str(tmp_path / "nope.npz") in err
+
+
+def test_a_batch_larger_than_the_data_is_one_line_and_exit_2(fake_mnist, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_gan(["--epochs", "1", "--limit", "8", "--batch-size", "16"], fake_mnist,
+                tmp_path / "run")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "batch_size 16" in err and "\n" not in err

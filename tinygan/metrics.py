@@ -7,10 +7,13 @@ checked for NaN/inf, and averaged into one record.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from . import backend
 from .autograd import no_grad
+from .fileio import atomic_write
 
 
 class TrainingDiverged(RuntimeError):
@@ -65,3 +68,15 @@ class DeviceMetrics:
         self._filled = len(rows)
         if self._filled:
             self._rows[:self._filled] = backend.to_device(rows, backend.device_of(self._rows))
+
+
+def read_metrics_upto(path, step):
+    """The records of a metrics.jsonl file up to ``step``, dropping later lines from the
+    file too: a run killed after its last checkpoint wrote lines its resumed run rewrites."""
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in records if r["step"] <= step]
+    with atomic_write(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in kept)
+    return kept

@@ -11,7 +11,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..backend import array_module
-from ..functional import leaky_relu, linear, relu, sigmoid, softplus, tanh
+from ..functional import leaky_relu, linear, relu, sigmoid, softplus, stable_sigmoid, tanh
 from ..tensor import Tensor
 
 __all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "dropout",
@@ -156,9 +156,7 @@ class BCEWithLogits(Function):
     def backward(ctx, grad):
         x, y, pos_weight, softplus_neg = ctx.saved_arrays
         need_x, need_y = ctx.needs_input_grad[:2]
-        xp = array_module(x)
-        e = xp.exp(-xp.abs(x))
-        sig = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))    # σ(x) without overflow
+        sig = stable_sigmoid(x)
         if pos_weight is None:
             grad_x = grad * (sig - y) if need_x else None               # dℓ/dx = σ(x) - y
             grad_y = grad * -x if need_y else None                      # dℓ/dy = -x

@@ -1,0 +1,213 @@
+"""--tensorboard DIR: the examples' metrics and sample grids as TensorBoard event files.
+
+What mnist_gan.py and mnist_vae.py write is read back with TensorBoard's own reader
+(EventAccumulator): the scalars carry the steps and values of metrics.jsonl, and each
+epoch adds its sample grid as the image "samples". Without tensorboardX, --tensorboard
+is a one-line error (exit 2) that says how to install it.
+"""
+import importlib.util
+import io
+import json
+import struct
+import sys
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorboardX", reason="--tensorboard needs tensorboardX "
+                    "(pip install -e \".[tensorboard]\")")
+event_accumulator = pytest.importorskip(
+    "tensorboard.backend.event_processing.event_accumulator",
+    reason="reading the event files back needs TensorBoard (pip install tensorboard)")
+
+from tinygan import data  # noqa: E402
+from tinygan.tensorboard import TensorBoardLogger, TensorBoardUnavailable  # noqa: E402
+
+from idx_files import write_fake_mnist  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
+TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
+        "--hidden-dim", "4"]                                  # 4 steps per epoch
+GAN_TAGS = {"loss/discriminator": "d_loss", "loss/generator": "g_loss",
+            "D/mean_D_x": "d_real", "D/mean_D_G_z": "d_fake"}
+VAE_TAGS = {"vae/loss": "loss", "vae/reconstruction": "reconstruction", "vae/kl": "kl"}
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mnist_gan = load_example("mnist_gan")
+mnist_vae = load_example("mnist_vae")
+PROGRAMS = {"gan": mnist_gan, "vae": mnist_vae}
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No network, no $TINYGAN_DATA, a cache inside tmp_path, and tmp_path as the cwd."""
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.delenv("TINYGAN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def fake_mnist(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    monkeypatch.setitem(data.SHA256, "mnist", write_fake_mnist(folder, n=64))
+    return folder
+
+
+def files_under(folder):
+    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
+
+
+def run(program, args, data_dir, out, device="cpu"):
+    return PROGRAMS[program].main([*args, "--backend", BACKENDS[device], "--data-dir",
+                                   str(data_dir), "--out", str(out)])
+
+
+def read_events(logdir):
+    """TensorBoard's reader over logdir, everything kept (no sampling)."""
+    accumulator = event_accumulator.EventAccumulator(
+        str(logdir), size_guidance={event_accumulator.SCALARS: 0,
+                                    event_accumulator.IMAGES: 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def read_metrics(out):
+    return [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+
+
+def decode_gray_png(path):
+    """The pixels of an 8-bit grayscale PNG written with filter 0 (viz.write_png's kind)."""
+    raw = Path(path).read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", raw[16:24])
+    pos, idat = 8, b""
+    while pos < len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += raw[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, width + 1)
+    assert (rows[:, 0] == 0).all()
+    return rows[:, 1:]
+
+
+def event_image_pixels(event):
+    """An image event's pixels as (H, W) gray, after checking every channel holds the same."""
+    image = pytest.importorskip("PIL.Image")
+    pixels = np.asarray(image.open(io.BytesIO(event.encoded_image_string)))
+    assert (event.height, event.width) == pixels.shape[:2]
+    if pixels.ndim == 3:
+        assert all(np.array_equal(pixels[..., c], pixels[..., 0]) for c in range(pixels.shape[2]))
+        pixels = pixels[..., 0]
+    return pixels
+
+
+def check_events(logdir, out, tags, steps_per_epoch=4, epochs=2):
+    """Scalars equal metrics.jsonl, step for step; one "samples" image per epoch, equal to
+    that epoch's grid PNG (which is the same grid drawn at scale 4)."""
+    events = read_events(logdir)
+    assert sorted(events.Tags()["scalars"]) == sorted(tags)
+    records = read_metrics(out)
+    assert [r["step"] for r in records] == list(range(2, steps_per_epoch * epochs + 1, 2))
+    for tag, key in tags.items():
+        scalars = events.Scalars(tag)
+        assert [s.step for s in scalars] == [r["step"] for r in records], tag
+        np.testing.assert_allclose([s.value for s in scalars], [r[key] for r in records],
+                                   rtol=1e-6, err_msg=tag)
+    assert events.Tags()["images"] == ["samples"]
+    images = events.Images("samples")
+    assert [i.step for i in images] == [steps_per_epoch * e for e in range(1, epochs + 1)]
+    for epoch, event in enumerate(images, start=1):
+        grid = decode_gray_png(Path(out) / "samples" / f"epoch_{epoch:03d}.png")
+        np.testing.assert_array_equal(event_image_pixels(event), grid[::4, ::4])
+
+
+def test_gan_writes_its_metrics_and_grids_as_events(device, fake_mnist, tmp_path, capsys):
+    out, logdir = tmp_path / "run", tmp_path / "tb"
+    assert run("gan", ["--epochs", "2", *TINY, "--tensorboard", str(logdir)], fake_mnist, out,
+               device) == 0
+    assert f"tensorboard --logdir {logdir}" in capsys.readouterr().out
+    check_events(logdir, out, GAN_TAGS)
+
+
+def test_conditional_gan_events_hold_the_ten_row_grid(fake_mnist, tmp_path):
+    out, logdir = tmp_path / "run", tmp_path / "tb"
+    assert run("gan", ["--conditional", "--epochs", "1", *TINY, "--tensorboard", str(logdir)],
+               fake_mnist, out) == 0
+    check_events(logdir, out, GAN_TAGS, epochs=1)
+    (image,) = read_events(logdir).Images("samples")
+    assert (image.height, image.width) == (10 * 30 + 2, 8 * 30 + 2)
+
+
+def test_vae_writes_its_metrics_and_grids_as_events(device, fake_mnist, tmp_path, capsys):
+    out, logdir = tmp_path / "vae", tmp_path / "tb"
+    assert run("vae", ["--epochs", "2", *TINY, "--tensorboard", str(logdir)], fake_mnist, out,
+               device) == 0
+    assert f"tensorboard --logdir {logdir}" in capsys.readouterr().out
+    check_events(logdir, out, VAE_TAGS)
+
+
+@pytest.mark.parametrize("program", ["gan", "vae"])
+def test_a_dry_run_writes_no_events(program, fake_mnist, tmp_path):
+    before = files_under(tmp_path)
+    assert run(program, ["--dry-run", "--batch-size", "16", "--z-dim", "4", "--hidden-dim", "4",
+                         "--tensorboard", str(tmp_path / "tb")], fake_mnist,
+               tmp_path / "run") == 0
+    assert files_under(tmp_path) == before
+
+
+def test_logger_scalars_and_image_round_trip(tmp_path):
+    logger = TensorBoardLogger(tmp_path / "tb")
+    logger.scalars({"a/x": 0.25, "a/y": np.float32(1.5)}, step=3)
+    logger.scalars({"a/x": 0.5}, step=7)
+    pixels = np.arange(6 * 5, dtype=np.uint8).reshape(6, 5) * 8
+    logger.image("grid", pixels, step=7)
+    logger.close()
+    events = read_events(tmp_path / "tb")
+    assert [(s.step, s.value) for s in events.Scalars("a/x")] == [(3, 0.25), (7, 0.5)]
+    assert [(s.step, s.value) for s in events.Scalars("a/y")] == [(3, 1.5)]
+    (image,) = events.Images("grid")
+    assert image.step == 7
+    np.testing.assert_array_equal(event_image_pixels(image), pixels)
+
+
+# --- without tensorboardX ------------------------------------------------------------------------
+
+def test_logger_without_tensorboardx_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)        # import -> ImportError
+    with pytest.raises(TensorBoardUnavailable, match=r'pip install -e "\.\[tensorboard\]"'):
+        TensorBoardLogger(tmp_path / "tb")
+    assert issubclass(TensorBoardUnavailable, ImportError)
+    assert not (tmp_path / "tb").exists()
+
+
+@pytest.mark.parametrize("program", ["gan", "vae"])
+def test_tensorboard_without_tensorboardx_is_one_line_and_exit_2(program, fake_mnist, tmp_path,
+                                                                 monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    with pytest.raises(SystemExit) as info:
+        run(program, ["--epochs", "1", *TINY, "--tensorboard", str(tmp_path / "tb")],
+            fake_mnist, tmp_path / "run")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("error: --tensorboard needs the tensorboardX package")
+    assert 'pip install -e ".[tensorboard]"' in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "tb").exists() and not (tmp_path / "run").exists()
