@@ -473,7 +473,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, axes=(), keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        ctx.count = int(np.prod([x.shape[a] for a in axes]))
+        ctx.count = math.prod(x.shape[a] for a in axes)
         return x.mean(axis=axes, keepdims=keepdim)
 
     @staticmethod
@@ -484,7 +484,7 @@ class Mean(Function):
 class Var(Function):
     @staticmethod
     def forward(ctx, x, axes=(), keepdim=False, correction=1):
-        count = int(np.prod([x.shape[a] for a in axes]))
+        count = math.prod(x.shape[a] for a in axes)
         centered = x - x.mean(axis=axes, keepdims=True)
         ctx.save_for_backward(centered)
         ctx.axes, ctx.keepdim, ctx.divisor = axes, keepdim, count - correction
@@ -657,7 +657,7 @@ def _is_mask(index):
 def reshape(x, shape):
     """The same values in a new shape (one dim may be -1)."""
     shape = tuple(shape)
-    size = int(np.prod([n for n in shape if n != -1]))
+    size = math.prod(n for n in shape if n != -1)
     if (-1 not in shape and size != x.numel()) or (-1 in shape and (size == 0 or x.numel() % size)):
         raise RuntimeError(f"shape {list(shape)} is invalid for input of size {x.numel()}")
     return Reshape.apply(x, shape=shape)

@@ -6,6 +6,7 @@ backward rules, because the composed versions are either numerically wrong
 """
 from __future__ import annotations
 
+import math
 import numpy as np
 
 from .. import backend
@@ -89,7 +90,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"batch_norm: expected 2D (N, C) or 3D (N, C, L) input, "
                          f"got {input.ndim}D input of shape {input.shape}")
     axes = (0,) if input.ndim == 2 else (0, 2)
-    count = int(np.prod([input.shape[a] for a in axes]))
+    count = math.prod(input.shape[a] for a in axes)
     use_batch_stats = training or running_mean is None
     if use_batch_stats and count <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, "

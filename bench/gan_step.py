@@ -1,0 +1,364 @@
+"""How fast is one GAN training step (one D step + one G step), against the hardware and PyTorch?
+
+    python bench/gan_step.py                      # numpy, and cupy when a GPU works
+    python bench/gan_step.py --batch 128 --steps 200 --memory-steps 2000 --profile
+
+For each backend and batch size, in one run on one machine:
+- ms per step (median of --steps timed steps after --warmup, device synchronised);
+- GEMM FLOPs per step counted from the layer shapes, the GFLOP/s achieved, and the
+  fraction of the sgemm peak measured on the same device in the same run;
+- the same step in PyTorch (same shapes, hyper-parameters, dtype) when torch imports,
+  and the ratio tinygan / PyTorch;
+- peak memory (RSS on the CPU, the pool on the GPU) and its growth over --memory-steps;
+- with --profile, where the time goes (GEMM, elementwise, Adam, the rest).
+
+A user's machine has no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE; this program drops both
+(re-executing itself before numpy loads) unless --keep-openblas-env, and reports the
+BLAS kernel that ran and the sgemm rate it measured.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--backend", choices=["numpy", "cupy", "all"], default="all")
+    p.add_argument("--batch", type=int, nargs="+", default=[64, 128, 512])
+    p.add_argument("--steps", type=int, default=100, help="timed steps per measurement")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--memory-steps", type=int, default=0, help="steps for the memory-growth check")
+    p.add_argument("--profile", action="store_true", help="per-op time breakdown (batch 128)")
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--keep-openblas-env", action="store_true")
+    return p.parse_args()
+
+
+# --- FLOPs, from the layer shapes --------------------------------------------------------------
+
+def gemm_flops_per_step(batch, z_dim=64, hidden=128, im_dim=784):
+    """Multiply-adds x 2 of every GEMM in one D step + one G step, as GANTrainer runs them.
+
+    A Linear(in, out) on N rows costs 2·N·in·out forward, the same again for the input
+    gradient and again for the weight gradient, each only when needed:
+      D step: G forward (no graph); D forward on fake and real; D backward on both with
+              weight gradients, input gradients except at D's first layer (images need none).
+      G step: G forward; D forward; D backward with input gradients only (D is frozen);
+              G backward with weight gradients, input gradients except at G's first layer.
+    """
+    g = [(z_dim, hidden), (hidden, 2 * hidden), (2 * hidden, 4 * hidden),
+         (4 * hidden, 8 * hidden), (8 * hidden, im_dim)]
+    d = [(im_dim, 4 * hidden), (4 * hidden, 2 * hidden), (2 * hidden, hidden), (hidden, 1)]
+
+    def cost(layers):
+        return sum(2 * batch * i * o for i, o in layers)
+
+    g_all, d_all = cost(g), cost(d)
+    d_step = g_all + 2 * d_all + 2 * d_all + 2 * cost(d[1:])
+    g_step = g_all + d_all + d_all + g_all + cost(g[1:])
+    return d_step + g_step
+
+
+# --- the sgemm ceiling --------------------------------------------------------------------------
+
+def sgemm_peak(xp, sync, n=1024, repeats=20):
+    """GFLOP/s of a square float32 matmul: the ceiling the step's GEMMs aim at."""
+    a = xp.ones((n, n), dtype=xp.float32)
+    b = xp.ones((n, n), dtype=xp.float32)
+    for _ in range(3):
+        a @ b
+    sync()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        sync()
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+LAYERS = [(64, 128), (128, 256), (256, 512), (512, 1024), (1024, 784),   # G
+          (784, 512), (512, 256), (256, 128)]                             # D (without the last)
+
+
+def layer_gemms_ms(batch, use_torch):
+    """The three GEMMs of each Linear (y = x Wᵀ, dx = g W, dW = gᵀ x) at the step's shapes,
+    once each, summed: the same work through numpy's BLAS or PyTorch's."""
+    import numpy as np
+    total = 0.0
+    rng = np.random.default_rng(0)
+    for i, o in LAYERS:
+        x, w, g = (rng.random(shape, dtype=np.float32) for shape in ((batch, i), (o, i), (batch, o)))
+        if use_torch:
+            import torch
+            x, w, g = (torch.from_numpy(a) for a in (x, w, g))
+        for f in (lambda: x @ w.T, lambda: g @ w, lambda: g.T @ x):
+            total += time_steps(f, lambda: None, 3, 30)
+    return total
+
+
+# --- the step in tinygan and in PyTorch -----------------------------------------------------------
+
+def tinygan_step(device, batch):
+    import tinygan as tg
+    from tinygan import backend, optim
+    from tinygan.gan import GANTrainer, build_models
+
+    tg.manual_seed(0)
+    G, D = build_models()
+    G.to(device), D.to(device)
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+                         optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+                         z_dim=64, device=device, log_every=50)
+    real = tg.rand(batch, 784, device=device)
+
+    def step():
+        trainer.train_step(real)
+
+    return step, lambda: backend.synchronize(device)
+
+
+def torch_step(device, batch):
+    """The same step, written the way GANTrainer does it, in PyTorch eager."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+
+    def g_block(i, o):
+        return [nn.Linear(i, o), nn.BatchNorm1d(o), nn.ReLU()]
+
+    def d_block(i, o):
+        return [nn.Linear(i, o), nn.LeakyReLU(0.2)]
+
+    G = nn.Sequential(*g_block(64, 128), *g_block(128, 256), *g_block(256, 512),
+                      *g_block(512, 1024), nn.Linear(1024, 784), nn.Sigmoid()).to(device)
+    D = nn.Sequential(*d_block(784, 512), *d_block(512, 256), *d_block(256, 128),
+                      nn.Linear(128, 1)).to(device)
+    # foreach=False: the per-parameter loop, as tinygan runs it.
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
+    criterion = nn.BCEWithLogitsLoss()
+    real = torch.rand(batch, 784, device=device)
+    ones = torch.ones(batch, 1, device=device)
+    zeros = torch.zeros(batch, 1, device=device)
+
+    def step():
+        with torch.no_grad():
+            fake = G(torch.randn(batch, 64, device=device))
+        d_loss = (criterion(D(fake), zeros) + criterion(D(real), ones)) / 2
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        fake = G(torch.randn(batch, 64, device=device))
+        D.requires_grad_(False)
+        g_loss = criterion(D(fake), ones)
+        opt_g.zero_grad()
+        g_loss.backward()
+        D.requires_grad_(True)
+        opt_g.step()
+
+    sync = (lambda: torch.cuda.synchronize()) if device == "cuda" else (lambda: None)
+    return step, sync
+
+
+def time_steps(step, sync, warmup, steps):
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+def rss_mib():
+    """The resident set size now (Linux /proc), in MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def memory_growth(device, steps):
+    """Memory in use after 10% of the steps and after all of them (MiB), and the peak."""
+    from tinygan import backend
+    step, sync = tinygan_step(device, 128)
+    read = (rss_mib if device == "cpu"
+            else lambda: backend.memory_in_use(device) / 2 ** 20)
+    early = None
+    for i in range(steps):
+        step()
+        if i == steps // 10:
+            sync()
+            early = read()
+    sync()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if device == "cpu" else None
+    return {"after_10pct_mib": round(early, 1), "after_all_mib": round(read(), 1),
+            "peak_rss_mib": None if peak is None else round(peak, 1), "steps": steps}
+
+
+# --- where the time goes ------------------------------------------------------------------------
+
+def profile(device, steps=50):
+    """Seconds per step in GEMM ops, elementwise ops, Adam, and everything else (Python)."""
+    import tinygan.autograd as autograd
+    from tinygan import backend, functional, optim
+
+    totals = {"gemm (Linear, MatMul)": 0.0, "elementwise and reductions": 0.0, "Adam": 0.0}
+    originals = []
+
+    def timed(owner, name, bucket):
+        original = getattr(owner, name)
+        originals.append((owner, name, owner.__dict__[name]))  # raw: staticmethod or function
+
+        def wrapper(*args, **kwargs):
+            backend.synchronize(device)
+            t = time.perf_counter()
+            out = original(*args, **kwargs)
+            backend.synchronize(device)
+            totals[bucket] += time.perf_counter() - t
+            return out
+        setattr(owner, name, staticmethod(wrapper) if name in ("forward", "backward") else wrapper)
+
+    functions = set()
+    stack = [autograd.Function]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            functions.add(sub)
+            stack.append(sub)
+    for cls in functions:
+        bucket = ("gemm (Linear, MatMul)" if cls in (functional.Linear, functional.MatMul)
+                  else "elementwise and reductions")
+        for name in ("forward", "backward"):
+            if name in cls.__dict__:
+                timed(cls, name, bucket)
+    timed(optim.Adam, "step", "Adam")
+    try:
+        step, sync = tinygan_step(device, 128)
+        for _ in range(5):
+            step()
+        for key in totals:
+            totals[key] = 0.0
+        sync()
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        total = time.perf_counter() - t
+    finally:
+        for owner, name, raw in originals:
+            setattr(owner, name, raw)
+    result = {k: v / steps * 1000 for k, v in totals.items()}
+    result["Python and the rest"] = total / steps * 1000 - sum(result.values())
+    result["total"] = total / steps * 1000
+    return {k: round(v, 2) for k, v in result.items()}
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def machine_facts():
+    import numpy as np
+    facts = {"date": time.strftime("%Y-%m-%d"), "python": platform.python_version(),
+             "numpy": np.__version__, "cpu": platform.processor() or platform.machine(),
+             "cores": os.cpu_count(),
+             "openblas_env": {k: os.environ.get(k) for k in OPENBLAS_VARS}}
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        if names:
+            facts["cpu"] = names[0]
+    except OSError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        facts["blas"] = [{k: i.get(k) for k in ("internal_api", "version", "architecture",
+                                                "num_threads")} for i in blas]
+    except ImportError:
+        facts["blas"] = "threadpoolctl not installed (pip install threadpoolctl)"
+    try:
+        import torch
+        facts["torch"] = torch.__version__
+        facts["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        facts["torch"] = None
+    return facts
+
+
+def main():
+    args = parse_args()
+    if not args.keep_openblas_env and any(k in os.environ for k in OPENBLAS_VARS):
+        env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)  # before numpy loads BLAS
+
+    from tinygan import backend
+
+    devices = []
+    if args.backend in ("numpy", "all"):
+        devices.append("cpu")
+    if args.backend in ("cupy", "all"):
+        if backend.cuda_available():
+            devices.append("cuda")
+        elif args.backend == "cupy":
+            sys.exit(f"error: {backend.cuda_unavailable_reason()}")
+    have_torch = False
+    if not args.no_torch:
+        try:
+            import torch  # noqa: F401
+            have_torch = True
+        except ImportError:
+            print("torch is not importable: PyTorch columns left out")
+
+    results = {"machine": machine_facts(), "runs": []}
+    print(json.dumps(results["machine"], indent=1))
+    for device in devices:
+        xp = backend.xp_for(device)
+        peak = sgemm_peak(xp, lambda: backend.synchronize(device))
+        print(f"\n[{device}] sgemm peak (1024^3, float32): {peak:.1f} GFLOP/s")
+        for batch in args.batch:
+            row = {"device": device, "batch": batch, "sgemm_peak_gflops": round(peak, 1)}
+            flops = gemm_flops_per_step(batch)
+            ms = time_steps(*tinygan_step(device, batch), args.warmup, args.steps)
+            row.update(tinygan_ms=round(ms, 2), gflop_per_step=round(flops / 1e9, 3),
+                       tinygan_gflops=round(flops / ms / 1e6, 1),
+                       tinygan_peak_fraction=round(flops / ms / 1e6 / peak, 3))
+            if have_torch:
+                tms = time_steps(*torch_step(device, batch), args.warmup, args.steps)
+                row.update(torch_ms=round(tms, 2), ratio_tinygan_over_torch=round(ms / tms, 3),
+                           torch_peak_fraction=round(flops / tms / 1e6 / peak, 3))
+                if device == "cpu":  # the BLAS underneath each: numpy's vs PyTorch's
+                    row.update(layer_gemms_numpy_ms=round(layer_gemms_ms(batch, False), 2),
+                               layer_gemms_torch_ms=round(layer_gemms_ms(batch, True), 2))
+            results["runs"].append(row)
+            print(json.dumps(row))
+        if args.memory_steps:
+            mem = memory_growth(device, args.memory_steps)
+            results[f"memory_{device}"] = mem
+            print(f"[{device}] memory: {json.dumps(mem)}")
+        if args.profile:
+            prof = profile(device)
+            results[f"profile_{device}_ms_per_step"] = prof
+            print(f"[{device}] profile, ms per step at batch 128: {json.dumps(prof)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()
