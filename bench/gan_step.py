@@ -276,7 +276,8 @@ def machine_facts():
     facts = {"date": time.strftime("%Y-%m-%d"), "python": platform.python_version(),
              "numpy": np.__version__, "cpu": platform.processor() or platform.machine(),
              "cores": os.cpu_count(),
-             "openblas_env": {k: os.environ.get(k) for k in OPENBLAS_VARS}}
+             "openblas_env": {k: os.environ.get(k) for k in OPENBLAS_VARS},
+             "openblas_env_dropped": os.environ.get("TINYGAN_BENCH_DROPPED", "")}
     try:
         with open("/proc/cpuinfo") as f:
             names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
@@ -304,6 +305,7 @@ def main():
     args = parse_args()
     if not args.keep_openblas_env and any(k in os.environ for k in OPENBLAS_VARS):
         env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
+        env["TINYGAN_BENCH_DROPPED"] = ",".join(k for k in OPENBLAS_VARS if k in os.environ)
         os.execve(sys.executable, [sys.executable] + sys.argv, env)  # before numpy loads BLAS
 
     from tinygan import backend

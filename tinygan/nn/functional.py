@@ -40,18 +40,38 @@ def dropout(x, p=0.5, training=True, generator=None):
 
 # === batch norm ================================================================================
 
+def _per_channel_dot(a, b):
+    """Σ a·b over every axis but the channel axis (1), in one pass with no temporary."""
+    subscripts = "nc,nc->c" if a.ndim == 2 else "ncl,ncl->c"
+    return array_module(a).einsum(subscripts, a, b)
+
+
 class BatchNorm(Function):
-    """y = γ·(x - μ)/√(σ² + eps) + β over the batch (and length) axes of (N, C[, L])."""
+    """y = γ·x̂ + β with x̂ = (x - μ)/√(σ² + eps), per channel of (N, C[, L]) input.
+
+    With ``stats`` (a dict), μ and σ² are this batch's mean and biased variance,
+    and forward reports them there (for the running averages); without, they are
+    the given running statistics.
+    """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean=None, var=None, axes=(0,), eps=1e-5, batch_stats=True):
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, axes=(0,),
+                eps=1e-5, stats=None):
         xp = array_module(x)
         shape = [1] * x.ndim
         shape[1] = x.shape[1]                               # broadcast per channel
+        if stats is not None:
+            mean = x.mean(axis=axes)
+            x_hat = x - mean.reshape(shape)                 # centred now, scaled below
+            var = _per_channel_dot(x_hat, x_hat) / (x.size // x.shape[1])
+            stats["mean"], stats["var"] = mean, var
+        else:
+            mean, var = running_mean, running_var
+            x_hat = x - mean.reshape(shape)
         inv_std = 1.0 / xp.sqrt(var + eps)
-        x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
+        x_hat *= inv_std.reshape(shape)
         ctx.save_for_backward(x_hat, inv_std, weight)
-        ctx.axes, ctx.shape, ctx.batch_stats = axes, shape, batch_stats
+        ctx.axes, ctx.shape, ctx.batch_stats = axes, shape, stats is not None
         out = x_hat * weight.reshape(shape) if weight is not None else x_hat.copy()
         if bias is not None:
             out += bias.reshape(shape)
@@ -62,19 +82,21 @@ class BatchNorm(Function):
         x_hat, inv_std, weight = ctx.saved_arrays
         axes, shape = ctx.axes, ctx.shape
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        grad_w = (grad * x_hat).sum(axis=axes) if need_w else None   # dγ = Σ g·x̂
-        grad_b = grad.sum(axis=axes) if need_b else None            # dβ = Σ g
+        sum_g = grad.sum(axis=axes)                         # dβ = Σ g
+        sum_gx = _per_channel_dot(grad, x_hat)              # dγ = Σ g·x̂
         grad_x = None
         if need_x:
-            g_hat = grad * weight.reshape(shape) if weight is not None else grad
+            scale = inv_std if weight is None else weight * inv_std
             if ctx.batch_stats:
-                # μ and σ² depend on x: dx = (1/√(σ²+eps))·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂))
-                mean_g = g_hat.mean(axis=axes, keepdims=True)
-                mean_gx = (g_hat * x_hat).mean(axis=axes, keepdims=True)
-                grad_x = (g_hat - mean_g - x_hat * mean_gx) * inv_std.reshape(shape)
+                # μ and σ² depend on x: dx = γ/√(σ²+eps) · (g - mean(g) - x̂·mean(g·x̂))
+                count = grad.size // grad.shape[1]
+                grad_x = x_hat * (-sum_gx / count).reshape(shape)
+                grad_x += grad
+                grad_x -= (sum_g / count).reshape(shape)
+                grad_x *= scale.reshape(shape)
             else:
-                grad_x = g_hat * inv_std.reshape(shape)             # running stats are constants
-        return grad_x, grad_w, grad_b
+                grad_x = grad * scale.reshape(shape)        # running stats are constants
+        return grad_x, (sum_gx if need_w else None), (sum_g if need_b else None)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -95,17 +117,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if use_batch_stats and count <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, "
                          f"got input size {list(input.shape)}")
-    x = input.data
-    if use_batch_stats:
-        mean = x.mean(axis=axes)
-        var = x.var(axis=axes)                              # biased: what normalises the batch
-        if training and running_mean is not None:
-            _update_running_stats(running_mean, running_var, mean, var * (count / (count - 1)),
-                                  momentum)
-    else:
-        mean, var = running_mean.data, running_var.data
-    return BatchNorm.apply(input, weight, bias, mean=mean, var=var, axes=axes, eps=eps,
-                           batch_stats=use_batch_stats)
+    if not use_batch_stats:
+        return BatchNorm.apply(input, weight, bias, running_mean=running_mean.data,
+                               running_var=running_var.data, axes=axes, eps=eps)
+    stats = {}
+    out = BatchNorm.apply(input, weight, bias, axes=axes, eps=eps, stats=stats)
+    if training and running_mean is not None:
+        _update_running_stats(running_mean, running_var, stats["mean"],
+                              stats["var"] * (count / (count - 1)), momentum)
+    return out
 
 
 def _update_running_stats(running_mean, running_var, mean, unbiased_var, momentum):
