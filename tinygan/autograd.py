@@ -237,6 +237,7 @@ def _topological_order(root_node):
 
 def run_backward(tensor, grad, retain_graph=False):
     """Accumulate d(tensor)/d(leaf) · grad into every leaf's ``.grad``."""
+    # The chain rule: ∂L/∂x = Σ over uses of x of (∂L/∂y)·(∂y/∂x), in reverse topological order
     Tensor = _tensor_type
     root = tensor.grad_fn
     if root is None:  # a leaf: its gradient is the upstream gradient itself

@@ -330,7 +330,7 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     @staticmethod
-    def forward(ctx, x, slope=0.01):
+    def forward(ctx, x, slope=0.01):                        # f(x) = x if x > 0 else a·x
         ctx.save_for_backward(x)
         ctx.slope = slope
         xp = array_module(x)

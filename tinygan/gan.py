@@ -240,6 +240,7 @@ class GANTrainer:
 
         Conditional: the fakes are made for the real batch's labels.
         """
+        # L_D = ½·[BCE(D(x), 1) + BCE(D(G(z)), 0)], no gradient into G
         n = real.shape[0]
         with no_grad():                     # the same as fake.detach(): D's loss stops at the fake
             fake = self._G(self.noise(n), labels)
@@ -255,6 +256,7 @@ class GANTrainer:
 
     def g_step(self, n, labels=None):
         """One generator update on n fresh samples; returns the loss."""
+        # L_G = BCE(D(G(z)), 1) with D after its update, D's weights frozen
         fake = self._G(self.noise(n), labels)
         self.discriminator.requires_grad_(False)   # D is fixed here: skip its weight gradients
         try:
