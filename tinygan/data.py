@@ -26,7 +26,6 @@ import hashlib
 import http.client
 import math
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -36,6 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import backend
+from .fileio import atomic_write
 
 # --- the datasets ------------------------------------------------------------
 
@@ -311,19 +311,13 @@ def _download(url: str, dest: Path, expected_sha256: str) -> None:
     # A User-Agent because some servers refuse urllib's default one. Called as
     # urllib.request.urlopen (not imported by name) so tests can replace it.
     request = urllib.request.Request(url, headers={"User-Agent": "tinygan"})
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, \
-                urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
-            actual = _copy_with_progress(response, out, dest.name)
-        if actual != expected_sha256:
+    with atomic_write(dest) as out, \
+            urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+        actual = _copy_with_progress(response, out, dest.name)
+        if actual != expected_sha256:  # raising here leaves dest untouched
             raise ChecksumError(_checksum_message(url, expected_sha256, actual, "Nothing "
                                                   "was saved; try again, or download it "
                                                   "yourself and pass --data-dir."))
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _copy_with_progress(response, out, label: str) -> str:
