@@ -455,3 +455,17 @@ def test_gradient_crosses_devices_through_to():
     assert a.grad.device == "cpu"
     np.testing.assert_array_equal(a.grad.numpy(), [2.0, 4.0])
     assert backend.device_of(a.grad.data) == "cpu"
+
+
+def test_inplace_on_a_graph_tensor_is_refused_rather_than_differentiated_wrongly(device):
+    # y.mul_(3) is not recorded, so backward would give d(2x)/dx = 2 instead of 6: an error
+    # is the honest answer. Under no_grad it is allowed (and then caught by the version
+    # counter if y's old value was saved for backward).
+    x = tg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="does not record in-place"):
+        y.mul_(3)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        x.add_(1)
+    (y * 3).sum().backward()
+    assert x.grad.tolist() == [6.0, 6.0]

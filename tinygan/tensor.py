@@ -204,9 +204,16 @@ class Tensor:
         return self
 
     def _check_inplace(self):
-        if self.requires_grad and self.grad_fn is None and autograd.is_grad_enabled():
+        if not (self.requires_grad and autograd.is_grad_enabled()):
+            return
+        if self.grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an "
                                "in-place operation; wrap it in tg.no_grad()")
+        # tinygan's graph does not record in-place ops, so the gradient would silently
+        # ignore this change: refuse it rather than differentiate the wrong function.
+        raise RuntimeError("in-place operation on a tensor that is part of the autograd graph "
+                           f"(grad_fn=<{self.grad_fn.name()}>): tinygan does not record in-place "
+                           "ops; write it out of place (y = y * 3) or under tg.no_grad()")
 
     def _inplace(self, value_array):
         self._check_inplace()
