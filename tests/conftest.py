@@ -6,11 +6,13 @@ Every test that takes ``device`` runs on "cpu" and on "cuda". With a working GPU
 backend's one test hook. The header of the pytest run says which.
 """
 import os
+import urllib.request
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tinygan import backend
+from idx_files import write_fake_mnist
+from tinygan import backend, data
 
 # CI: derandomised, bounded, no deadline (2 slow cores). Locally: more examples.
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -46,3 +48,25 @@ def device(request):
 def cuda_kind():
     """"cupy" on a real GPU, "stand-in" otherwise."""
     return _cuda_kind
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No network, no $TINYGAN_DATA, a cache inside tmp_path, and tmp_path as the cwd:
+    what the example-program tests run in (``pytestmark = usefixtures("isolated")``)."""
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.delenv("TINYGAN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def fake_mnist(tmp_path, monkeypatch):
+    """64 random 28x28 training images in tmp_path/data; the checksum table accepts them."""
+    folder = tmp_path / "data"
+    monkeypatch.setitem(data.SHA256, "mnist", write_fake_mnist(folder, n=64))
+    return folder

@@ -5,9 +5,7 @@ scaled to [-1, 1] (DataLoader scale="symmetric"); its trainer uses BCELoss on D'
 probabilities, checked against the formula; examples/mnist_gan.py --arch vanilla runs,
 and examples/sample.py maps its [-1, 1] images back to [0, 1].
 """
-import importlib.util
 import struct
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -20,9 +18,11 @@ from tinygan.checkpoint import load_checkpoint
 from tinygan.gan import (ARCHITECTURES, GANTrainer, VanillaDiscriminator, VanillaGenerator,
                          build_models, get_noise)
 
-from idx_files import write_fake_mnist
+from example_programs import load_example
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
+
+
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
 TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
         "--hidden-dim", "4"]                                  # 4 steps per epoch
@@ -33,11 +33,6 @@ def host(t):
     return t.detach().numpy().copy()
 
 
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 mnist_gan = load_example("mnist_gan")
@@ -189,24 +184,8 @@ def test_probs_trainer_uses_bce_loss_by_its_formula(device):
 
 # --- the example programs ---------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No network, no $TINYGAN_DATA, a cache inside tmp_path, and tmp_path as the cwd."""
-    def no_network(*args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    monkeypatch.delenv("TINYGAN_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
-def fake_mnist(tmp_path, monkeypatch):
-    folder = tmp_path / "data"
-    monkeypatch.setitem(data.SHA256, "mnist", write_fake_mnist(folder, n=64))
-    return folder
 
 
 def files_under(folder):

@@ -6,9 +6,7 @@ a few seconds puts the samples drawn for class k at mode k; and examples/mnist_g
 --conditional draws one grid row per digit, which examples/sample.py continues
 (--label picks one digit, and is a one-line error on a non-conditional checkpoint).
 """
-import importlib.util
 import struct
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +17,11 @@ from tinygan import backend, data, nn, optim, toy
 from tinygan.checkpoint import load_checkpoint
 from tinygan.gan import Conditional, GANTrainer, build_models, get_noise, one_hot
 
-from idx_files import write_fake_mnist
+from example_programs import load_example
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
+
+
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
@@ -34,11 +34,6 @@ def host(t):
     return t.detach().numpy().copy()
 
 
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 mnist_gan = load_example("mnist_gan")
@@ -177,25 +172,8 @@ def test_conditional_gan_puts_each_class_at_its_mode(device):
 
 # --- examples/mnist_gan.py --conditional and examples/sample.py -----------------------------------
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No network, no $TINYGAN_DATA, a cache inside tmp_path, and tmp_path as the cwd."""
-    def no_network(*args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    monkeypatch.delenv("TINYGAN_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
-def fake_mnist(tmp_path, monkeypatch):
-    """64 random 28x28 training images in tmp_path/data; the checksum table accepts them."""
-    folder = tmp_path / "data"
-    monkeypatch.setitem(data.SHA256, "mnist", write_fake_mnist(folder, n=64))
-    return folder
 
 
 def files_under(folder):

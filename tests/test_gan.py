@@ -6,8 +6,6 @@ is the one asked for (non-saturating or minimax), checked against its formula on
 linear models whose gradients can be written down by hand. Then noise, d_steps_per_g,
 the logged history, divergence, and the 8-Gaussians toy problem.
 """
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +13,8 @@ import pytest
 import tinygan as tg
 from tinygan import backend, data, nn, optim, toy
 from tinygan.gan import Callback, GANTrainer, TrainingDiverged, build_models, get_noise
+from example_programs import load_example
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 IM_DIM, Z_DIM = 16, 4
 
 
@@ -440,11 +438,6 @@ def test_mode_report_thresholds():
     assert report["high_quality"] == pytest.approx(999 / 1000)
 
 
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_toy_gan_covers_most_modes(device):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tinygan as tg
-from tinygan import backend, nn
+from tinygan import nn
 from tinygan.nn import functional as F
 
 from strategies import host

@@ -5,12 +5,10 @@ What mnist_gan.py and mnist_vae.py write is read back with TensorBoard's own rea
 epoch adds its sample grid as the image "samples". Without tensorboardX, --tensorboard
 is a one-line error (exit 2) that says how to install it.
 """
-import importlib.util
 import io
 import json
 import struct
 import sys
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -23,12 +21,13 @@ event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator",
     reason="reading the event files back needs TensorBoard (pip install tensorboard)")
 
-from tinygan import data  # noqa: E402
 from tinygan.tensorboard import TensorBoardLogger, TensorBoardUnavailable  # noqa: E402
 
-from idx_files import write_fake_mnist  # noqa: E402
+from example_programs import load_example  # noqa: E402
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
+
+
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
 TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
         "--hidden-dim", "4"]                                  # 4 steps per epoch
@@ -37,11 +36,6 @@ GAN_TAGS = {"loss/discriminator": "d_loss", "loss/generator": "g_loss",
 VAE_TAGS = {"vae/loss": "loss", "vae/reconstruction": "reconstruction", "vae/kl": "kl"}
 
 
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 mnist_gan = load_example("mnist_gan")
@@ -49,24 +43,8 @@ mnist_vae = load_example("mnist_vae")
 PROGRAMS = {"gan": mnist_gan, "vae": mnist_vae}
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No network, no $TINYGAN_DATA, a cache inside tmp_path, and tmp_path as the cwd."""
-    def no_network(*args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    monkeypatch.delenv("TINYGAN_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
-def fake_mnist(tmp_path, monkeypatch):
-    folder = tmp_path / "data"
-    monkeypatch.setitem(data.SHA256, "mnist", write_fake_mnist(folder, n=64))
-    return folder
 
 
 def files_under(folder):

@@ -6,23 +6,23 @@ gradients are 1 and ½·exp(½ log σ²)·ε; vae_loss is BCE summed over pixels
 a few Adam steps lower the loss; the example's dry run writes nothing, a real run writes
 its grid, metrics and checkpoint, and --resume continues it.
 """
-import importlib.util
 import json
 import struct
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tinygan as tg
-from tinygan import backend, data, optim
+from tinygan import backend, optim
 from tinygan.checkpoint import load_checkpoint
 from tinygan.vae import VAE, kl_divergence, reparameterize, vae_loss
 
-from idx_files import write_fake_mnist
+from example_programs import load_example
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
+
+
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
 TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
         "--hidden-dim", "8"]                                  # 4 steps per epoch
@@ -33,11 +33,6 @@ def host(t):
     return t.detach().numpy().copy()
 
 
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 mnist_vae = load_example("mnist_vae")
@@ -192,24 +187,8 @@ def test_a_few_adam_steps_lower_the_loss(device):
 
 # --- examples/mnist_vae.py ---------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No network, no $TINYGAN_DATA, a cache inside tmp_path, and tmp_path as the cwd."""
-    def no_network(*args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    monkeypatch.delenv("TINYGAN_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
-def fake_mnist(tmp_path, monkeypatch):
-    folder = tmp_path / "data"
-    monkeypatch.setitem(data.SHA256, "mnist", write_fake_mnist(folder, n=64))
-    return folder
 
 
 def files_under(folder):
