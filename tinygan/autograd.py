@@ -70,7 +70,15 @@ class _GradMode(contextlib.ContextDecorator):
 
 
 def no_grad():
-    """Ops run inside record no graph: ``with tg.no_grad(): ...`` or ``@tg.no_grad()``."""
+    """Ops run inside record no graph: ``with tg.no_grad(): ...`` or ``@tg.no_grad()``.
+
+    >>> import tinygan as tg
+    >>> x = tg.ones(2, requires_grad=True)
+    >>> with tg.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad, y.grad_fn
+    (False, None)
+    """
     return _GradMode(False)
 
 

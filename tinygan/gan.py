@@ -148,6 +148,10 @@ def build_models(z_dim=None, hidden_dim=128, im_dim=784, arch="course", num_clas
 def get_noise(n_samples, z_dim, device="cpu", truncation=None, generator=None):
     """z ~ N(0, I) of shape (n_samples, z_dim); with ``truncation`` t, every value with
     |z| > t is drawn again until none is (the truncation trick: less variety, better images).
+
+    >>> z = get_noise(1000, 64, truncation=1.5)
+    >>> z.shape, bool(z.abs().max() <= 1.5)
+    ((1000, 64), True)
     """
     if truncation is not None and truncation <= 0:
         raise ValueError(f"truncation must be positive, got {truncation}")

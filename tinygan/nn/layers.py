@@ -18,6 +18,11 @@ class Linear(Module):
     """y = x Wᵀ + b, with W of shape (out_features, in_features) as in PyTorch.
 
     W and b start uniform on ±1/√in_features (PyTorch's default init).
+
+    >>> import tinygan as tg
+    >>> layer = tg.nn.Linear(3, 2)
+    >>> layer.weight.shape, layer(tg.ones(5, 3)).shape
+    ((2, 3), (5, 2))
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
@@ -107,6 +112,15 @@ class BatchNorm1d(Module):
     Training normalises with the batch's mean and biased variance and moves the
     running stats (buffers, not parameters) by ``momentum``, the variance
     unbiased; eval normalises with the running stats and is still differentiable.
+
+    >>> import tinygan as tg
+    >>> bn = tg.nn.BatchNorm1d(2)
+    >>> y = bn(tg.tensor([[1.0, 10.0], [3.0, 30.0]]))
+    >>> y                                      # each column: mean 0, (biased) variance 1
+    tensor([[-1.0000, -1.0000],
+            [ 1.0000,  1.0000]], grad_fn=<BatchNormBackward>)
+    >>> bn.running_mean                        # 0.9·0 + 0.1·batch mean
+    tensor([0.2000, 2.0000])
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,

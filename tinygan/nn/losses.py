@@ -9,6 +9,11 @@ class BCEWithLogitsLoss(Module):
     """Binary cross-entropy on logits, in one numerically stable op.
 
     ℓ(x, y) = max(x, 0) - x·y + log(1 + exp(-|x|))  (= -[y log σ(x) + (1-y) log(1-σ(x))])
+
+    >>> import tinygan as tg
+    >>> logits = tg.tensor([0.0, 1e4, -1e4])
+    >>> tg.nn.BCEWithLogitsLoss(reduction="none")(logits, tg.tensor([1.0, 1.0, 1.0]))
+    tensor([6.9315e-01, 0.0000e+00, 1.0000e+04])
     """
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):

@@ -21,6 +21,17 @@ class Adam(Optimizer):
     ``weight_decay`` adds wd·p to g (L2, as torch.optim.Adam; not AdamW). The
     constants are Python floats (double precision), so (1-β2) is exactly 0.001,
     not float32's 0.0009999871.
+
+    The first step moves each parameter by about lr against its gradient's sign:
+
+    >>> import tinygan as tg
+    >>> w = tg.nn.Parameter(tg.tensor([1.0, -1.0]))
+    >>> opt = tg.optim.Adam([w], lr=0.1)
+    >>> (w * tg.tensor([3.0, -0.5])).sum().backward()
+    >>> opt.step()
+    >>> w
+    Parameter containing:
+    tensor([ 0.9000, -0.9000], requires_grad=True)
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):

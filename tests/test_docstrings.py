@@ -1,0 +1,24 @@
+"""The examples in tinygan's docstrings run, and print what they say."""
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import tinygan
+
+MODULES = sorted(name for _, name, _ in pkgutil.walk_packages(tinygan.__path__, "tinygan."))
+
+
+@pytest.mark.parametrize("name", ["tinygan"] + MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"
+
+
+def test_some_docstrings_have_examples():
+    finder = doctest.DocTestFinder()
+    examples = sum(len(t.examples) for name in MODULES
+                   for t in finder.find(importlib.import_module(name)))
+    assert examples >= 5
