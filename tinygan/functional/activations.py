@@ -1,0 +1,127 @@
+"""relu, leaky_relu, sigmoid, tanh and softplus."""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backend import array_module
+
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).maximum(x, 0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_arrays
+        return grad * (y > 0)                               # 1 for x > 0, else 0 (0 at x = 0)
+
+
+class LeakyReLU(Function):
+    @staticmethod
+    def forward(ctx, x, slope=0.01):                        # f(x) = x if x > 0 else a·x
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        xp = array_module(x)
+        # max(x, a·x) is x for x > 0 and a·x below when 0 ≤ a ≤ 1 (the usual slopes);
+        # two cheap passes where xp.where is many times slower on the CPU.
+        if 0 <= slope <= 1:
+            return xp.maximum(x, x * slope)
+        return xp.minimum(x, x * slope)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_arrays                             # 1 for x > 0, else slope
+        local = (x > 0).astype(grad.dtype)
+        local *= 1 - ctx.slope
+        local += ctx.slope
+        return grad * local
+
+
+def stable_sigmoid(x):
+    """σ(x) on a raw array, never overflowing: with e = exp(-|x|) ≤ 1,
+    σ(x) = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0."""
+    xp = array_module(x)
+    e, y = xp.empty_like(x), xp.empty_like(x)               # out= keeps 0-d results arrays
+    xp.abs(x, out=e)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
+    xp.add(e, 1, out=y)
+    xp.reciprocal(y, out=y)                                 # 1/(1+e): σ where x ≥ 0
+    xp.multiply(e, y, out=e)                                # e/(1+e): σ where x < 0
+    positive = x >= 0                                       # pick by multiplying with 1 or 0,
+    xp.multiply(y, positive, out=y)                         # which is exact (xp.where is
+    xp.multiply(e, ~positive, out=e)                        # several times slower on the CPU)
+    xp.add(y, e, out=y)
+    return y
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = stable_sigmoid(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_arrays
+        return grad * y * (1 - y)                           # σ'(x) = σ(x)(1 - σ(x))
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_arrays
+        return grad * (1 - y * y)                           # tanh'(x) = 1 - tanh²(x)
+
+
+class Softplus(Function):
+    @staticmethod
+    def forward(ctx, x, beta=1.0, threshold=20.0):
+        xp = array_module(x)
+        bx = x * beta
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        # PyTorch's formula: linear above the threshold; exp never overflows below it.
+        soft = xp.log1p(xp.exp(xp.minimum(bx, threshold))) / beta
+        return xp.where(bx > threshold, x, soft)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_arrays                             # d/dx softplus(x) = sigmoid(βx)
+        xp = array_module(x)
+        bx = x * ctx.beta
+        z = xp.exp(xp.minimum(bx, ctx.threshold))
+        return xp.where(bx > ctx.threshold, grad, grad * z / (z + 1))
+
+
+def relu(x):
+    """max(x, 0); its gradient at exactly 0 is 0, as in PyTorch."""
+    return ReLU.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, negative_slope·x otherwise."""
+    return LeakyReLU.apply(x, slope=negative_slope)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed without overflow for any x."""
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(βx)) / β, linear where βx > threshold (PyTorch's definition)."""
+    return Softplus.apply(x, beta=beta, threshold=threshold)
