@@ -348,3 +348,13 @@ def test_a_shared_module_is_listed_once():
     model = nn.Sequential(layer, nn.Tanh(), layer)
     assert len(list(model.parameters())) == 2
     assert [type(m).__name__ for m in model.modules()] == ["Sequential", "Linear", "Tanh"]
+
+
+def test_load_state_dict_takes_device_arrays_too(device):
+    # A state dict built from another module's tensors (not its numpy state_dict) may
+    # hold device arrays; loading must move them, never np.asarray them.
+    source = nn.Linear(3, 2).to(device)
+    target = nn.Linear(3, 2)
+    target.load_state_dict({name: p.data for name, p in source.named_parameters()})
+    assert target.weight.device == "cpu"
+    assert np.array_equal(target.weight.detach().numpy(), source.weight.detach().numpy())

@@ -235,7 +235,7 @@ class Module:
         with no_grad():
             for key, tensor in own.items():
                 if key in state_dict:
-                    value = backend.to_device(np.asarray(state_dict[key]), tensor.device)
+                    value = backend.to_device(state_dict[key], tensor.device)  # numpy or cupy
                     tensor.data = value.astype(tensor.dtype, copy=True)
         return missing, unexpected
 

@@ -93,7 +93,7 @@ class Optimizer:
                 if tuple(np.shape(value)) != p.shape:
                     raise ValueError(f"optimizer state '{key}' of parameter {index} has shape "
                                      f"{tuple(np.shape(value))}; the parameter has {p.shape}")
-                restored[key] = backend.to_device(np.asarray(value), p.device).astype(
+                restored[key] = backend.to_device(value, p.device).astype(
                     p.dtype, copy=True)
             self.state[int(index)] = restored
 
