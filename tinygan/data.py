@@ -32,7 +32,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from . import backend
 from .fileio import atomic_write
@@ -322,6 +321,7 @@ def _download(url: str, dest: Path, expected_sha256: str) -> None:
 
 def _copy_with_progress(response, out, label: str) -> str:
     """Copy the response body into out under a tqdm bar; return its SHA-256."""
+    from tqdm import tqdm  # only downloads draw a bar; reading local files needs no tqdm
     size = response.headers.get("Content-Length")
     digest = hashlib.sha256()
     with tqdm(total=int(size) if size else None, unit="B", unit_scale=True,
