@@ -318,3 +318,301 @@ def test_names_file_matches_installed_cupy():
             f"CuPy {fresh['cupy_version']} differs from the names in cupy_names.json (CuPy "
             f"{stored['cupy_version']}) in {key!r}: added {sorted(added)}, removed {sorted(removed)}. "
             "Run tests/cupy_standin/dump_names.py and review the stand-in.")
+
+
+# --- CuPy wraps out-of-bounds integer-array indices: the stand-in refuses them -----------
+
+WRAPS = "Real CuPy would silently wrap this index"
+
+
+def rows():
+    return cp.asarray(np.arange(12, dtype=np.float32).reshape(3, 4))
+
+
+@pytest.mark.parametrize("use", [
+    lambda a: a[cp.asarray([0, 3])],                          # rows: 3 is past the end
+    lambda a: a[:, cp.asarray([4])],                          # columns
+    lambda a: a[cp.asarray([-4])],                            # below -n
+    lambda a: a[[0, 5]],                                      # a list is an index array too
+    lambda a: a[cp.asarray(3)],                               # a 0-d index array
+    lambda a: a[..., cp.asarray([1, 9])],
+    lambda a: a[cp.asarray([True, False, True]), cp.asarray([0, 4])],
+    lambda a: a.__setitem__(cp.asarray([3]), 1.0),
+    lambda a: a.__setitem__((slice(None), cp.asarray([-5])), cp.zeros((3, 1), dtype=cp.float32)),
+    lambda a: cp.add.at(a, cp.asarray([0, 3]), 1.0),
+    lambda a: cp.maximum.at(a, (cp.asarray([0]), cp.asarray([7])), 1.0),
+    lambda a: a.scatter_add(cp.asarray([3]), 1.0),
+    lambda a: a.scatter_max(cp.asarray([-4]), 1.0),
+    lambda a: a.scatter_min((slice(None), cp.asarray([4])), 1.0),
+    lambda a: cp.take(a, cp.asarray([12])),                   # flattened: 12 elements
+    lambda a: cp.take(a, cp.asarray([0, 4]), axis=1),
+    lambda a: a.take(cp.asarray([3]), axis=0),
+    lambda a: a.take(indices=cp.asarray([-4]), axis=0),
+    lambda a: cp.take_along_axis(a, cp.asarray([[0], [1], [4]]), axis=1),
+    lambda a: cp.put_along_axis(a, cp.asarray([[3, 0, 0, 0]]), 0.0, axis=0),
+    lambda a: cp.put(a, cp.asarray([12]), 0.0),               # CuPy's default mode is 'wrap'
+    lambda a: a.put(cp.asarray([-13]), 0.0),
+    lambda a: cp.add.reduceat(a, cp.asarray([0, 3])),
+    lambda a: cp.compress(cp.asarray([True, False, False, True]), a, axis=0),  # CuPy: take(nonzero)
+    lambda a: a.compress(cp.asarray([False] * 12 + [True])),
+])
+def test_out_of_bounds_integer_indices_are_refused(use):
+    with pytest.raises(IndexError, match=WRAPS):
+        use(rows())
+
+
+def test_the_out_of_bounds_message_names_index_axis_and_size():
+    with pytest.raises(IndexError, match=r"index 7 is out of bounds for axis 1 with size 4.*"
+                                         r"validate indices on the host"):
+        rows()[:, cp.asarray([0, 7])]
+
+
+def test_in_bounds_and_negative_indices_still_work():
+    a, h = rows(), np.arange(12, dtype=np.float32).reshape(3, 4)
+    i, hi = cp.asarray([0, -1, -3, 2]), np.array([0, -1, -3, 2])
+    for got, want in [(a[i], h[hi]), (a[:, cp.asarray([-4, 3])], h[:, [-4, 3]]), (a[[-1]], h[[-1]]),
+                      (a[cp.asarray(-1)], h[np.array(-1)]),
+                      (cp.take(a, cp.asarray([-12, 11])), h.take([-12, 11])),
+                      (a.take(cp.asarray([-1]), axis=1), h.take([-1], axis=1)),
+                      (cp.take_along_axis(a, cp.asarray([[3], [-4], [0]]), axis=1),
+                       np.take_along_axis(h, np.array([[3], [-4], [0]]), axis=1)),
+                      (cp.compress(cp.asarray([True, False, True]), a, axis=0), h[[0, 2]]),
+                      (a.compress(cp.asarray([False, True]), axis=1), h[:, [1]])]:
+        np.testing.assert_array_equal(got.get(), want)
+    a[cp.asarray([-1, 0])] = cp.zeros((2, 4), dtype=cp.float32)
+    h[[-1, 0]] = 0
+    cp.add.at(a, cp.asarray([-2, -2]), 1.0)
+    np.add.at(h, [-2, -2], 1.0)
+    cp.put(a, cp.asarray([-12]), 5.0)
+    np.put(h, [-12], 5.0)
+    np.testing.assert_array_equal(a.get(), h)
+
+
+def test_boolean_masks_are_not_integer_indices():
+    a, h = rows(), np.arange(12, dtype=np.float32).reshape(3, 4)
+    mask, hmask = a > 4, h > 4
+    np.testing.assert_array_equal(a[mask].get(), h[hmask])
+    np.testing.assert_array_equal(a[cp.asarray([True, False, True])].get(), h[[True, False, True]])
+    a[mask] = 0.0
+    h[hmask] = 0.0
+    np.testing.assert_array_equal(a.get(), h)
+    with pytest.raises(IndexError, match="boolean index did not match") as info:  # numpy's own error
+        a[cp.asarray([True, False])]
+    assert WRAPS not in str(info.value)
+
+
+def test_put_with_an_explicit_mode_does_what_the_caller_asked():
+    a = cp.zeros(4)
+    cp.put(a, cp.asarray([5]), 1.0, mode="wrap")              # wrapping asked for: same on CuPy
+    cp.put(a, cp.asarray([9]), 2.0, mode="clip")
+    np.testing.assert_array_equal(a.get(), [0, 1, 0, 2])
+    with pytest.raises(IndexError) as info:                   # CuPy checks 'raise' on the device too
+        cp.put(a, cp.asarray([9]), 1.0, mode="raise")
+    assert WRAPS not in str(info.value)
+
+
+# --- writes into broadcast (stride-0) views race on CuPy: the stand-in refuses them --------
+
+RACES = r"write into a broadcast view \(stride 0 along axis [01]\).*on CuPy .* races.*ascontiguousarray"
+
+
+def broadcast():
+    return cp.broadcast_to(cp.arange(4, dtype=cp.float32), (3, 4))  # rows share one buffer
+
+
+@pytest.mark.parametrize("write", [
+    lambda b: b.__setitem__(Ellipsis, 1.0),
+    lambda b: b.__setitem__((slice(None), 0), 1.0),           # column 0: three rows, one element
+    lambda b: b.__setitem__(cp.asarray([0, 1]), cp.zeros((2, 4), dtype=cp.float32)),
+    lambda b: b.__iadd__(1.0),
+    lambda b: b.__imul__(b),
+    lambda b: cp.exp(cp.ones((3, 4), dtype=cp.float32), out=b),
+    lambda b: cp.add(b, 1.0, b),                              # a positional output
+    lambda b: np.exp(cp.ones((3, 4), dtype=cp.float32), out=b),
+    lambda b: cp.matmul(cp.ones((3, 2), dtype=cp.float32), cp.ones((2, 4), dtype=cp.float32), out=b),
+    lambda b: cp.ones((3, 4, 2), dtype=cp.float32).sum(axis=2, out=b),
+    lambda b: b.fill(0.0),
+    lambda b: b.sort(axis=1),
+    lambda b: cp.copyto(b, cp.zeros((3, 4), dtype=cp.float32)),
+    lambda b: cp.put_along_axis(b, cp.zeros((3, 1), dtype=cp.int64), 1.0, axis=1),
+    lambda b: cp.put(b, cp.asarray([0]), 1.0),
+    lambda b: cp.add.at(b, cp.asarray([0]), 1.0),
+    lambda b: cp.add.at(b, (slice(None), 0), 1.0),
+    lambda b: b.scatter_add(cp.asarray([1]), 1.0),
+    lambda b: b.T.__isub__(1.0),                              # the stride-0 axis moved: axis 1 now
+])
+def test_writes_into_broadcast_views_are_refused(write):
+    b = broadcast()
+    with pytest.raises(ValueError, match=RACES):
+        write(b)
+    np.testing.assert_array_equal(b.get()[0], [0, 1, 2, 3])   # nothing was written
+
+
+def test_the_broadcast_message_names_the_axis_and_the_rule():
+    b = cp.broadcast_to(cp.zeros((3, 1)), (3, 5))
+    with pytest.raises(ValueError, match=r"cupy_standin: write into a broadcast view \(stride 0 along "
+                                         r"axis 1\) by __setitem__"):
+        b[:] = 1.0
+
+
+def test_broadcast_views_are_writable_where_no_element_is_written_twice():
+    base = cp.arange(4, dtype=cp.float32)
+    b = cp.broadcast_to(base, (3, 4))
+    b[1] = cp.asarray([5, 6, 7, 8], dtype=cp.float32)        # one row: each element once, as on CuPy
+    np.testing.assert_array_equal(base.get(), [5, 6, 7, 8])
+    one = cp.broadcast_to(base, (1, 4))                       # a length-1 axis cannot race
+    one += 1
+    np.testing.assert_array_equal(base.get(), [6, 7, 8, 9])
+    x, y = cp.broadcast_arrays(cp.zeros((2, 1)), cp.zeros((1, 3)))
+    with pytest.raises(ValueError, match="broadcast view"):
+        x[...] = 1.0
+    np.testing.assert_array_equal((b + 1).get(), np.broadcast_to([7, 8, 9, 10], (3, 4)))  # reads are fine
+
+
+def test_writes_into_contiguous_and_strided_views_still_work():
+    a, h = rows(), np.arange(12, dtype=np.float32).reshape(3, 4)
+    for act in (lambda x: x[:, ::2].__iadd__(1), lambda x: x.T.__imul__(2), lambda x: x[::-1, 1].fill(0),
+                lambda x: x.__setitem__((slice(None), [1, 3]), -x[:, [0, 2]])):
+        act(a)
+        act(h)
+    cp.exp(a[:, :2], out=a[:, 2:])
+    np.exp(h[:, :2], out=h[:, 2:])
+    cp.copyto(a[1], cp.zeros(4, dtype=cp.float32))
+    h[1] = 0
+    np.testing.assert_allclose(a.get(), h)
+
+
+def test_a_broadcast_view_counts_its_base_bytes_once():
+    pool = cp.get_default_memory_pool()
+    gc.collect()
+    before = pool.used_bytes()
+    x = cp.zeros(1024, dtype=cp.float32)
+    b = cp.broadcast_to(x, (64, 1024))
+    assert pool.used_bytes() == before + x.nbytes
+    del x, b
+    gc.collect()
+    assert pool.used_bytes() == before
+
+
+# --- a[idx] = v with a repeated element is undefined on CuPy: the stand-in refuses it --------
+
+REPEATS = r"writes .* more than once.*undefined.*cupyx\.scatter_add / cupy\.add\.at"
+
+
+@pytest.mark.parametrize("write", [
+    lambda a: a.__setitem__(cp.asarray([0, 0]), cp.asarray([[1.0] * 4, [2.0] * 4], dtype=cp.float32)),
+    lambda a: a.__setitem__([1, -2], cp.ones((2, 4), dtype=cp.float32)),    # -2 is row 1 of 3
+    lambda a: a.__setitem__((cp.asarray([0, 0]), cp.asarray([1, 1])), cp.asarray([1.0, 2.0])),
+    lambda a: a.__setitem__((slice(None), cp.asarray([2, 2])), cp.ones((3, 2), dtype=cp.float32)),
+    lambda a: a.__setitem__((cp.asarray([True, False, True]), cp.asarray([[3], [3]])),   # a mask's rows
+                            cp.ones((2, 2), dtype=cp.float32)),                       # and a column
+    lambda a: cp.put_along_axis(a, cp.asarray([[0, 0], [1, 2], [3, 3]]),              # along axis 1
+                                cp.ones((3, 2), dtype=cp.float32), axis=1),
+    lambda a: cp.put(a, cp.asarray([0, 5, -12]), cp.asarray([1.0, 2.0, 3.0], dtype=cp.float32)),
+])
+def test_setitem_with_a_repeated_element_is_refused(write):
+    a = rows()
+    with pytest.raises(ValueError, match=REPEATS):
+        write(a)
+    np.testing.assert_array_equal(a.get(), np.arange(12).reshape(3, 4))   # nothing was written
+
+
+def test_the_repeat_message_names_the_element():
+    a = rows()
+    with pytest.raises(ValueError, match=r"a\[index\] = value writes element \(0, 2\) of the "
+                                         r"indexed axes more than once"):
+        a[cp.asarray([1, 0, 0]), cp.asarray([0, 2, 2])] = cp.asarray([1.0, 2.0, 3.0], dtype=cp.float32)
+
+
+def test_setitem_without_repeated_elements_still_works():
+    a, h = rows(), np.arange(12, dtype=np.float32).reshape(3, 4)
+    v = cp.asarray([7.0, 8.0], dtype=cp.float32)
+    a[cp.asarray([0, 0]), cp.asarray([1, 2])] = v             # rows repeat, (row, col) pairs do not
+    h[[0, 0], [1, 2]] = [7.0, 8.0]
+    a[cp.asarray([2, 2]), 3] = 9.0                            # one value for every write: defined
+    h[[2, 2], 3] = 9.0
+    a[cp.asarray([1, 1])] = cp.asarray([5.0], dtype=cp.float32)
+    h[[1, 1]] = 5.0
+    a[a > 8] = -a[a > 8]                                      # a mask never repeats
+    h[h > 8] = -h[h > 8]
+    np.testing.assert_array_equal(a.get(), h)
+    np.testing.assert_array_equal(a[cp.asarray([2, 2, 0])].get(), h[[2, 2, 0]])   # reading repeats is fine
+
+
+def test_ufunc_at_with_repeated_indices_accumulates():
+    a = cp.zeros((3, 2), dtype=cp.float32)
+    cp.add.at(a, cp.asarray([2, 0, 2, -1]), cp.ones((4, 2), dtype=cp.float32))
+    cp.maximum.at(a, (cp.asarray([1, 1]), cp.asarray([0, 0])), cp.asarray([4.0, 9.0], dtype=cp.float32))
+    a.scatter_add(cp.asarray([0, 0]), 1.0)
+    np.testing.assert_array_equal(a.get(), [[3, 3], [9, 0], [3, 3]])
+
+
+# --- ufunc methods as CuPy 14 has them (cupy/_core/_kernel.pyx, class ufunc) ---------------
+
+@pytest.mark.parametrize("name, dtype", [
+    ("add", np.float32), ("add", np.float64), ("add", np.int32), ("subtract", np.int32),
+    ("maximum", np.float32), ("minimum", np.float64), ("bitwise_and", np.int64),
+    ("bitwise_or", np.uint32), ("bitwise_xor", np.int64),
+])
+def test_ufunc_at_works_for_the_ufuncs_with_a_scatter_op(name, dtype):
+    h = np.arange(5).astype(dtype)
+    a = cp.asarray(h)
+    index, values = [0, 3, 3, -1], np.array([2, 5, 1, 3], dtype=dtype)
+    getattr(cp, name).at(a, cp.asarray(index), cp.asarray(values))
+    getattr(np, name).at(h, index, values)
+    np.testing.assert_array_equal(a.get(), h)
+
+
+@pytest.mark.parametrize("name", ["multiply", "divide", "power", "logaddexp", "fmax", "negative"])
+def test_ufunc_at_is_not_implemented_for_the_others(name):
+    cupy_name = {"divide": "true_divide"}.get(name, name)     # CuPy's cupy.divide is true_divide
+    with pytest.raises(NotImplementedError, match=rf"^`cupy_{cupy_name}\.at` is not supported yet$"):
+        getattr(cp, name).at(cp.ones(3), cp.asarray([0]), 2.0)
+
+
+def test_ufunc_at_takes_only_the_dtypes_of_cudas_atomics():
+    with pytest.raises(TypeError, match=r"cupy\.add\.at only supports int32, float16, float32, "
+                                        r"float64, uint32, uint64 as data type.*int64"):
+        cp.add.at(cp.zeros(3, dtype=cp.int64), cp.asarray([0]), 1)
+    with pytest.raises(TypeError, match=r"cupy\.subtract\.at only supports int32, uint32"):
+        cp.subtract.at(cp.zeros(3, dtype=cp.float32), cp.asarray([0]), 1.0)
+    with pytest.raises(TypeError, match=r"cupy\.maximum\.at"):
+        cp.zeros(3, dtype=cp.float16).scatter_max(cp.asarray([0]), 1.0)
+    counts = cp.zeros(3, dtype=cp.int64)                      # not the atomic path: allowed on CuPy
+    cp.add.at(counts, 1, 1)                                   # a scalar index adds in place
+    cp.add.at(counts, cp.asarray([True, False, True]), 1)     # a lone mask has its own kernel
+    np.testing.assert_array_equal(counts.get(), [1, 1, 1])
+
+
+def test_reduce_and_accumulate_exist_only_for_add_and_multiply():
+    h = np.arange(1, 7, dtype=np.float32).reshape(2, 3)
+    a = cp.asarray(h)
+    for got, want in [(cp.add.reduce(a), h.sum(axis=0)), (cp.multiply.reduce(a, axis=1), h.prod(axis=1)),
+                      (cp.add.reduce(a, axis=None, keepdims=True), h.sum(keepdims=True)),
+                      (cp.add.accumulate(a), h.cumsum(axis=0)),
+                      (cp.multiply.accumulate(a, axis=1), h.cumprod(axis=1)),
+                      (cp.add.reduceat(a, cp.asarray([0, 2]), axis=1), np.add.reduceat(h, [0, 2], axis=1))]:
+        assert isinstance(got, cp.ndarray)
+        np.testing.assert_allclose(got.get(), want)
+    for name, method, args in [("maximum", "reduce", ()), ("logical_or", "reduce", ()),
+                               ("subtract", "accumulate", ()), ("maximum", "accumulate", ()),
+                               ("multiply", "reduceat", (cp.asarray([0]),))]:
+        with pytest.raises(NotImplementedError, match=rf"`cupy_{name}\.{method}` is not supported yet"):
+            getattr(getattr(cp, name), method)(a, *args)
+
+
+def test_outer_exists_for_every_ufunc():
+    x, y = cp.asarray([1.0, 4.0]), cp.asarray([2.0, 3.0, 5.0])
+    for name in ("add", "subtract", "maximum", "arctan2", "logaddexp"):
+        got = getattr(cp, name).outer(x, y)
+        np.testing.assert_allclose(got.get(), getattr(np, name).outer(x.get(), y.get()))
+
+
+def test_flags_are_cupys_three():
+    """CuPy's flags have c_contiguous, f_contiguous and owndata only: code that reads
+    numpy's ``flags.writeable`` would raise AttributeError on a real GPU."""
+    a = cp.zeros((2, 3))
+    assert (a.flags.c_contiguous, a.T.flags.c_contiguous, a.T.flags.f_contiguous) == (True, False, True)
+    assert a.flags.owndata and not a[0].flags.owndata and a.flags["C_CONTIGUOUS"]
+    with pytest.raises(AttributeError):
+        a.flags.writeable

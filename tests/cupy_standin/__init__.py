@@ -22,6 +22,24 @@ breaks them fails here as it would on a GPU:
   ``repr/str/format`` (CuPy prints through ``.get()``, so these count too) and
   pickling. There is no ``__index__`` (CuPy has none). Iterating yields device
   sub-arrays without a transfer.
+* Integer-array indices out of bounds are an IndexError (``a[idx]``, ``a[idx] = v``,
+  ``take``, ``take_along_axis``, ``put_along_axis``, ``put``, ``compress``,
+  ``ufunc.at``, ``scatter_*``, ``add.reduceat``): real CuPy wraps them silently
+  (``i % n``), so a bad label picks a wrong row on a GPU. Negative indices in
+  [-n, n) are fine; boolean masks are masks.
+* A write into a broadcast view (an axis of stride 0 and length > 1) is a
+  ValueError: ``broadcast_to`` views are writable in CuPy and such a write races.
+  Covered: ``__setitem__``, in-place operators, ``out=`` of ufuncs, functions and
+  methods, ``fill``, ``sort``, ``copyto``, ``put``, ``put_along_axis``, ``ufunc.at``,
+  ``scatter_*`` (and ``.set()``).
+* ``a[idx] = v`` where the integer-array index selects one element twice, with
+  an array of values, is a ValueError (CuPy leaves the winner undefined; numpy
+  keeps the last): use ``cupy.add.at`` to accumulate. Repeats in ``put`` and
+  ``put_along_axis`` count too; reading with repeats and ``ufunc.at`` are fine.
+* ufunc methods are CuPy 14's: ``at`` only for add, subtract, maximum, minimum
+  and the bitwise and/or/xor, on the dtypes CUDA atomics take; ``reduce`` and
+  ``accumulate`` only for add and multiply; ``reduceat`` only for add; ``outer``
+  for all. Others raise CuPy's NotImplementedError.
 * ``random.default_rng(seed)`` has only cupy.random.Generator's methods (no
   ``normal``, no ``permutation``); ``cuda`` has streams, devices and events that
   never wait; ``get_default_memory_pool().used_bytes()`` sums live array buffers.

@@ -1,6 +1,8 @@
 """The heart of the stand-in: CuPy's name lists, the transfer counter, the memory
-pool, moving values in and out of numpy, and the ``ndarray`` and ``ufunc`` types."""
+pool, moving values in and out of numpy, and the ``ndarray`` and ``ufunc`` types.
+The indexing and writing rules it enforces are in ``_rules``."""
 import contextlib
+import inspect
 import json
 import operator
 import os
@@ -8,6 +10,9 @@ import sys
 import weakref
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from . import _rules
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cupy_names.json")) as _f:
     NAMES = {k: frozenset(v) if isinstance(v, list) else v for k, v in json.load(_f).items()}
@@ -97,8 +102,13 @@ class MemoryPool:
 
     def track(self, a):
         root = a
-        while isinstance(root.base, np.ndarray):
-            root = root.base
+        while True:
+            base = root.base
+            if not isinstance(base, np.ndarray):
+                base = getattr(base, "base", None)  # as_strided's DummyArray keeps the array
+                if not isinstance(base, np.ndarray):
+                    break
+            root = base
         key = id(root)
         if key not in self._live:
             self._live[key] = root.nbytes
@@ -173,6 +183,19 @@ _HOST_METHODS = {"item", "tolist", "tobytes", "tofile", "dump", "dumps"}
 _NOT_MIRRORED = {"data", "flat"}
 
 
+class _Flags:
+    """cupy.ndarray.flags: c_contiguous, f_contiguous and owndata, and nothing else."""
+
+    __slots__ = ("c_contiguous", "f_contiguous", "owndata")
+
+    def __init__(self, c_contiguous, f_contiguous, owndata):
+        self.c_contiguous, self.f_contiguous, self.owndata = c_contiguous, f_contiguous, owndata
+
+    def __getitem__(self, key):   # CuPy also answers flags["C_CONTIGUOUS"]
+        return getattr(self, {"C_CONTIGUOUS": "c_contiguous", "F_CONTIGUOUS": "f_contiguous",
+                              "OWNDATA": "owndata"}[key])
+
+
 class ndarray:
     """A device array: numpy data in ``_a`` that only leaves through counted transfers.
     Not a numpy subclass, so numpy cannot read it without asking."""
@@ -207,7 +230,15 @@ class ndarray:
             return lambda *args, **kwargs: getattr(self._host(f".{name}()"), name)(*args, **kwargs)
         value = getattr(self._a, name)
         if callable(value):
-            return lambda *args, **kwargs: call_numpy(value, args, kwargs, {id(self._a): self})
+            check = _METHOD_CHECKS.get(name)
+
+            def method(*args, **kwargs):
+                if check is not None:
+                    check(name, self, args, kwargs)
+                if kwargs.get("out") is not None:
+                    _rules.check_outputs(from_device(kwargs["out"], {}), f".{name}(out=)")
+                return call_numpy(value, args, kwargs, {id(self._a): self})
+            return method
         return to_device(value)
 
     # CuPy-specific or CuPy-flavoured attributes.
@@ -218,6 +249,12 @@ class ndarray:
     @shape.setter
     def shape(self, value):
         self._a.shape = value
+
+    @property
+    def flags(self):
+        """CuPy's flags hold only these three (no ``writeable``, ``aligned`` ...)."""
+        a = self._a
+        return _Flags(a.flags.c_contiguous, a.flags.f_contiguous, a.base is None)
 
     @property
     def T(self):
@@ -242,6 +279,7 @@ class ndarray:
             raise TypeError("Only numpy.ndarray can be set to cupy.ndarray")
         if arr.dtype != self._a.dtype or arr.shape != self._a.shape:
             raise ValueError(f"cannot set {arr.dtype}{arr.shape} into {self._a.dtype}{self._a.shape}")
+        _rules.check_writable(self._a, ".set()")
         transfers.record("host_to_device", ".set()")
         self._a[...] = arr
 
@@ -273,6 +311,7 @@ class ndarray:
 
     def __getitem__(self, key):
         key = from_device(key, {})
+        _rules.index_arrays(key, self._a.shape, "a[index]")  # CuPy wraps out-of-bounds indices
         result = self._a[key]
         if isinstance(result, np.generic):  # CuPy returns a 0-d view; Ellipsis makes numpy do so too
             result = self._a[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
@@ -280,7 +319,9 @@ class ndarray:
 
     def __setitem__(self, key, value):
         # Stricter than CuPy, which accepts `a[:] = host_array` of equal shape and dtype.
-        self._a[from_device(key, {})] = elementwise_arg(value, {})
+        key, value = from_device(key, {}), elementwise_arg(value, {})
+        _rules.check_setitem(self._a, key, value)  # bounds, broadcast views, repeated elements
+        self._a[key] = value
 
     # numpy protocols: np.exp(a), np.sum(a) run the stand-in's function, as in CuPy.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -329,9 +370,51 @@ def _host_conversion(convert):
     return method
 
 
-def _scatter(np_ufunc):
+# ufunc.at exists in CuPy only for the ufuncs created with a scatter op: ufunc.at raises
+# NotImplementedError unless self._scatter_op (cupy/_core/_kernel.pyx, class ufunc). Those
+# are add and subtract (cupy/_core/_routines_math.pyx, create_arithmetic(...,
+# scatter_op='add'/'sub')), bitwise_and/or/xor (_routines_binary.pyx, 'and'/'or'/'xor'),
+# maximum and minimum ('max'/'min'; CuPy's tests/cupy_tests/core_tests/
+# test_ufunc_methods.py TestUfuncAtAtomicOps covers all seven). The integer-array path runs
+# CUDA atomics, which take only these dtypes, tested as issubclass(dtype.type, ...)
+# (cupy/_core/_routines_indexing.pyx, _scatter_op_single; CuPy 14). So int64 is refused
+# for add.at (numpy.int64 is numpy.long, not numpy.longlong) but allowed for the bitwise ones.
+_SCATTER_TYPES = {
+    "add": (np.int32, np.float16, np.float32, np.float64, np.uint32, np.uint64,
+            np.intc, np.uintc, np.ulonglong),
+    "subtract": (np.int32, np.uint32, np.intc, np.uintc),
+    "maximum": (np.int32, np.float32, np.float64, np.uint32, np.uint64,
+                np.intc, np.uintc, np.ulonglong),
+    "bitwise_and": (np.int32, np.int64, np.uint32, np.uint64,
+                    np.intc, np.uintc, np.longlong, np.ulonglong),
+}
+_SCATTER_TYPES["minimum"] = _SCATTER_TYPES["maximum"]
+_SCATTER_TYPES["bitwise_or"] = _SCATTER_TYPES["bitwise_xor"] = _SCATTER_TYPES["bitwise_and"]
+_SCATTER_TYPE_NAMES = {name: ", ".join(dict.fromkeys(np.dtype(t).name for t in types))
+                       for name, types in _SCATTER_TYPES.items()}
+
+
+def scatter(target, name, indices, value, what):
+    """``cupy.<name>.at(target, indices, value)`` (also ``target.scatter_<op>``), by CuPy's rules."""
+    if isinstance(target, np.ndarray):
+        raise mixing_error(target)
+    if not isinstance(target, ndarray):
+        raise TypeError(f"{what}: the target must be a cupy.ndarray, got {type(target)}")
+    a = target._a
+    _rules.check_writable(a, what)
+    key = from_device(indices, {})
+    arrays = _rules.index_arrays(key, a.shape, what)
+    # CuPy's integer-array path (not a lone boolean mask, not basic indexing) is atomic.
+    if (arrays and not _rules.single_mask(arrays)
+            and not issubclass(a.dtype.type, _SCATTER_TYPES[name])):
+        raise TypeError(f"cupy.{name}.at only supports {_SCATTER_TYPE_NAMES[name]} "
+                        f"as data type (CUDA atomics), got {a.dtype}")
+    getattr(np, name).at(a, key, None if value is None else elementwise_arg(value, {}))
+
+
+def _scatter(name):
     def method(self, slices, value):  # CuPy's a.scatter_add(slices, v) is add.at(a, slices, v)
-        np_ufunc.at(self._a, from_device(slices, {}), elementwise_arg(value, {}))
+        scatter(self, name, slices, value, f".scatter_{name[:3]}()")
     return method
 
 
@@ -339,8 +422,8 @@ for _convert in (float, int, complex, bool, bytes, repr, str):
     setattr(ndarray, f"__{_convert.__name__}__", _host_conversion(_convert))
 for _name, _op in (("neg", operator.neg), ("abs", operator.abs), ("invert", operator.invert)):
     setattr(ndarray, f"__{_name}__", lambda self, op=_op: to_device(op(self._a)))
-for _name, _ufunc in (("add", np.add), ("max", np.maximum), ("min", np.minimum)):
-    setattr(ndarray, f"scatter_{_name}", _scatter(_ufunc))
+for _name in ("add", "maximum", "minimum"):
+    setattr(ndarray, f"scatter_{_name[:3]}", _scatter(_name))
 
 
 def _binary(op, reflected):
@@ -357,7 +440,9 @@ def _binary(op, reflected):
 
 def _inplace(op):
     def method(self, other):
-        op(self._a, elementwise_arg(other, {}))  # numpy's in-place operators write into _a
+        other = elementwise_arg(other, {})
+        _rules.check_writable(self._a, f"__{op.__name__}__")
+        op(self._a, other)  # numpy's in-place operators write into _a
         return self
     return method
 
@@ -382,7 +467,14 @@ for _name, _op in _OPERATORS.items():
 # --- ufuncs and functions ------------------------------------------------------------
 
 class ufunc:
-    """cupy.ufunc stand-in: numpy's ufunc of the same name, on device arrays and scalars only."""
+    """cupy.ufunc stand-in: numpy's ufunc of the same name, on device arrays and scalars only.
+
+    Its methods are CuPy 14's (cupy/_core/_kernel.pyx, ``class ufunc``): ``outer`` for
+    every ufunc; ``at`` only for the ufuncs with a scatter op (add, subtract, maximum,
+    minimum, bitwise_and/or/xor; see ``scatter``); ``reduce`` and ``accumulate`` only for
+    add and multiply (CuPy runs sum/prod and cumsum/cumprod); ``reduceat`` only for add.
+    The others raise CuPy's NotImplementedError (CuPy names the ufunc ``cupy_<name>``).
+    """
 
     def __init__(self, np_ufunc):
         self._f = np_ufunc
@@ -396,19 +488,248 @@ class ufunc:
     def __call__(self, *args, **kwargs):
         memo = {}
         args = [elementwise_arg(x, memo) for x in args]
-        return to_device(self._f(*args, **from_device(kwargs, memo)), memo)
+        kwargs = from_device(kwargs, memo)
+        if len(args) > self.nin:  # positional outputs
+            _rules.check_outputs(tuple(args[self.nin:]), f"cupy.{self.name}(out=)")
+        if kwargs.get("out") is not None:
+            _rules.check_outputs(kwargs["out"], f"cupy.{self.name}(out=)")
+        return to_device(self._f(*args, **kwargs), memo)
+
+    def _unsupported(self, method):  # CuPy's message, with CuPy's name for the ufunc
+        name = "true_divide" if self.name == "divide" else self.name   # cupy.divide is it
+        return NotImplementedError(f"`cupy_{name}.{method}` is not supported yet")
+
+    def at(self, a, indices, b=None):
+        if self.name not in _SCATTER_TYPES:
+            raise self._unsupported("at")
+        scatter(a, self.name, indices, b, f"cupy.{self.name}.at")
+
+    def reduce(self, array, axis=0, dtype=None, out=None, keepdims=False):
+        if self.name not in ("add", "multiply"):
+            raise self._unsupported("reduce")
+        method = "sum" if self.name == "add" else "prod"
+        return getattr(_device_operand(array, self.name), method)(
+            axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+    def accumulate(self, array, axis=0, dtype=None, out=None):
+        if self.name not in ("add", "multiply"):
+            raise self._unsupported("accumulate")
+        method = "cumsum" if self.name == "add" else "cumprod"
+        return getattr(_device_operand(array, self.name), method)(axis=axis, dtype=dtype, out=out)
+
+    def reduceat(self, array, indices, axis=0, dtype=None, out=None):
+        if self.name != "add":
+            raise self._unsupported("reduceat")
+        a = _device_operand(array, self.name)._a
+        n = a.shape[axis] if isinstance(axis, int) and -a.ndim <= axis < a.ndim else None
+        if n is not None:  # CuPy gathers with array.take(indices): wrapped
+            _rules.check_bounds(_index_argument(indices), n, axis, "cupy.add.reduceat")
+        if out is not None:
+            _rules.check_outputs(from_device(out, {}), "cupy.add.reduceat(out=)")
+        return call_numpy(self._f.reduceat, (array, indices, axis, dtype, out), {})
+
+    def outer(self, A, B, **kwargs):
+        if kwargs.get("out") is not None:
+            _rules.check_outputs(from_device(kwargs["out"], {}), f"cupy.{self.name}.outer(out=)")
+        return call_numpy(self._f.outer, (A, B), kwargs)
 
 
-def _ufunc_method(name):
-    def method(self, *args, **kwargs):  # at() writes into its first argument's numpy data
-        return call_numpy(getattr(self._f, name), args, kwargs)
-    method.__name__ = name
-    return method
+def _device_operand(array, name):
+    if isinstance(array, ndarray):
+        return array
+    if isinstance(array, np.ndarray):
+        raise mixing_error(array)
+    raise TypeError(f"cupy_standin: cupy.{name} methods take a cupy.ndarray, got {type(array)}")
 
 
-for _name in ("at", "reduce", "accumulate", "reduceat", "outer"):
-    if _name in NAMES["ufunc"]:
-        setattr(ufunc, _name, _ufunc_method(_name))
+def _index_argument(x):
+    """An index argument as numpy data: a device array, or host ints CuPy copies over."""
+    if isinstance(x, ndarray):
+        return x._a
+    if isinstance(x, np.ndarray):
+        raise mixing_error(x)
+    return np.asarray(from_device(x, {}))
+
+
+# --- rule checks for the functions and methods that take index arrays or write ------
+
+_SIGNATURES = {}
+
+
+def _arguments(np_func, args, kwargs):
+    """The arguments passed (no defaults filled in), by name, as numpy's function binds them."""
+    if np_func not in _SIGNATURES:
+        _SIGNATURES[np_func] = inspect.signature(np_func)
+    try:
+        return _SIGNATURES[np_func].bind(*args, **kwargs).arguments
+    except TypeError:
+        return None  # numpy raises its own error for the call
+
+
+def _axis_size(a, axis):
+    """(size, axis for the message) of ``axis`` of numpy data ``a``; None: flattened."""
+    if axis is None:
+        return a.size, 0
+    try:
+        return a.shape[axis], axis
+    except (IndexError, TypeError):
+        return None, None  # numpy raises AxisError
+
+
+def _check_take(name, args, kwargs):
+    """take(a, indices, axis=None, ...): CuPy's take kernel wraps (it has no mode=)."""
+    bound = _arguments(np.take, args, kwargs)
+    if (bound is None or not isinstance(bound.get("a"), ndarray)
+            or bound.get("mode", "raise") != "raise"):
+        return
+    size, axis = _axis_size(bound["a"]._a, bound.get("axis"))
+    if size is not None:
+        _rules.check_bounds(_index_argument(bound["indices"]), size, axis, f"{name}()")
+
+
+def _check_take_along_axis(name, args, kwargs):
+    """take_along_axis(arr, indices, axis): CuPy indexes arr[fancy index]: wrapped."""
+    bound = _arguments(np.take_along_axis, args, kwargs)
+    if bound is None or not isinstance(bound.get("arr"), ndarray):
+        return
+    size, axis = _axis_size(bound["arr"]._a, bound.get("axis", -1))
+    if size is not None:
+        _rules.check_bounds(_index_argument(bound["indices"]), size, axis, f"{name}()")
+
+
+def _check_put_along_axis(name, args, kwargs):
+    """put_along_axis(arr, indices, values, axis): CuPy 14 runs arr[fancy index] = values,
+    so all three setitem rules apply; a repeat is an index repeated along ``axis``."""
+    bound = _arguments(np.put_along_axis, args, kwargs)
+    if bound is None or not isinstance(bound.get("arr"), ndarray):
+        return
+    a = bound["arr"]._a
+    _rules.check_writable(a, f"{name}()")
+    size, axis = _axis_size(a, bound.get("axis"))
+    if size is None:
+        return
+    indices = _index_argument(bound["indices"])
+    _rules.check_bounds(indices, size, axis, f"{name}()")
+    if _rules.single_value(_value_argument(bound.get("values"))) or indices.ndim == 0:
+        return
+    if bound.get("axis") is None:
+        indices, axis = indices.ravel(), 0
+    normal = np.sort(np.where(indices < 0, indices + size, indices), axis=axis)
+    repeats = np.moveaxis(normal, axis, -1)
+    where = np.argwhere(repeats[..., 1:] == repeats[..., :-1])
+    if where.size:
+        index = int(repeats[tuple(where[0])])
+        raise _rules.repeated_write(f"{name}()", f"index {index} along axis {axis}")
+
+
+def _check_put(name, args, kwargs):
+    """put(a, ind, v, mode): CuPy's default mode is 'wrap' (numpy's is 'raise'), and its
+    kernel stores in parallel, so a repeated index with differing values is undefined."""
+    bound = _arguments(np.put, args, kwargs)
+    if bound is None or not isinstance(bound.get("a"), ndarray):
+        return
+    a = bound["a"]._a
+    _rules.check_writable(a, f"{name}()")
+    indices, mode = _index_argument(bound["ind"]).ravel(), bound.get("mode")
+    if mode is None:  # an explicit 'raise', 'wrap' or 'clip' means the same on CuPy
+        _rules.check_bounds(indices, a.size, 0, f"{name}()")
+    if a.size and not _rules.single_value(_value_argument(bound.get("v"))):
+        flat = np.clip(indices, 0, a.size - 1) if mode == "clip" else indices % a.size
+        element = _rules.first_repeat([(flat, 0)], (a.size,))
+        if element is not None:
+            raise _rules.repeated_write(f"{name}()", f"flat element {element[0]}")
+
+
+def _check_compress(name, args, kwargs):
+    """compress(condition, a, axis=None): CuPy takes a.take(nonzero(condition)), so a
+    condition longer than the axis with a True past its end wraps."""
+    bound = _arguments(np.compress, args, kwargs)
+    if bound is None or not isinstance(bound.get("a"), ndarray):
+        return
+    size, axis = _axis_size(bound["a"]._a, bound.get("axis"))
+    condition = _index_argument(bound["condition"])
+    if size is not None and condition.ndim == 1 and condition.size > size:
+        _rules.check_bounds(np.flatnonzero(condition), size, axis, f"{name}()")
+
+
+def _value_argument(value):
+    return value._a if isinstance(value, ndarray) else value
+
+
+def _check_destination(name, args, kwargs):
+    """Functions that write into their first argument (copyto, place, putmask, ...)."""
+    dst = args[0] if args else kwargs.get("dst", kwargs.get("arr", kwargs.get("a")))
+    if isinstance(dst, ndarray):
+        _rules.check_writable(dst._a, f"{name}()")
+
+
+_FUNCTION_CHECKS = {
+    "take": _check_take, "take_along_axis": _check_take_along_axis,
+    "put_along_axis": _check_put_along_axis, "put": _check_put, "compress": _check_compress,
+    "copyto": _check_destination, "place": _check_destination,
+    "putmask": _check_destination, "fill_diagonal": _check_destination,
+}
+# cupy.choose is not here: its default mode='raise' checks the indices on the device too.
+
+
+def _check_writing_method(name, self, args, kwargs):
+    _rules.check_writable(self._a, f".{name}()")
+
+
+def _as_function(check, parameters, renames=None):
+    """A method's check through its function's: ``a.take(i, ...)`` is ``take(a, i, ...)``.
+    ``parameters``: the method's, in order; ``renames``: method name -> function name."""
+    renames = renames or {}
+
+    def method_check(name, self, args, kwargs):
+        named = dict(zip(parameters, args), **kwargs)
+        named = {renames.get(k, k): v for k, v in named.items()}
+        named["a"] = self
+        check(f".{name}", (), named)
+    return method_check
+
+
+_METHOD_CHECKS = {
+    "take": _as_function(_check_take, ("indices", "axis", "out", "mode")),
+    # CuPy's ndarray.put(indices, values, mode='wrap') is numpy's put(a, ind, v, mode).
+    "put": _as_function(_check_put, ("indices", "values", "mode"), {"indices": "ind", "values": "v"}),
+    "compress": _as_function(_check_compress, ("condition", "axis", "out")),
+    "fill": _check_writing_method, "sort": _check_writing_method,
+    "partition": _check_writing_method,
+}
+
+
+def _writable_views(sources, views):
+    """numpy's broadcast views are read-only (broadcast_arrays' warn on write); CuPy's are
+    writable views, and a write into one is refused by the broadcast-view rule instead."""
+    out = []
+    for src, view in zip(sources, views):
+        if isinstance(src, ndarray) and src._a.flags.writeable and view is not src._a:
+            view = as_strided(src._a, view.shape, view.strides, writeable=True)
+        out.append(view)
+    return out
+
+
+def broadcast_to(array, shape):  # CuPy's signatures: no subok
+    view = np.broadcast_to(from_device(array, {}), shape)
+    return ndarray._wrap(_writable_views([array], [view])[0])
+
+
+def broadcast_arrays(*args):
+    memo = {}
+    views = np.broadcast_arrays(*from_device(args, memo))
+    return to_device(type(views)(_writable_views(args, views)), memo)
+
+
+def byte_bounds(a):
+    """cupy.byte_bounds (numpy 2 moved its own to numpy.lib.array_utils)."""
+    if not isinstance(a, ndarray):
+        raise TypeError(f"cupy.byte_bounds takes a cupy.ndarray, got {type(a)}")
+    return np.lib.array_utils.byte_bounds(a._a)
+
+
+_OVERRIDES = {"broadcast_to": broadcast_to, "broadcast_arrays": broadcast_arrays,
+              "byte_bounds": byte_bounds}
 
 # numpy returns Python values here where CuPy returns 0-d device arrays.
 _DEVICE_SCALAR_RESULTS = {"allclose", "array_equal", "array_equiv", "count_nonzero"}
@@ -419,9 +740,15 @@ _HOST_FUNCTIONS = {"save", "savez", "savez_compressed", "savetxt", "array2string
 
 def device_function(np_func, name):
     """The stand-in version of a numpy function: device arrays in, device arrays out."""
+    check = _FUNCTION_CHECKS.get(name)
+
     def function(*args, **kwargs):
         if name in _HOST_FUNCTIONS:
             transfers.record("device_to_host", f"{name}()")
+        if check is not None:
+            check(name, args, kwargs)
+        if kwargs.get("out") is not None:
+            _rules.check_outputs(from_device(kwargs["out"], {}), f"{name}(out=)")
         result = call_numpy(np_func, args, kwargs)
         if name in _DEVICE_SCALAR_RESULTS and isinstance(result, (bool, int, float)):
             result = ndarray._wrap(np.asarray(result))
@@ -438,6 +765,8 @@ def mirror(np_namespace, name, where):
         obj = getattr(np.exceptions, name, None)  # AxisError & co. moved there in numpy 2
     if isinstance(obj, np.ufunc) and name in NAMES["ufuncs"] and where == "module":
         return ufunc(obj)
+    if where == "module" and name in _OVERRIDES:
+        return _OVERRIDES[name]
     if isinstance(obj, type):
         # dtypes, scalar types and exceptions are shared with numpy in CuPy too. Other
         # classes (flatiter, vectorize, poly1d, broadcast) would work on the host: left out.
