@@ -211,6 +211,26 @@ def test_load_mnist_checks_counts_match(tmp_path, monkeypatch):
         data.load_mnist(data_dir=folder, download=False)
 
 
+def test_load_mnist_refuses_a_label_that_is_not_a_digit(tmp_path, monkeypatch):
+    """Checked on the host as the files are read: on a GPU a label of 10 used as an index
+    would silently wrap to a wrong row instead of failing."""
+    arrays = tiny_dataset()
+    arrays["train-labels-idx1-ubyte.gz"][3] = 10
+    folder = write_dataset(tmp_path / "d", arrays)
+    monkeypatch.setitem(data.SHA256, "mnist", hashes_of(folder))
+    with pytest.raises(ValueError, match="train-labels-idx1-ubyte.gz: labels must be digits 0-9, "
+                                         "found 10"):
+        data.load_mnist(data_dir=folder, download=False)
+
+
+@pytest.mark.parametrize("labels", [np.array([0, -1, 2, 3]), np.array([0.0, 1.0, 2.0, 3.0])],
+                         ids=["negative", "float"])
+def test_loader_refuses_labels_that_cannot_index(labels):
+    images = np.zeros((4, 28, 28), dtype=np.uint8)
+    with pytest.raises(ValueError, match="labels must be non-negative integers"):
+        data.DataLoader(images, 2, labels=labels)
+
+
 def test_checksum_mismatch_names_file_and_expected_checksum(tiny):
     folder, arrays = tiny
     expected = data.SHA256["mnist"]["t10k-labels-idx1-ubyte.gz"]

@@ -336,7 +336,7 @@ FLOAT32_OPS = {
     "permute": lambda t, d: t.permute(1, 0),
     "unsqueeze": lambda t, d: t.unsqueeze(0),
     "squeeze": lambda t, d: t.unsqueeze(1).squeeze(),
-    "getitem": lambda t, d: t[1, ::-1],
+    "getitem": lambda t, d: t[1, ::2],
     "getitem repeats": lambda t, d: t[[0, 0]],
     "cat": lambda t, d: tg.cat([t, t * 2]),
     "stack": lambda t, d: tg.stack([t, t], dim=1),

@@ -93,7 +93,9 @@ class Context:
     """What forward leaves for backward: saved arrays and plain attributes.
 
     ``needs_input_grad[i]`` says whether input i wants a gradient, so backward
-    can skip work nobody will use (e.g. the image gradient of D's first layer).
+    can skip work nobody will use (e.g. the image gradient of D's first layer),
+    and forward can save only what that backward will read (as PyTorch does:
+    ``x * w`` with only ``w`` requiring grad keeps ``x``, not ``w``).
     """
 
     def __init__(self, needs_input_grad):
@@ -102,20 +104,29 @@ class Context:
         self.is_view = False   # forward sets True when its output shares the input's memory
 
     def save_for_backward(self, *arrays):
+        """Keep these (arrays, numbers or None) for backward; freed after backward."""
         self.saved_arrays = arrays
 
 
 class Node:
-    """One recorded op: the Function, its context and the inputs it came from."""
+    """One recorded op: the Function, its context, and where each input's gradient goes.
 
-    __slots__ = ("function", "ctx", "inputs", "saved_versions", "freed", "__weakref__")
+    ``edges[i]`` is None when input i needs no gradient, else ``(target, shape, dtype)``:
+    the target is the input's own Node, or the input itself when it is a leaf, and
+    the shape and dtype are the input's (gradients are summed and cast back to them).
+    Edges, not the input Tensors, are kept, so the graph holds no array that
+    backward does not need, and a later in-place write that gives a tensor a new
+    ``grad_fn`` does not change what this op was computed from.
+    """
 
-    def __init__(self, function, ctx, inputs):
+    __slots__ = ("function", "ctx", "edges", "saved_versions", "released", "__weakref__")
+
+    def __init__(self, function, ctx, edges):
         self.function = function
         self.ctx = ctx
-        self.inputs = inputs              # Tensors and non-tensor arguments, in call order
+        self.edges = edges
         self.saved_versions = ()          # (tensor or weakref to it, version at save time)
-        self.freed = False
+        self.released = False             # True once saved values were freed by a backward
 
     def name(self):
         return f"{self.function.__name__}Backward"
@@ -136,10 +147,11 @@ class Node:
                     "(e.g. after optimizer.step()).")
 
     def free(self):
-        self.ctx = None
-        self.inputs = ()
+        """Drop the saved values. The edges stay: a node that saved nothing can be
+        walked again by a later backward, as in PyTorch (``y = x + 1`` used twice)."""
+        self.released = self.released or any(item is not None for item in self.ctx.saved_arrays)
+        self.ctx.saved_arrays = ()
         self.saved_versions = ()
-        self.freed = True
 
 
 _tensor_type = None
@@ -155,7 +167,8 @@ class Function:
     """Base class of differentiable ops: subclass and write forward and backward.
 
     ``backward`` returns one gradient per positional input of ``forward`` (a
-    single array when there is one input); ``None`` where no gradient flows.
+    single array when there is one input); ``None`` where no gradient flows. It
+    must not modify the gradient it is given (other inputs may hold it too).
     Keyword arguments of ``apply`` are passed to ``forward`` and never get one.
     """
 
@@ -179,17 +192,20 @@ class Function:
 
         ctx = Context(needs)
         out = cls.forward(ctx, *arrays, **kwargs)
-        if isinstance(out, np.generic):  # numpy gives scalars for full reductions; keep arrays
-            out = np.asarray(out)
         result = Tensor(out)
-        if ctx.is_view:  # in-place changes through the view count against the input too
-            result._share_version(args[0])
-        if record:
-            node = Node(cls, ctx, args)
+        if ctx.is_view:  # the output shares args[0]'s memory: a view, as in PyTorch
+            result._make_view_of(args[0], cls, kwargs)
+        if record and result.dtype.kind == "f":   # integer and bool results have no gradient
+            edges = tuple(_edge(a) if need else None for a, need in zip(args, needs))
+            node = Node(cls, ctx, edges)
             node.saved_versions = _versions_of_saved(ctx.saved_arrays, args, result)
-            result.requires_grad = True
-            result.grad_fn = node
+            result._set_graph(node)
         return result
+
+
+def _edge(tensor):
+    target = tensor if tensor.grad_fn is None else tensor.grad_fn
+    return (target, tensor.shape, tensor.dtype)
 
 
 def _versions_of_saved(saved, args, result):
@@ -197,6 +213,8 @@ def _versions_of_saved(saved, args, result):
     Tensor = _tensor_type
     versions = []
     for array in saved:
+        if array is None:
+            continue
         if array is result.data:   # weak: no cycle out -> node -> out
             versions.append((weakref.ref(result), result._version))
             continue
@@ -214,6 +232,8 @@ def unbroadcast(grad, shape):
     shape = tuple(shape)
     if grad.shape == shape:
         return grad
+    if grad.ndim < len(shape):    # t[i] = v with v of shape (1, n): leading 1s numpy dropped
+        return grad.reshape(shape)
     extra = grad.ndim - len(shape)
     if extra > 0:
         grad = grad.sum(axis=tuple(range(extra)))
@@ -225,7 +245,6 @@ def unbroadcast(grad, shape):
 
 def _topological_order(root_node):
     """Nodes reachable from root_node, each after every node that feeds into it."""
-    Tensor = _tensor_type
     order, visited = [], set()
     stack = [(root_node, False)]
     while stack:
@@ -237,25 +256,25 @@ def _topological_order(root_node):
             continue
         visited.add(node)
         stack.append((node, True))
-        for inp in node.inputs:
-            if isinstance(inp, Tensor) and inp.grad_fn is not None and inp.grad_fn not in visited:
-                stack.append((inp.grad_fn, False))
+        for edge in node.edges:
+            if edge is not None and isinstance(edge[0], Node) and edge[0] not in visited:
+                stack.append((edge[0], False))
     return order  # leaves-side first; the root is last
 
 
 def run_backward(tensor, grad, retain_graph=False):
     """Accumulate d(tensor)/d(leaf) · grad into every leaf's ``.grad``."""
     # The chain rule: ∂L/∂x = Σ over uses of x of (∂L/∂y)·(∂y/∂x), in reverse topological order
-    Tensor = _tensor_type
     root = tensor.grad_fn
-    if root is None:  # a leaf: its gradient is the upstream gradient itself
-        _accumulate(tensor, grad)
+    handed_out = {id(grad)}   # arrays someone else holds: a leaf must copy these, not keep them
+    if root is None:          # a leaf: its gradient is the upstream gradient itself
+        _accumulate(tensor, grad, handed_out)
         return
     order = _topological_order(root)
     pending = {root: grad}
     with no_grad():
         for node in reversed(order):
-            if node.freed:
+            if node.released:
                 raise RuntimeError(
                     "Trying to backward through the graph a second time (or directly access "
                     "saved tensors after they have already been freed). Saved intermediate "
@@ -264,30 +283,44 @@ def run_backward(tensor, grad, retain_graph=False):
             node_grad = pending.pop(node, None)
             if node_grad is None:  # nothing flowed here (e.g. an unused output branch)
                 continue
+            if isinstance(node_grad, np.generic):   # NumPy's 0-d sums are scalars; backward
+                node_grad = np.asarray(node_grad)   # rules may index their gradient arrays
             node.check_versions()
             grads = node.function.backward(node.ctx, node_grad)
             if not isinstance(grads, tuple):
                 grads = (grads,)
-            for inp, g in zip(node.inputs, grads):
-                if g is None or not isinstance(inp, Tensor) or not inp.requires_grad:
-                    continue
-                g = unbroadcast(g, inp.shape)
-                if inp.grad_fn is None:
-                    _accumulate(inp, g)
-                elif inp.grad_fn in pending:
-                    pending[inp.grad_fn] = pending[inp.grad_fn] + g  # out of place: g may alias
+            outgoing = [(edge, g) for edge, g in zip(node.edges, grads)
+                        if edge is not None and g is not None]
+            if len(outgoing) > 1:  # one array sent down two edges (Add: grad, grad) is shared
+                ids = [id(g) for _, g in outgoing]
+                handed_out.update(i for i in ids if ids.count(i) > 1)
+            for (target, shape, dtype), g in outgoing:
+                g = unbroadcast(g, shape)
+                if g.dtype != dtype:   # e.g. a float64 0-d tensor promoted to float32 in the op
+                    g = g.astype(dtype)
+                if isinstance(g, np.generic):   # a leaf's .grad is an array, never a scalar
+                    g = np.asarray(g)
+                if not isinstance(target, Node):
+                    if target._view is None or not target._view.made_in_no_grad:
+                        _accumulate(target, g, handed_out)   # (PyTorch fills no no_grad view)
+                elif target in pending:
+                    pending[target] = pending[target] + g  # out of place: g may be held elsewhere
                 else:
-                    pending[inp.grad_fn] = g
+                    pending[target] = g
+                    handed_out.add(id(g))
             if not retain_graph:
                 node.free()
 
 
-def _accumulate(leaf, g):
-    """leaf.grad += g, out of place (g may be shared with another leaf's gradient)."""
+def _accumulate(leaf, g, handed_out):
+    """leaf.grad += g; the first gradient becomes the leaf's own array (copied unless no one
+    else can hold it: a view (of a broadcast, of another gradient) or one handed out elsewhere)."""
     Tensor = _tensor_type
     if g.dtype != leaf.data.dtype:
         g = g.astype(leaf.data.dtype)
     if leaf.grad is None:
-        leaf.grad = Tensor(g)
+        owned = id(g) not in handed_out and g.base is None and g.flags.c_contiguous
+        leaf.grad = Tensor(g if owned else g.copy())
+        handed_out.add(id(leaf.grad.data))
     else:
-        leaf.grad = Tensor(leaf.grad.data + g)
+        leaf.grad.data += g   # in place, as PyTorch: a reference to .grad sees the sum

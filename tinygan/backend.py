@@ -171,6 +171,27 @@ def check_same_device(*arrays, op="operation"):
                            "move them with .to(device) first")
 
 
+def overlap(a, b):
+    """How two arrays' memory overlaps, by PyTorch's rule: "none"; "full" (both dense, the
+    same byte range and strides); "partial" (dense, intersecting otherwise: PyTorch refuses
+    to write between these); "unknown" (one is strided with gaps: PyTorch does not check)."""
+    xp = array_module(a)
+    if not xp.may_share_memory(a, b):
+        return "none"
+    bounds_a, bounds_b = _byte_bounds(a), _byte_bounds(b)
+    dense = all(high - low == x.size * x.itemsize
+                for x, (low, high) in ((a, bounds_a), (b, bounds_b)))
+    if not dense:
+        return "unknown"
+    return "full" if bounds_a == bounds_b and a.strides == b.strides else "partial"
+
+
+def _byte_bounds(a):
+    if device_of(a) == CPU:
+        return np.lib.array_utils.byte_bounds(a)
+    return _cuda_module.byte_bounds(a)
+
+
 def scatter_add(target, index, values):
     """target[index] += values, summing where an index repeats (in place)."""
     array_module(target).add.at(target, index, values)

@@ -356,6 +356,9 @@ def load_mnist(dataset: str = "mnist", train: bool = True, data_dir=None,
     if len(images) != len(labels):
         raise ValueError(f"{folder}: {images_file} holds {len(images)} images but "
                          f"{labels_file} holds {len(labels)} labels")
+    if len(labels) and labels.max() > 9:   # checked here, on the host: on a GPU a bad label
+        raise ValueError(f"{folder / labels_file}: labels must be digits 0-9, found "  # would
+                         f"{int(labels.max())}")                 # silently pick a wrong row
     return images, labels
 
 
@@ -405,6 +408,12 @@ class DataLoader:
             labels = np.asarray(labels)[:limit]
             if len(labels) != len(images):
                 raise ValueError(f"{len(images)} images but {len(labels)} labels")
+            # Checked once here, on the host: CuPy would not refuse a negative or
+            # fractional label used as an index later, it would silently misread it.
+            if labels.dtype.kind not in "iu" or (len(labels) and labels.min() < 0):
+                raise ValueError(f"labels must be non-negative integers, got dtype "
+                                 f"{labels.dtype}" + (f", min {labels.min()}" if len(labels)
+                                                      and labels.dtype.kind in "iu" else ""))
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if drop_last and batch_size > len(images):

@@ -104,9 +104,27 @@ class VanillaDiscriminator(nn.Module):
 
 
 def one_hot(labels, num_classes, dtype=np.float32):
-    """Rows of the identity picked by integer labels: (N,) → (N, num_classes) floats."""
+    """Rows of the identity picked by integer labels: (N,) → (N, num_classes) floats.
+
+    Labels on the host are checked here. On "cuda" a check would cost a device-to-host
+    copy every step, and CuPy does not refuse an index out of range: it wraps it and
+    silently picks a wrong row. So labels are checked where they enter instead (the
+    data loader checks the dataset's once, on the host).
+    """
     xp = backend.array_module(labels.data)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
+    if labels.device == backend.CPU and labels.numel():
+        check_labels(labels.data, num_classes)
     return Tensor(xp.eye(num_classes, dtype=dtype)[labels.data])
+
+
+def check_labels(labels, num_classes, where="labels"):
+    """Raise ValueError unless every label (a host array) is in [0, num_classes)."""
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise ValueError(f"{where} must be in [0, {num_classes}); got {bad}")
 
 
 class Conditional(nn.Module):

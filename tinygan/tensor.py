@@ -46,10 +46,38 @@ def set_default_dtype(dtype):
     _default_dtype = dtype
 
 
+class ViewOf:
+    """What a view remembers: its base, the view ops that made it from the base, the
+    memory's counts of changes (see Tensor._versions) when its history was made, and
+    whether it was made under no_grad (PyTorch then refuses to remake that history)."""
+
+    __slots__ = ("base", "steps", "versions_seen", "made_in_no_grad")
+
+    def __init__(self, base, steps, versions_seen, made_in_no_grad):
+        self.base, self.steps = base, steps
+        self.versions_seen, self.made_in_no_grad = tuple(versions_seen), made_in_no_grad
+
+    def stale(self, view):
+        """True when a recorded write changed the memory's history since view's was made."""
+        changes, writes = view._versions
+        if self.made_in_no_grad:   # refused once the memory changed under it (any change if
+            # it requires grad, else a recorded write), as in PyTorch
+            if writes != self.versions_seen[1] or (
+                    view._requires_grad and changes != self.versions_seen[0]):
+                raise RuntimeError(
+                    "A view was created in no_grad mode and its base or another view of its "
+                    "base has been modified inplace: which history it has is ambiguous, so "
+                    "it is refused (as in PyTorch). Take the view and write both inside "
+                    "tg.no_grad(), or both outside it.")
+            return False
+        return writes != self.versions_seen[1]
+
+
 class Tensor:
     """An n-dimensional array that records the ops applied to it for autograd."""
 
-    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_versions", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "grad", "_grad_fn", "_versions", "_view",
+                 "__weakref__")
     __array_priority__ = 1000  # numpy_scalar * tensor calls Tensor.__rmul__
 
     def __init__(self, data, requires_grad=False):
@@ -57,13 +85,18 @@ class Tensor:
         a float32 array, as ``torch.Tensor([[1, 2], [3, 4]])`` does."""
         if isinstance(data, Tensor):
             raise TypeError("Tensor(t) with a Tensor: use t.detach() or t.clone()")
-        if not hasattr(data, "dtype"):
+        if isinstance(data, np.generic):  # numpy gives scalars for 0-d results; keep arrays
+            data = np.asarray(data)
+        elif not hasattr(data, "dtype"):
             data = np.array(data, dtype=_default_dtype)
         self._data = data                 # numpy.ndarray or cupy.ndarray, used as is
         self.grad = None                  # a Tensor after backward, or None
-        self.grad_fn = None               # the autograd Node that made this tensor
-        self._versions = [0]              # bumped by in-place changes; shared with views
-        self.requires_grad = False
+        self._grad_fn = None              # the autograd Node that made this tensor
+        self._requires_grad = False
+        # [in-place changes, recorded writes]: shared by views and detached copies, which
+        # share the memory. The first catches stale saved values; the second stale views.
+        self._versions = [0, 0]
+        self._view = None                 # a ViewOf, for a view of another tensor
         if requires_grad:
             self.requires_grad_(True)
 
@@ -149,18 +182,43 @@ class Tensor:
         return bool(self.item())
 
     # --- graph ---------------------------------------------------------------------
+    @property
+    def grad_fn(self):
+        """The Node that made this tensor (None for a leaf)."""
+        if self._view is not None and self._view.stale(self):
+            self._refresh_view()
+        return self._grad_fn
+
+    @property
+    def requires_grad(self):
+        if self._view is not None and self._view.stale(self):
+            self._refresh_view()
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self._data.dtype.kind != "f":
             raise RuntimeError(f"only floating point tensors can require gradients, "
                                f"got dtype {self._data.dtype}")
         if not requires_grad and self.grad_fn is not None:
-            raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use detach()")
-        self.requires_grad = bool(requires_grad)
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; "
+                               "use detach() to cut a tensor from the graph")
+        self._requires_grad = bool(requires_grad)
         return self
+
+    def _set_graph(self, node):
+        """Make ``node`` this tensor's history (None: a leaf that needs no gradient)."""
+        self._grad_fn = node
+        self._requires_grad = node is not None
 
     def detach(self):
         """The same array, cut from the graph (shares memory, as in PyTorch)."""
-        return Tensor(self._data)._share_version(self)
+        detached = Tensor(self._data)
+        detached._versions = self._versions
+        return detached
 
     def clone(self):
         return F.clone(self)
@@ -170,7 +228,8 @@ class Tensor:
 
         ``gradient`` is d(something)/d(self); it may be omitted only for a scalar.
         """
-        if not self.requires_grad:
+        no_grad_view = self._view is not None and self._view.made_in_no_grad
+        if not self.requires_grad or (no_grad_view and self.grad_fn is None):
             raise RuntimeError("element 0 of tensors does not require grad and does not "
                                "have a grad_fn: nothing to differentiate")
         if gradient is None:
@@ -188,7 +247,36 @@ class Tensor:
             grad = grad.astype(self._data.dtype, copy=False)
         autograd.run_backward(self, grad, retain_graph=retain_graph)
 
-    # --- in place (bump the version so saved copies are known stale) ------------
+    # --- views -----------------------------------------------------------------------
+    # A view (slice, transpose, reshape that numpy did without a copy) remembers its
+    # base and the ops that made it from the base, so that a write through it can be
+    # recorded on the base, and so that it can remake its own history when the base
+    # was written after the view was taken (PyTorch does the same).
+
+    def _make_view_of(self, source, function, kwargs):
+        self._versions = source._versions
+        made_in_no_grad = not autograd.is_grad_enabled()
+        if source._view is None:
+            self._view = ViewOf(source, ((function, kwargs),), self._versions, made_in_no_grad)
+        else:
+            base, steps = source._view.base, source._view.steps
+            self._view = ViewOf(base, steps + ((function, kwargs),), self._versions,
+                                made_in_no_grad or source._view.made_in_no_grad)
+        if made_in_no_grad and source.requires_grad:
+            # PyTorch's rule: a view of a tensor that requires grad requires grad, even
+            # when made under no_grad; it has no history, and backward puts nothing in it
+            self._requires_grad = True
+
+    def _refresh_view(self):
+        """Rebuild this view's history from its base, after a recorded write into the base."""
+        view = self._view
+        self._view = ViewOf(view.base, view.steps, self._versions, view.made_in_no_grad)
+        fresh = view.base
+        for function, kwargs in view.steps:
+            fresh = function.apply(fresh, **kwargs)
+        self._grad_fn, self._requires_grad = fresh._grad_fn, fresh._requires_grad
+
+    # --- in place ----------------------------------------------------------------------
     @property
     def _version(self):
         """How many in-place changes this tensor's memory has seen (views and detached
@@ -198,61 +286,144 @@ class Tensor:
     def _bump_version(self):
         self._versions[0] += 1
 
-    def _share_version(self, other):
-        """Make this tensor a view of ``other``'s memory for in-place checks."""
-        self._versions = other._versions
-        return self
+    def _records_write(self, operands):
+        """Whether an in-place write with these operands goes into the graph."""
+        return autograd.is_grad_enabled() and (self.requires_grad or any(
+            isinstance(o, Tensor) and o.requires_grad for o in operands))
 
-    def _check_inplace(self):
-        if not (self.requires_grad and autograd.is_grad_enabled()):
-            return
-        if self.grad_fn is None:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an "
-                               "in-place operation; wrap it in tg.no_grad()")
-        # tinygan's graph does not record in-place ops, so the gradient would silently
-        # ignore this change: refuse it rather than differentiate the wrong function.
-        raise RuntimeError("in-place operation on a tensor that is part of the autograd graph "
-                           f"(grad_fn=<{self.grad_fn.name()}>): tinygan does not record in-place "
-                           "ops; write it out of place (y = y * 3) or under tg.no_grad()")
+    def _write(self, compute, operands=(), check_cast=True, check_overlap=True):
+        """self ← compute(self), in place; recorded in the graph as PyTorch records it.
 
-    def _inplace(self, value_array):
-        self._check_inplace()
-        self._data[...] = value_array
+        ``compute`` builds the new value out of place from a tensor holding the old one.
+        When grad mode is on and self or an operand requires grad, the old value
+        becomes the input of the recorded op and self takes the op's history (a
+        write into a view is recorded on the view's base); otherwise the array is
+        simply overwritten.
+        """
+        for o in operands if check_overlap else ():
+            if isinstance(o, Tensor) and backend.overlap(self._data, o.data) == "partial":
+                raise _overlap_error()
+        if not self._records_write(operands):
+            with autograd.no_grad():
+                new = compute(self)
+            self._data[...] = self._checked_result(new, check_cast).data
+            self._bump_version()
+            return self
+        base = self if self._view is None else self._view.base
+        if self._view is not None and self._view.made_in_no_grad:
+            raise RuntimeError("A view was created in no_grad mode and is being modified "
+                               "inplace with grad mode enabled: take the view outside "
+                               "tg.no_grad(), or write under tg.no_grad() too")
+        if base.requires_grad and base.grad_fn is None:
+            which = "a leaf Variable" if base is self else "a view of a leaf Variable"
+            raise RuntimeError(f"{which} that requires grad is being used in an in-place "
+                               "operation; do it under tg.no_grad() (as optimizers do) or "
+                               "on a copy (x = x.clone())")
+        old = Tensor(self._data.copy())   # the old value, with self's history
+        old._set_graph(self.grad_fn)
+        old._requires_grad = self.requires_grad
+        new = self._checked_result(compute(old), check_cast)
+        if new.dtype != self.dtype:
+            new = F.to(new, dtype=self.dtype)
+        if base is self:
+            self._data[...] = new.data
+            self._set_graph(new.grad_fn)
+        else:   # base ← base with the view's region replaced by new (written through self)
+            before = Tensor(base._data)
+            before._set_graph(base.grad_fn)
+            before._requires_grad = base.requires_grad
+            base._set_graph(F.CopySlices.apply(before, new, steps=self._view.steps).grad_fn)
         self._bump_version()
+        self._versions[1] += 1           # views of this memory must rebuild their history
+        if base is not self:
+            self._refresh_view()
         return self
+
+    def _checked_result(self, new, check_cast):
+        if new.shape != self.shape:
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
+                               f"broadcast shape {list(new.shape)}")
+        if check_cast and not _can_cast(new.dtype, self.dtype):
+            raise RuntimeError(f"result type {new.dtype} can't be cast to the desired output "
+                               f"type {self.dtype}")
+        return new
 
     def zero_(self):
-        self._check_inplace()
-        self._data.fill(0)
-        self._bump_version()
-        return self
+        return self.fill_(0)
 
     def fill_(self, value):
-        self._check_inplace()
-        self._data.fill(value)
-        self._bump_version()
+        """Set every element to value (a number or a 0-d tensor)."""
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
+                               f"with {value.ndim} dimensions")
+        self[...] = value
         return self
 
     def copy_(self, src):
-        src = src.data if isinstance(src, Tensor) else src
-        backend.check_same_device(self._data, src, op="copy_")
-        return self._inplace(src)
+        """Copy src's values (broadcast to this shape, cast to this dtype) into self."""
+        if isinstance(src, Tensor) and _broadcast_shape(src.shape, self.shape) != self.shape:
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
+                               f"broadcast shape {list(_broadcast_shape(src.shape, self.shape))}")
+        self[...] = src
+        return self
 
     def add_(self, other, alpha=1):
-        other = _operand_array(other)
-        return self._inplace(self._data + other * alpha if alpha != 1 else self._data + other)
+        """self += alpha * other, in place."""
+        return self._write(lambda old: F.add(old, _scaled(other, alpha)), (other,))
 
     def sub_(self, other, alpha=1):
-        return self.add_(other, alpha=-alpha)
+        return self._write(lambda old: F.sub(old, _scaled(other, alpha)), (other,))
 
     def mul_(self, other):
-        return self._inplace(self._data * _operand_array(other))
+        return self._write(lambda old: F.mul(old, other), (other,))
+
+    def div_(self, other):
+        return self._write(lambda old: F.div(old, other), (other,))
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
 
     def __setitem__(self, index, value):
-        self._check_inplace()
-        value = _operand_array(value)
-        self._data[_index_arrays(index)] = value
-        self._bump_version()
+        """``t[index] = value``: a number or a tensor (broadcast, cast to t's dtype).
+
+        Recorded in the graph when value or t requires grad, as in PyTorch.
+        """
+        index = F.device_index(self, index)
+        if isinstance(value, Tensor):
+            backend.check_same_device(self._data, value.data, op="setitem")
+            value = self._fit_value(index, value)
+        elif not isinstance(value, (numbers.Number, np.generic)):
+            raise TypeError(f"can only assign a number or a Tensor to a Tensor, "
+                            f"got {type(value).__name__}")
+        if not self._records_write((value,)):   # a plain write into the array
+            self._data[index] = value.data if isinstance(value, Tensor) else value
+            self._bump_version()
+            return
+        self._write(lambda old: F.SetItem.apply(old, value, index=index), (value,),
+                    check_cast=False, check_overlap=False)   # _fit_value checked it
+
+    def _fit_value(self, index, value):
+        """value for self[index] = value: leading size-1 dims dropped (as PyTorch does), and
+        refused when it overlaps the memory it is written into."""
+        advanced = F.is_array_index(index)
+        region = self._data if advanced else self._data[index]
+        while value.ndim > region.ndim and value.shape[0] == 1 and not advanced:
+            value = value.reshape(value.shape[1:])
+        if value.ndim == 0:     # PyTorch fills with a 0-d value: no overlap to check
+            return value
+        memory = backend.overlap(region, value.data)
+        if memory == "partial" or (advanced and memory == "full"):
+            raise _overlap_error()
+        return value
 
     # --- devices and dtypes ------------------------------------------------------
     def to(self, device=None, dtype=None):
@@ -353,14 +524,14 @@ class Tensor:
     def tanh(self): return F.tanh(self)
     def matmul(self, other): return F.matmul(self, other)
     def reshape(self, *shape): return F.reshape(self, _shape_args(shape))
-    def view(self, *shape): return F.reshape(self, _shape_args(shape))
+    def view(self, *shape): return F.view(self, _shape_args(shape))
     def flatten(self, start_dim=0, end_dim=-1): return F.flatten(self, start_dim, end_dim)
     def transpose(self, dim0, dim1): return F.transpose(self, dim0, dim1)
     def permute(self, *dims): return F.permute(self, _shape_args(dims))
     def unsqueeze(self, dim): return F.unsqueeze(self, dim)
     def squeeze(self, dim=None): return F.squeeze(self, dim)
-    def any(self): return Tensor(self._data.any())
-    def all(self): return Tensor(self._data.all())
+    def any(self, dim=None, keepdim=False): return F.any(self, dim, keepdim)
+    def all(self, dim=None, keepdim=False): return F.all(self, dim, keepdim)
 
     @property
     def T(self):
@@ -395,13 +566,31 @@ def _operand_array(value):
     return value
 
 
-def _index_arrays(index):
-    """An index with Tensors replaced by their arrays."""
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index
+def _overlap_error():
+    return RuntimeError("unsupported operation: some elements of the input tensor and the "
+                        "written-to tensor refer to a single memory location. Please clone() "
+                        "the tensor before performing the operation.")
+
+
+def _scaled(other, alpha):
+    """alpha * other for add_/sub_: a number stays a number."""
+    if alpha == 1:
+        return other
+    return F.mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+
+
+def _broadcast_shape(*shapes):
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        return None
+
+
+def _can_cast(source, target):
+    """PyTorch's rule for in-place results: no float into int, nothing else into bool."""
+    if source.kind == "f" and target.kind in "biu":
+        return False
+    return not (target.kind == "b" and source.kind != "b")
 
 
 # --- factories ---------------------------------------------------------------------------
@@ -419,8 +608,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     if isinstance(data, Tensor):
         data = data.data
     if not hasattr(data, "dtype"):  # Python numbers and (nested) lists
-        data = np.asarray(data)
-        if data.dtype.kind == "f":
+        data = np.asarray(data, dtype=dtype)   # straight to dtype: 0.1 as float64 stays 0.1
+        if dtype is None and data.dtype.kind == "f":
             data = data.astype(_default_dtype)
     if device is None:
         device = backend.device_of(data)

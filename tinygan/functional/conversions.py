@@ -1,12 +1,10 @@
-"""Moving between devices and dtypes, copies, and comparisons (no gradient)."""
+"""Moving between devices and dtypes, and copies."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..backend import array_module
-from ..tensor import Tensor, _operand_array
 
 
 class To(Function):
@@ -41,12 +39,3 @@ def to(x, device=None, dtype=None):
 
 def clone(x):
     return Clone.apply(x)
-
-
-def compare(a, b, op):
-    """Elementwise comparison ("less", "equal", ...) as a boolean Tensor without a graph."""
-    a_array, b_array = _operand_array(a), _operand_array(b)
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        backend.check_same_device(a_array, b_array, op=op)
-    xp = array_module(a_array if isinstance(a, Tensor) else b_array)
-    return Tensor(getattr(xp, op)(a_array, b_array))

@@ -1,12 +1,13 @@
-"""exp, log, log1p, sqrt, abs, clamp, maximum/minimum and where."""
+"""exp, log, log1p, sqrt, abs, clamp, maximum/minimum, where, and comparisons (no gradient)."""
 from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor, _operand_array
-from ._common import _binary, _operand
+from ._common import _binary, _operand, cast, floating, result_type
 
 
 class Exp(Function):
@@ -81,12 +82,13 @@ class Clamp(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_arrays                             # 1 inside [low, high] (ends included), else 0
-        inside = True
+        xp = array_module(x)
+        inside = xp.ones(x.shape, dtype=bool)
         if ctx.low is not None:
-            inside = inside & (x >= ctx.low)
+            inside &= x >= ctx.low
         if ctx.high is not None:
-            inside = inside & (x <= ctx.high)
-        return grad * inside
+            inside &= x <= ctx.high
+        return xp.where(inside, grad, xp.zeros((), dtype=grad.dtype))   # a select, as PyTorch
 
 
 class Maximum(Function):
@@ -98,8 +100,28 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_arrays                             # to the larger; ties split half-half
-        share_a = ((a > b).astype(grad.dtype) + (a >= b).astype(grad.dtype)) * 0.5  # 1, ½ or 0
-        return grad * share_a, grad * (1 - share_a)
+        return _split(grad, a > b, a == b)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return array_module(a).minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_arrays                             # to the smaller; ties split half-half
+        return _split(grad, a < b, a == b)
+
+
+def _split(grad, a_wins, tie):
+    """The gradients of a and b when a's wins are ``a_wins``: all of it to the winner, half
+    each on a tie (selects, as PyTorch's, so an inf gradient gives no NaN to the loser)."""
+    xp = array_module(grad)
+    zero = xp.zeros((), dtype=grad.dtype)
+    shared = xp.where(tie, grad / 2, grad)
+    return xp.where(a_wins | tie, shared, zero), xp.where(a_wins, zero, shared)
 
 
 class Where(Function):
@@ -118,20 +140,20 @@ class Where(Function):
 
 
 def exp(x):
-    return Exp.apply(x)
+    return Exp.apply(floating(x))
 
 
 def log(x):
-    return Log.apply(x)
+    return Log.apply(floating(x))
 
 
 def log1p(x):
     """log(1 + x), accurate for small x."""
-    return Log1p.apply(x)
+    return Log1p.apply(floating(x))
 
 
 def sqrt(x):
-    return Sqrt.apply(x)
+    return Sqrt.apply(floating(x))
 
 
 def abs(x):
@@ -142,6 +164,11 @@ def clamp(x, min=None, max=None):
     """Limit values to [min, max]; the gradient is 1 inside (ends included), 0 outside."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min or max must be given")
+    for bound in (min, max):
+        if isinstance(bound, Tensor):
+            raise TypeError("clamp: min and max must be numbers (tensor bounds: use "
+                            "tg.maximum / tg.minimum)")
+    x = cast(x, result_type(x, _operand_array(min), _operand_array(max)))
     return Clamp.apply(x, low=_operand_array(min), high=_operand_array(max))
 
 
@@ -154,8 +181,8 @@ def maximum(a, b):
 
 
 def minimum(a, b):
-    """Elementwise min (built on maximum, so ties split the gradient alike)."""
-    return -maximum(-_operand(a), -_operand(b))
+    """Elementwise min; where a == b each gets half the gradient, as in PyTorch."""
+    return _binary(Minimum, a, b)
 
 
 def where(condition, a, b):
@@ -163,4 +190,28 @@ def where(condition, a, b):
     condition = condition if isinstance(condition, Tensor) else Tensor(condition)
     if condition.dtype != np.bool_:
         raise TypeError(f"where: condition must be a boolean tensor, got dtype {condition.dtype}")
-    return Where.apply(condition, _operand(a), _operand(b))
+    a, b = _operand(a), _operand(b)
+    dtype = result_type(a, b)
+    if not isinstance(a, Tensor):   # a number: a 0-d array of the result's dtype (CuPy's where
+        a = Tensor(array_module(condition.data).asarray(a, dtype=dtype))   # takes arrays only)
+    if not isinstance(b, Tensor):
+        b = Tensor(array_module(condition.data).asarray(b, dtype=dtype))
+    return Where.apply(condition, cast(a, dtype), cast(b, dtype))
+
+
+def compare(a, b, op):
+    """Elementwise comparison ("less", "equal", ...) as a boolean Tensor without a graph,
+    made in the dtype both promote to (PyTorch's rule, as for arithmetic)."""
+    a, b = _operand(a), _operand(b)
+    dtype = result_type(a, b)
+    a_array, b_array = (_in_dtype(v, dtype) for v in (a, b))
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        backend.check_same_device(a_array, b_array, op=op)
+    xp = array_module(a_array if isinstance(a, Tensor) else b_array)
+    return Tensor(getattr(xp, op)(a_array, b_array))
+
+
+def _in_dtype(value, dtype):
+    if isinstance(value, Tensor):
+        return value.data if value.dtype == dtype else value.data.astype(dtype)
+    return value

@@ -216,16 +216,19 @@ class BCE(Function):
         with backend.errstate(divide="ignore", invalid="ignore"):
             log_p = xp.maximum(xp.log(p), _LOG_FLOOR)
             log_1mp = xp.maximum(xp.log(1 - p), _LOG_FLOOR)
-        ctx.save_for_backward(p, y, log_p, log_1mp)
+        ctx.save_for_backward(p, y)
         return -(y * log_p + (1 - y) * log_1mp)
 
     @staticmethod
     def backward(ctx, grad):
-        p, y, log_p, log_1mp = ctx.saved_arrays
+        p, y = ctx.saved_arrays
         need_p, need_y = ctx.needs_input_grad
         xp = array_module(p)
         grad_p = grad * (p - y) / xp.maximum(p * (1 - p), _EPSILON) if need_p else None
-        grad_y = grad * (log_1mp - log_p) if need_y else None   # dℓ/dy = log(1-p) - log p
+        grad_y = None
+        if need_y:   # dℓ/dy = log(1-p) - log p = -logit(p), unclamped as PyTorch's (±inf at 0, 1)
+            with backend.errstate(divide="ignore", invalid="ignore"):
+                grad_y = grad * -xp.log(p / (1 - p))
         return grad_p, grad_y
 
 

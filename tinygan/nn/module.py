@@ -39,6 +39,9 @@ class Module:
 
     # --- registration -----------------------------------------------------------------
     def __setattr__(self, name, value):
+        # PyTorch's rules: a Parameter or a Module registers under its name (taking the
+        # name from whatever held it); a registered name keeps its kind, and None keeps
+        # it registered (``layer.bias = None``); anything else is a plain attribute.
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign before Module.__init__() call; "
                                  "call super().__init__() first in your __init__")
@@ -46,15 +49,25 @@ class Module:
             if name not in self._parameters:   # a replaced parameter keeps its place in order
                 self._forget(name)
             self._parameters[name] = value
-        elif name in self._parameters and value is not None:
-            raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
-                            "(nn.Parameter or None expected); to change its values use "
-                            f"'with tg.no_grad(): module.{name}.copy_(...)'")
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                                "(nn.Parameter or None expected); to change its values use "
+                                f"'with tg.no_grad(): module.{name}.copy_(...)'")
+            self._parameters[name] = None
         elif isinstance(value, Module):
             if name not in self._modules:
                 self._forget(name)
             self._modules[name] = value
+        elif name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module "
+                                f"'{name}' (nn.Module or None expected)")
+            self._modules[name] = None
         elif name in self._buffers:  # a new tensor for a buffer stays a buffer
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(Tensor or None expected); wrap an array with tg.tensor(...)")
             self._buffers[name] = value
         else:
             self._forget(name)
@@ -236,7 +249,7 @@ class Module:
             for key, tensor in own.items():
                 if key in state_dict:
                     value = backend.to_device(state_dict[key], tensor.device)  # numpy or cupy
-                    tensor.data = value.astype(tensor.dtype, copy=True)
+                    tensor.data = value.astype(tensor.dtype, order="C", copy=True)
         return missing, unexpected
 
     # --- printing ------------------------------------------------------------------------------

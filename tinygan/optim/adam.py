@@ -52,8 +52,8 @@ class Adam(Optimizer):
             if not state:
                 xp = array_module(g)
                 state["step"] = 0
-                state["exp_avg"] = xp.zeros_like(g)
-                state["exp_avg_sq"] = xp.zeros_like(g)
+                state["exp_avg"] = xp.zeros(p.shape, dtype=p.dtype)      # row-major, whatever
+                state["exp_avg_sq"] = xp.zeros(p.shape, dtype=p.dtype)   # the gradient's layout
             state["step"] += 1
             beta1, beta2 = group["betas"]
             t = state["step"]
@@ -64,27 +64,22 @@ class Adam(Optimizer):
             p._bump_version()
 
     def _update(self, p, g, m, v, beta1, beta2, step_size, root_correction, eps):
-        """The update of one parameter, in place, block by block (one block on a GPU)."""
+        """The update of one parameter, in place: block by block on the CPU, whole on a GPU."""
         xp = array_module(p)
-        p, g, m, v = p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)
-        block = CPU_BLOCK if backend.device_of(p) == backend.CPU else p.size
-        tmp = self._work_buffer(xp, min(block, p.size), p.dtype)
-        for start in range(0, p.size, block):
-            end = min(start + block, p.size)
-            pb, gb, mb, vb, tb = p[start:end], g[start:end], m[start:end], v[start:end], tmp[:end - start]
-            xp.multiply(mb, beta1, out=mb)                  # m ← β1·m + (1-β1)·g
-            xp.multiply(gb, 1 - beta1, out=tb)
-            xp.add(mb, tb, out=mb)
-            xp.multiply(vb, beta2, out=vb)                  # v ← β2·v + (1-β2)·g²
-            xp.multiply(gb, gb, out=tb)
-            xp.multiply(tb, 1 - beta2, out=tb)
-            xp.add(vb, tb, out=vb)
-            xp.sqrt(vb, out=tb)                             # √(v/(1-β2^t)) + eps
-            xp.multiply(tb, root_correction, out=tb)
-            xp.add(tb, eps, out=tb)
-            xp.divide(mb, tb, out=tb)                       # p ← p - lr/(1-β1^t) · m / (...)
-            xp.multiply(tb, step_size, out=tb)
-            xp.subtract(pb, tb, out=pb)
+        g = xp.ascontiguousarray(g)          # x @ W.T makes W's gradient column-major
+        flat = all(a.flags.c_contiguous for a in (p, m, v))
+        if backend.device_of(p) != backend.CPU or not flat:
+            # one pass over the whole arrays (a parameter that is a strided view included:
+            # reshape(-1) would copy it, and the update would land in the copy)
+            tmp = self._work_buffer(xp, p.size, p.dtype)[:p.size].reshape(p.shape)
+            _adam_update(xp, p, g, m, v, tmp, beta1, beta2, step_size, root_correction, eps)
+            return
+        tmp = self._work_buffer(xp, min(CPU_BLOCK, p.size), p.dtype)
+        p, g, m, v = p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)   # views
+        for start in range(0, p.size, CPU_BLOCK):
+            end = min(start + CPU_BLOCK, p.size)
+            _adam_update(xp, p[start:end], g[start:end], m[start:end], v[start:end],
+                         tmp[:end - start], beta1, beta2, step_size, root_correction, eps)
 
     def _work_buffer(self, xp, size, dtype):
         key = (id(xp), str(dtype))
@@ -92,3 +87,20 @@ class Adam(Optimizer):
         if buffer is None or buffer.size < size:
             buffer = self._scratch[key] = xp.empty(size, dtype=dtype)
         return buffer
+
+
+def _adam_update(xp, p, g, m, v, tmp, beta1, beta2, step_size, root_correction, eps):
+    """Adam's update of p, m and v in place, with tmp as scratch (all the same shape)."""
+    xp.multiply(m, beta1, out=m)                            # m ← β1·m + (1-β1)·g
+    xp.multiply(g, 1 - beta1, out=tmp)
+    xp.add(m, tmp, out=m)
+    xp.multiply(v, beta2, out=v)                            # v ← β2·v + (1-β2)·g²
+    xp.multiply(g, g, out=tmp)
+    xp.multiply(tmp, 1 - beta2, out=tmp)
+    xp.add(v, tmp, out=v)
+    xp.sqrt(v, out=tmp)                                     # √(v/(1-β2^t)) + eps
+    xp.multiply(tmp, root_correction, out=tmp)
+    xp.add(tmp, eps, out=tmp)
+    xp.divide(m, tmp, out=tmp)                              # p ← p - lr/(1-β1^t) · m / (...)
+    xp.multiply(tmp, step_size, out=tmp)
+    xp.subtract(p, tmp, out=p)

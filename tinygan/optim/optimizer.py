@@ -28,8 +28,9 @@ class Optimizer:
             for p in group["params"]:
                 if not isinstance(p, Tensor):
                     raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
-                if not p.requires_grad:
-                    raise ValueError("optimizer got a tensor that does not require grad")
+                if not p.is_leaf:    # a frozen parameter (requires_grad=False) is fine:
+                    raise ValueError("can't optimize a non-leaf Tensor (one computed from "
+                                     "others); pass the parameters themselves")  # it never gets a grad
             self.param_groups.append(group)
         self.state = [{} for _ in self._params()]
 
@@ -93,8 +94,9 @@ class Optimizer:
                 if tuple(np.shape(value)) != p.shape:
                     raise ValueError(f"optimizer state '{key}' of parameter {index} has shape "
                                      f"{tuple(np.shape(value))}; the parameter has {p.shape}")
+                # a row-major copy of our own: never the caller's array, never column-major
                 restored[key] = backend.to_device(value, p.device).astype(
-                    p.dtype, copy=True)
+                    p.dtype, order="C", copy=True)
             self.state[int(index)] = restored
 
     def __repr__(self):
