@@ -86,7 +86,7 @@ def grid_inputs(args, device):
     """Fixed noise (and labels) for the per-epoch grid: the same digits every epoch."""
     rows = NUM_CLASSES if args.conditional else GRID_COLUMNS
     noise = get_noise(rows * GRID_COLUMNS, args.z_dim, device,
-                      generator=backend.Generator([args.seed, 2], device))
+                      generator=backend.RandomStream([args.seed, 2], device))
     labels = None
     if args.conditional:  # row k shows class k
         labels = tg.tensor(np.repeat(np.arange(NUM_CLASSES), GRID_COLUMNS), device=device)

@@ -85,9 +85,9 @@ def main(argv=None):
         fail(str(exc))
     model = VAE(784, args.hidden_dim, args.z_dim).to(device)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
-    noise_rng = backend.Generator([args.seed, 1], device)   # the reparameterisation's ε
+    noise_rng = backend.RandomStream([args.seed, 1], device)   # the reparameterisation's ε
     metrics = DeviceMetrics(METRICS, 2 if args.dry_run else args.log_every, device)
-    grid_rng = backend.Generator([args.seed, 2], device)     # the same prior draws each epoch
+    grid_rng = backend.RandomStream([args.seed, 2], device)     # the same prior draws each epoch
     fixed_z = tg.Tensor(grid_rng.standard_normal((64, args.z_dim), np.float32))
     step, epoch = 0, 0
     if checkpoint is not None:

@@ -81,7 +81,7 @@ def main(argv=None):
                         num_classes=NUM_CLASSES if conditional else 0)
     G.load_state_dict(checkpoint.state_dict("generator"))
     G.to(device).eval()  # running BatchNorm stats: each sample independent of its batch
-    rng = backend.Generator(args.seed, device)
+    rng = backend.RandomStream(args.seed, device)
     symmetric = ARCHITECTURES[arch][3] == "symmetric"  # Tanh images in [-1, 1]
 
     def draw(n, labels):

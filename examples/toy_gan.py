@@ -32,7 +32,7 @@ def build_models(z_dim=2, hidden=128):
 
 @tg.no_grad()
 def generate(G, n, z_dim, device, seed=1234):
-    return G(get_noise(n, z_dim, device, generator=backend.Generator(seed, device))).numpy()
+    return G(get_noise(n, z_dim, device, generator=backend.RandomStream(seed, device))).numpy()
 
 
 class Snapshots(Callback):

@@ -83,7 +83,7 @@ def test_vanilla_outputs_are_in_their_ranges(device):
     tg.manual_seed(0)
     G, D = build_models(arch="vanilla")
     G.to(device), D.to(device)
-    z = get_noise(16, 100, device, generator=backend.Generator(0, device))
+    z = get_noise(16, 100, device, generator=backend.RandomStream(0, device))
     images = host(G(z))
     assert images.shape == (16, 784) and images.dtype == np.float32
     assert images.min() >= -1 and images.max() <= 1
@@ -236,7 +236,7 @@ def test_sample_maps_vanilla_images_back_to_unit_range(device, fake_mnist, tmp_p
     G, _ = build_models(4, 4, arch="vanilla")
     G.load_state_dict(load_checkpoint(out / "checkpoint.npz").state_dict("generator"))
     G.to(device).eval()
-    rng = backend.Generator(3, device)
+    rng = backend.RandomStream(3, device)
     get_noise(4, 4, device, generator=rng)
     with tg.no_grad():
         raw = host(G(get_noise(30, 4, device, generator=rng)))
@@ -267,7 +267,7 @@ def test_vanilla_epoch_grid_shows_the_images_mapped_to_unit_range(fake_mnist, tm
     G.load_state_dict(load_checkpoint(out / "checkpoint.npz").state_dict("generator"))
     G.eval()
     # mnist_gan.py's fixed grid noise: 8x8 draws from Generator([seed, 2]).
-    z = get_noise(64, 4, "cpu", generator=backend.Generator([0, 2], "cpu"))
+    z = get_noise(64, 4, "cpu", generator=backend.RandomStream([0, 2], "cpu"))
     with tg.no_grad():
         raw = host(G(z))
     assert raw.min() < 0                                     # unmapped, these would clip to 0

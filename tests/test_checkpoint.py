@@ -105,7 +105,7 @@ def test_the_next_step_after_restore_is_identical(device, tmp_path):
     fresh = make_run(device, seed=1)
     checkpoint = restore(tmp_path / "ck.npz", fresh)
     # On "cuda" a restored generator reseeds its device stream from the saved host state
-    # (backend.Generator), so the original is put through the same restore of its own state.
+    # (backend.RandomStream), so the original is put through the same restore of its own state.
     for trainer in (original, fresh):
         trainer.load_state(checkpoint.meta["trainer"])
 

@@ -101,7 +101,7 @@ def test_conditional_generator_output_depends_on_the_label(device):
     tg.manual_seed(0)
     G, D = build_models(z_dim=4, hidden_dim=4, num_classes=10)
     G.to(device).eval(), D.to(device).eval()
-    z = get_noise(6, 4, device, generator=backend.Generator(0, device))
+    z = get_noise(6, 4, device, generator=backend.RandomStream(0, device))
     images = {k: host(G(z, tg.tensor(np.full(6, k), device=device))) for k in (0, 1, 7)}
     assert images[0].shape == (6, 784)
     assert not np.allclose(images[0], images[1]) and not np.allclose(images[1], images[7])
@@ -147,7 +147,7 @@ def test_train_step_of_a_conditional_trainer_needs_labels(device):
 
 def per_class_accuracy(G, z_dim, device, n=500, seed=7):
     """For each mode k: the share of G(z, k) nearest to mode k (the same z for every k)."""
-    z = get_noise(n, z_dim, device, generator=backend.Generator(seed, device))
+    z = get_noise(n, z_dim, device, generator=backend.RandomStream(seed, device))
     shares = []
     with tg.no_grad():
         for k in range(toy.NUM_MODES):

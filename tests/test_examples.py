@@ -186,7 +186,7 @@ def test_resume_without_a_checkpoint_is_a_one_line_error(tmp_path, capsys):
 # --- resuming: bit for bit on numpy --------------------------------------------------------------
 
 NOT_EXACT_ON_CUDA = ("bit-for-bit resume is promised on numpy: on 'cuda' a restored "
-                     "backend.Generator reseeds its device stream from the saved host state; "
+                     "backend.RandomStream reseeds its device stream from the saved host state; "
                      "test_resume_continues_the_count covers 'cuda'")
 
 

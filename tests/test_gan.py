@@ -259,23 +259,23 @@ def test_g_step_in_train_step_uses_d_after_its_update(device):
 # --- noise -------------------------------------------------------------------------------------
 
 def test_get_noise_shape_dtype_device(device):
-    z = get_noise(5, 3, device, generator=backend.Generator(0, device))
+    z = get_noise(5, 3, device, generator=backend.RandomStream(0, device))
     assert z.shape == (5, 3) and z.dtype == np.float32 and z.device == device
     assert not z.requires_grad
 
 
 def test_get_noise_is_reproducible_with_a_generator(device):
-    a = host(get_noise(16, 4, device, generator=backend.Generator(11, device)))
-    b = host(get_noise(16, 4, device, generator=backend.Generator(11, device)))
-    c = host(get_noise(16, 4, device, generator=backend.Generator(12, device)))
+    a = host(get_noise(16, 4, device, generator=backend.RandomStream(11, device)))
+    b = host(get_noise(16, 4, device, generator=backend.RandomStream(11, device)))
+    c = host(get_noise(16, 4, device, generator=backend.RandomStream(12, device)))
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
 def test_truncated_noise_is_redrawn_inside_the_threshold(device):
     t = 0.5
-    z = host(get_noise(2048, 2, device, truncation=t, generator=backend.Generator(0, device)))
-    plain = host(get_noise(2048, 2, device, generator=backend.Generator(0, device)))
+    z = host(get_noise(2048, 2, device, truncation=t, generator=backend.RandomStream(0, device)))
+    plain = host(get_noise(2048, 2, device, generator=backend.RandomStream(0, device)))
     assert (np.abs(plain) > t).mean() > 0.5            # so truncation had work to do
     assert np.abs(z).max() <= t
     # Redrawn, not clipped: no pile-up at ±t, and the spread of N(0,1) truncated at
@@ -285,8 +285,8 @@ def test_truncated_noise_is_redrawn_inside_the_threshold(device):
 
 
 def test_truncated_noise_is_reproducible(device):
-    a = get_noise(64, 3, device, truncation=0.7, generator=backend.Generator(5, device))
-    b = get_noise(64, 3, device, truncation=0.7, generator=backend.Generator(5, device))
+    a = get_noise(64, 3, device, truncation=0.7, generator=backend.RandomStream(5, device))
+    b = get_noise(64, 3, device, truncation=0.7, generator=backend.RandomStream(5, device))
     assert np.array_equal(host(a), host(b))
 
 

@@ -105,8 +105,8 @@ def test_reparameterize_is_mean_plus_sigma_times_the_generators_eps(device):
     mean = tg.tensor(mean_np, device=device, requires_grad=True)
     logvar = tg.tensor(logvar_np, device=device, requires_grad=True)
 
-    z = reparameterize(mean, logvar, backend.Generator(11, device))
-    eps = backend.to_numpy(backend.Generator(11, device).standard_normal((6, 4), np.float32))
+    z = reparameterize(mean, logvar, backend.RandomStream(11, device))
+    eps = backend.to_numpy(backend.RandomStream(11, device).standard_normal((6, 4), np.float32))
 
     assert z.shape == (6, 4) and z.dtype == np.float32 and z.device == device
     sigma = np.exp(0.5 * logvar_np.astype(np.float64))
@@ -115,14 +115,14 @@ def test_reparameterize_is_mean_plus_sigma_times_the_generators_eps(device):
     np.testing.assert_array_equal(host(mean.grad), np.ones((6, 4), np.float32))
     np.testing.assert_allclose(host(logvar.grad), 0.5 * sigma * eps, rtol=1e-5, atol=1e-6)
 
-    other = reparameterize(mean, logvar, backend.Generator(12, device))   # another ε
+    other = reparameterize(mean, logvar, backend.RandomStream(12, device))   # another ε
     assert not np.allclose(host(other), host(z))
 
 
 def test_reparameterize_keeps_float64(device):
     mean = tg.zeros(2, 3, dtype=tg.float64, device=device)
-    z = reparameterize(mean, mean, backend.Generator(0, device))          # σ = 1: z = ε
-    eps = backend.to_numpy(backend.Generator(0, device).standard_normal((2, 3), np.float64))
+    z = reparameterize(mean, mean, backend.RandomStream(0, device))          # σ = 1: z = ε
+    eps = backend.to_numpy(backend.RandomStream(0, device).standard_normal((2, 3), np.float64))
     assert z.dtype == np.float64
     np.testing.assert_array_equal(host(z), eps)
 
@@ -153,7 +153,7 @@ def test_vae_forward_shapes(device):
     model = VAE(784, 16, 5).to(device)
     x = tg.tensor(np.random.default_rng(0).uniform(0, 1, (7, 784)).astype(np.float32),
                   device=device)
-    reconstruction, mean, logvar = model(x, generator=backend.Generator(0, device))
+    reconstruction, mean, logvar = model(x, generator=backend.RandomStream(0, device))
     assert reconstruction.shape == (7, 784) and mean.shape == (7, 5) and logvar.shape == (7, 5)
     assert reconstruction.device == mean.device == logvar.device == device
     values = host(reconstruction)
@@ -170,11 +170,11 @@ def test_a_few_adam_steps_lower_the_loss(device):
 
     def loss_with_fixed_eps():
         with tg.no_grad():
-            out = model(x, generator=backend.Generator(99, device))
+            out = model(x, generator=backend.RandomStream(99, device))
             return vae_loss(*out[:1], x, *out[1:])[0].item()
 
     before = loss_with_fixed_eps()
-    rng = backend.Generator(1, device)
+    rng = backend.RandomStream(1, device)
     for _ in range(30):
         reconstruction, mean, logvar = model(x, generator=rng)
         loss, _, _ = vae_loss(reconstruction, x, mean, logvar)

@@ -16,7 +16,7 @@ Where CuPy differs from NumPy, the choice is made here and nowhere else:
 1. Host copies: NumPy arrays are already on the host; CuPy arrays are copied
    with ``xp.asnumpy`` (CuPy refuses ``np.asarray`` on a device array).
 2. Random numbers: ``cupy.random.Generator`` has no ``normal``, ``permutation``
-   or state you can save. tinygan's :class:`Generator` draws from
+   or state you can save. tinygan's :class:`RandomStream` draws from
    ``standard_normal`` / ``random`` only, and on "cuda" seeds a device generator
    from a host NumPy generator, whose state is what checkpoints save.
 3. Synchronisation: NumPy is synchronous; CuPy work is queued on a stream and
@@ -217,7 +217,7 @@ def memory_in_use(device=CPU):
 
 # --- random numbers ----------------------------------------------------------
 
-class Generator:
+class RandomStream:
     """A seeded source of random arrays on one device, with a state you can save.
 
     The host part is a NumPy PCG64 generator. On "cpu" it draws everything; on
@@ -267,10 +267,10 @@ class Generator:
 _default_generators = {}
 
 
-def default_generator(device=CPU) -> Generator:
+def default_generator(device=CPU) -> "RandomStream":
     device = normalize_device(device)
     if device not in _default_generators:
-        _default_generators[device] = Generator(None, device)
+        _default_generators[device] = RandomStream(None, device)
     return _default_generators[device]
 
 

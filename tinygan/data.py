@@ -429,7 +429,7 @@ class DataLoader:
         # int64 labels, so they can index directly (one-hot rows, embeddings).
         self.labels = (None if labels is None
                        else backend.to_device(labels.astype(np.int64), self.device))
-        self._generator = backend.Generator(seed)  # host-side: decides the order
+        self._generator = backend.RandomStream(seed)  # host-side: decides the order
 
     def __len__(self):
         """Number of batches per epoch."""

@@ -236,7 +236,7 @@ class GANTrainer:
         self.g_loss, self.d_steps_per_g, self.d_outputs = g_loss, d_steps_per_g, d_outputs
         self.conditional = conditional   # G and D take the class labels too
         self.criterion = nn.BCEWithLogitsLoss() if d_outputs == "logits" else nn.BCELoss()
-        self.noise_rng = backend.Generator([seed, 1], self.device)
+        self.noise_rng = backend.RandomStream([seed, 1], self.device)
         self.log_every = log_every
         self.step = 0          # generator updates so far
         self.epoch = 0         # epochs finished so far

@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 from . import autograd, backend
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 
 float16 = np.dtype("float16")
 float32 = np.dtype("float32")
