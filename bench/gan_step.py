@@ -113,17 +113,19 @@ def tinygan_step(device, batch):
     import tinygan as tg
     from tinygan import backend, optim
     from tinygan.gan import GANTrainer, build_models
+    from tinygan.utils.training import TrainingRun
 
     tg.manual_seed(0)
     G, D = build_models()
     G.to(device), D.to(device)
     trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999)),
                          optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999)),
-                         z_dim=64, device=device, log_every=50)
+                         z_dim=64, device=device)
+    run = TrainingRun(trainer, log_every=50)   # a step as a training run makes it: metrics too
     real = tg.rand(batch, 784, device=device)
 
     def step():
-        trainer.train_step(real)
+        run.train_step(real)
 
     return step, lambda: backend.synchronize(device)
 
@@ -215,7 +217,7 @@ def memory_growth(device, steps):
 
 def profile(device, steps=50):
     """Seconds per step in GEMM ops, elementwise ops, Adam, and everything else (Python)."""
-    import tinygan.autograd as autograd
+    import tinygan as tg
     from tinygan import backend, functional, optim
 
     totals = {"gemm (Linear, MatMul)": 0.0, "elementwise and reductions": 0.0, "Adam": 0.0}
@@ -235,7 +237,7 @@ def profile(device, steps=50):
         setattr(owner, name, staticmethod(wrapper) if name in ("forward", "backward") else wrapper)
 
     functions = set()
-    stack = [autograd.Function]
+    stack = [tg.Function]
     while stack:
         cls = stack.pop()
         for sub in cls.__subclasses__():

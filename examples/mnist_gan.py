@@ -22,13 +22,14 @@ import numpy as np
 from tqdm import tqdm
 
 import tinygan as tg
-from tinygan import backend, data, optim, viz
-from tinygan.cli import DEVICES, choose_device, fail
-from tinygan.checkpoint import load_checkpoint, save_checkpoint
-from tinygan.metrics import read_metrics_upto
-from tinygan.gan import (ARCHITECTURES, Callback, GANTrainer, TrainingDiverged, build_models,
-                         get_noise)
-from tinygan.tensorboard import TensorBoardLogger, TensorBoardUnavailable
+from tinygan import backend, optim
+from tinygan.gan import ARCHITECTURES, GANTrainer, build_models, get_noise
+from tinygan.utils import data, images
+from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
+from tinygan.utils.cli import DEVICES, choose_device, fail
+from tinygan.utils.metrics import TrainingDiverged, read_metrics_upto
+from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
+from tinygan.utils.training import Callback, TrainingRun
 
 GRID_COLUMNS = 8  # samples per grid row; 8 rows, or one row per class when conditional
 NUM_CLASSES = 10
@@ -96,19 +97,19 @@ def grid_inputs(args, device):
 class Reporter(Callback):
     """Progress bar, metrics.jsonl, sample grid and checkpoint: what a person watches."""
 
-    def __init__(self, args, out, grid, save, tensorboard=None):
-        self.args, self.out, self.grid, self.save = args, out, grid, save
-        self.tensorboard = tensorboard
+    def __init__(self, args, out, loader, grid, image_range, save, tensorboard=None):
+        self.args, self.out, self.loader, self.grid = args, out, loader, grid
+        self.image_range, self.save, self.tensorboard = image_range, save, tensorboard
         self.bar = None
 
-    def on_epoch_start(self, trainer, epoch):
-        self.bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}/{self.total_epochs}",
+    def on_epoch_start(self, run, epoch):
+        self.bar = tqdm(total=len(self.loader), desc=f"epoch {epoch}/{self.total_epochs}",
                         unit="step", leave=True, dynamic_ncols=True)
 
-    def on_step(self, trainer, step):
+    def on_step(self, run, step):
         self.bar.update(1)
 
-    def on_log(self, trainer, record):
+    def on_log(self, run, record):
         self.bar.set_postfix(d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}",
                              D_x=f"{record['d_real']:.2f}", D_G_z=f"{record['d_fake']:.2f}")
         if self.save:
@@ -121,17 +122,18 @@ class Reporter(Callback):
                                       "D/mean_D_G_z": record["d_fake"]},    # allow no "()"
                                      record["step"])
 
-    def on_epoch_end(self, trainer, epoch):
+    def on_epoch_end(self, run, epoch):
         self.bar.close()
-        tqdm.write(f"epoch {epoch}: {trainer.last_epoch_seconds:.1f} s, "
-                   f"{trainer.steps_per_second:.1f} steps/s")
+        tqdm.write(f"epoch {epoch}: {run.last_epoch_seconds:.1f} s, "
+                   f"{run.steps_per_second:.1f} steps/s")
         if self.save:
             path = self.out / "samples" / f"epoch_{epoch:03d}.png"
-            pixels = viz.save_image_grid(samples(trainer, *self.grid), path, nrow=GRID_COLUMNS)
-            viz.save_loss_curve(trainer.history, self.out / "loss_curve.png")
-            save_run(self.out, self.args, trainer, loader_state=None)
+            pictures = samples(run.trainer.generator, *self.grid, self.image_range)
+            pixels = images.save_image_grid(pictures, path, nrow=GRID_COLUMNS)
+            images.save_loss_curve(run.history, self.out / "loss_curve.png")
+            save_run(self.out, self.args, run, self.loader)
             if self.tensorboard:
-                self.tensorboard.image("samples", pixels, trainer.step)
+                self.tensorboard.image("samples", pixels, run.trainer.step)
                 self.tensorboard.flush()
 
 
@@ -155,35 +157,37 @@ class StopOnCtrlC(Callback):
         self.requested = True
         tqdm.write("stopping after this step (press Ctrl-C again to stop at once)")
 
-    def on_step(self, trainer, step):
+    def on_step(self, run, step):
         if self.requested:
             raise KeyboardInterrupt
 
 
 @tg.no_grad()
-def samples(trainer, noise, labels):
+def samples(G, noise, labels, image_range):
     """The generator's images for fixed inputs, as host float32 in [0, 1]."""
-    G = trainer.generator
     G.eval()  # BatchNorm with running stats: samples do not depend on the batch
-    images = (G(noise, labels) if labels is not None else G(noise)).numpy()
+    pictures = (G(noise, labels) if labels is not None else G(noise)).numpy()
     G.train()
-    return to_unit_range(images, trainer.image_range)
+    return to_unit_range(pictures, image_range)
 
 
-def to_unit_range(images, image_range):
+def to_unit_range(pictures, image_range):
     """Tanh generators make [-1, 1]; pictures want [0, 1]."""
-    return (images + 1) / 2 if image_range == "symmetric" else images
+    return (pictures + 1) / 2 if image_range == "symmetric" else pictures
 
 
-def save_run(out, args, trainer, loader_state, batch_in_epoch=0):
-    """Checkpoint everything a resumed run needs (atomically)."""
+def save_run(out, args, run, loader):
+    """Checkpoint everything a resumed run needs (atomically). Between epochs the loader's
+    own state is the resume point; inside one, its state at the epoch's start (the order)
+    plus the batches already done."""
+    trainer, inside = run.trainer, run.batch_in_epoch > 0
     save_checkpoint(
         out / "checkpoint.npz",
         modules={"generator": trainer.generator, "discriminator": trainer.discriminator},
         optimizers={"opt_g": trainer.opt_g, "opt_d": trainer.opt_d},
-        meta={"args": vars(args), "trainer": trainer.state(),
-              "loader": loader_state if loader_state is not None else trainer.loader.state_dict(),
-              "batch_in_epoch": batch_in_epoch})
+        meta={"args": vars(args), "trainer": trainer.state(), "run": run.state(),
+              "loader": run.epoch_loader_state if inside else loader.state_dict(),
+              "batch_in_epoch": run.batch_in_epoch})
 
 
 def main(argv=None):
@@ -212,9 +216,9 @@ def main(argv=None):
             fail(str(exc))
 
     tg.manual_seed(args.seed)
-    images, labels = load_images(args)
+    train_images, labels = load_images(args)
     try:
-        loader = data.DataLoader(images, args.batch_size, labels=labels, seed=args.seed,
+        loader = data.DataLoader(train_images, args.batch_size, labels=labels, seed=args.seed,
                                  device=device, scale=image_range,
                                  limit=8 * args.batch_size if args.dry_run else args.limit)
     except ValueError as exc:  # e.g. --batch-size larger than --limit
@@ -226,18 +230,20 @@ def main(argv=None):
     opt_d = optim.Adam(D.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
     trainer = GANTrainer(G, D, opt_g, opt_d, z_dim=args.z_dim, device=device, g_loss=args.g_loss,
                          d_steps_per_g=args.d_steps, d_outputs=d_outputs, seed=args.seed,
-                         log_every=min(args.log_every, 2) if args.dry_run else args.log_every,
                          conditional=args.conditional)
-    trainer.loader, trainer.image_range = loader, image_range
+    run = TrainingRun(trainer, log_every=min(args.log_every, 2) if args.dry_run else args.log_every)
 
     skip = 0
     if checkpoint is not None:
         checkpoint.restore(modules={"generator": G, "discriminator": D},
                            optimizers={"opt_g": opt_g, "opt_d": opt_d})
         trainer.load_state(checkpoint.meta["trainer"])
+        # Checkpoints written before the loop left GANTrainer have no "run": their log
+        # interval in progress is in the trainer's state, which load_state takes as it is.
+        run.load_state(checkpoint.meta.get("run", checkpoint.meta["trainer"]))
         loader.load_state_dict(checkpoint.meta["loader"])
         skip = checkpoint.meta["batch_in_epoch"]
-        trainer.history = read_metrics_upto(out / "metrics.jsonl", trainer.step)
+        run.history = read_metrics_upto(out / "metrics.jsonl", trainer.step)
         print(f"resuming {out / 'checkpoint.npz'} at epoch {trainer.epoch + 1}, step {trainer.step}")
 
     save = not args.dry_run
@@ -245,8 +251,8 @@ def main(argv=None):
         out.mkdir(parents=True, exist_ok=True)
         if checkpoint is None:
             (out / "metrics.jsonl").write_text("")
-    reporter = Reporter(args, out, grid_inputs(args, device), save, tensorboard)
-    reporter.steps_per_epoch = len(loader)
+    reporter = Reporter(args, out, loader, grid_inputs(args, device), image_range, save,
+                        tensorboard)
     epochs_left = 1 if args.dry_run else args.epochs - trainer.epoch
     reporter.total_epochs = trainer.epoch + epochs_left
     if epochs_left <= 0:
@@ -257,26 +263,22 @@ def main(argv=None):
           f"{len(loader)} steps per epoch, {epochs_left} epoch(s)")
     try:
         with StopOnCtrlC() as stopper:
-            trainer.fit(loader, epochs_left, callbacks=[reporter, stopper], skip_batches=skip)
+            run.fit(loader, epochs_left, callbacks=[reporter, stopper], skip_batches=skip)
     except KeyboardInterrupt:
         if reporter.bar is not None:
             reporter.bar.close()
         if not save:
             return 130
-        if trainer.in_step:  # cut inside a step: D may be updated and G not; don't save that
+        if run.in_step:  # cut inside a step: D may be updated and G not; don't save that
             if (out / "checkpoint.npz").exists():
                 print(f"\ninterrupted inside a step: kept the last checkpoint, "
                       f"{out / 'checkpoint.npz'}; continue with --resume")
             else:
                 print("\ninterrupted inside a step, before the first checkpoint: nothing saved")
             return 130
-        # Between epochs the loader's own state is the resume point; inside one, the
-        # state at the epoch's start (its order) plus the batches already done.
-        inside = trainer.batch_in_epoch > 0
-        save_run(out, args, trainer, trainer.epoch_loader_state if inside else None,
-                 trainer.batch_in_epoch)
+        save_run(out, args, run, loader)
         print(f"\ninterrupted: saved {out / 'checkpoint.npz'} (epoch {trainer.epoch + 1}, "
-              f"batch {trainer.batch_in_epoch}); continue with --resume")
+              f"batch {run.batch_in_epoch}); continue with --resume")
         return 130
     except TrainingDiverged as exc:
         if reporter.bar is not None:
@@ -289,7 +291,7 @@ def main(argv=None):
 
     if args.dry_run:
         print(f"dry run finished: {trainer.step} steps, last d_loss "
-              f"{trainer.history[-1]['d_loss']:.4f}, g_loss {trainer.history[-1]['g_loss']:.4f}")
+              f"{run.history[-1]['d_loss']:.4f}, g_loss {run.history[-1]['g_loss']:.4f}")
         return 0
     print("done. Everything is in", out)
     print(f"  samples:      {out / 'samples'}/epoch_{trainer.epoch:03d}.png (one grid per epoch)")

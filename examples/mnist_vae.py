@@ -18,11 +18,12 @@ import numpy as np
 from tqdm import tqdm
 
 import tinygan as tg
-from tinygan import backend, data, optim, viz
-from tinygan.checkpoint import load_checkpoint, save_checkpoint
-from tinygan.cli import DEVICES, choose_device, fail
-from tinygan.metrics import DeviceMetrics, TrainingDiverged, read_metrics_upto
-from tinygan.tensorboard import TensorBoardLogger, TensorBoardUnavailable
+from tinygan import backend, optim
+from tinygan.utils import data, images
+from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
+from tinygan.utils.cli import DEVICES, choose_device, fail
+from tinygan.utils.metrics import DeviceMetrics, TrainingDiverged, read_metrics_upto
+from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.vae import VAE, vae_loss
 
 METRICS = ("loss", "reconstruction", "kl")
@@ -71,15 +72,16 @@ def main(argv=None):
 
     tg.manual_seed(args.seed)
     try:
-        images, _ = data.load_mnist(args.dataset, train=True, data_dir=args.data_dir,
+        train_images, _ = data.load_mnist(args.dataset, train=True, data_dir=args.data_dir,
                                     download=not args.dry_run)   # a dry run writes no files
     except (data.DatasetNotFound, data.ChecksumError, ValueError) as exc:
         if not args.dry_run:
             fail(str(exc))
         print(f"dry run: {args.dataset} not found, using random images instead")
-        images = np.random.default_rng(args.seed).integers(0, 256, (512, 28, 28), dtype=np.uint8)
+        train_images = np.random.default_rng(args.seed).integers(0, 256, (512, 28, 28),
+                                                                 dtype=np.uint8)
     try:
-        loader = data.DataLoader(images, args.batch_size, seed=args.seed, device=device,
+        loader = data.DataLoader(train_images, args.batch_size, seed=args.seed, device=device,
                                  limit=8 * args.batch_size if args.dry_run else args.limit)
     except ValueError as exc:  # e.g. --batch-size larger than --limit
         fail(str(exc))
@@ -125,7 +127,7 @@ def main(argv=None):
             epoch += 1
             if save:
                 with tg.no_grad():
-                    pixels = viz.save_image_grid(model.decode(fixed_z).numpy(),
+                    pixels = images.save_image_grid(model.decode(fixed_z).numpy(),
                                                  out / "samples" / f"epoch_{epoch:03d}.png")
                 save_checkpoint(out / "checkpoint.npz", modules={"vae": model},
                                 optimizers={"opt": optimizer},

@@ -15,11 +15,12 @@ import sys
 import numpy as np
 
 import tinygan as tg
-from tinygan import backend, viz
-from tinygan.cli import DEVICES, choose_device, fail
-from tinygan.checkpoint import load_checkpoint
-from tinygan.fileio import atomic_write
+from tinygan import backend
 from tinygan.gan import ARCHITECTURES, build_models, get_noise
+from tinygan.utils import images
+from tinygan.utils.checkpoint import load_checkpoint
+from tinygan.utils.cli import DEVICES, choose_device, fail
+from tinygan.utils.files import atomic_write
 
 NUM_CLASSES = 10
 
@@ -85,13 +86,13 @@ def main(argv=None):
     symmetric = ARCHITECTURES[arch][3] == "symmetric"  # Tanh images in [-1, 1]
 
     def draw(n, labels):
-        images = generate(G, n, settings["z_dim"], device, args.truncation, rng, labels)
-        return (images + 1) / 2 if symmetric else images
+        pictures = generate(G, n, settings["z_dim"], device, args.truncation, rng, labels)
+        return (pictures + 1) / 2 if symmetric else pictures
 
     rows = NUM_CLASSES if conditional and args.label is None else args.grid
     n = rows * args.grid
     grid = draw(n, labels_for(n, settings, args.label, rows_of=args.grid))
-    viz.save_image_grid(grid, args.out, nrow=args.grid)
+    images.save_image_grid(grid, args.out, nrow=args.grid)
     print(f"wrote {args.out} ({rows}x{args.grid} samples, epoch "
           f"{checkpoint.meta['trainer']['epoch']}, truncation {args.truncation})")
     if args.npy:

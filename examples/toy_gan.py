@@ -16,10 +16,10 @@ import numpy as np
 
 import tinygan as tg
 from tinygan import backend, nn, optim, toy
-from tinygan.cli import DEVICES, choose_device
-from tinygan.fileio import atomic_write
-from tinygan.gan import Callback, GANTrainer, get_noise
-
+from tinygan.gan import GANTrainer, get_noise
+from tinygan.utils.cli import DEVICES, choose_device
+from tinygan.utils.files import atomic_write
+from tinygan.utils.training import Callback, TrainingRun
 
 
 def build_models(z_dim=2, hidden=128):
@@ -42,8 +42,8 @@ class Snapshots(Callback):
         self.z_dim, self.device, self.verbose = z_dim, device, verbose
         self.clouds, self.reports = [], []
 
-    def on_epoch_end(self, trainer, epoch):
-        points = generate(trainer.generator, 2000, self.z_dim, self.device)
+    def on_epoch_end(self, run, epoch):
+        points = generate(run.trainer.generator, 2000, self.z_dim, self.device)
         report = toy.mode_report(points)
         self.clouds.append((epoch, points))
         self.reports.append(report)
@@ -60,9 +60,10 @@ def train(epochs=10, steps_per_epoch=200, batch_size=256, lr=1e-3, z_dim=2, seed
     G.to(device), D.to(device)
     trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
                          optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)),
-                         z_dim=z_dim, device=device, seed=seed, log_every=steps_per_epoch)
+                         z_dim=z_dim, device=device, seed=seed)
     snapshots = Snapshots(z_dim, device, verbose)
-    trainer.fit(toy.RingLoader(batch_size, steps_per_epoch, seed, device), epochs, [snapshots])
+    run = TrainingRun(trainer, log_every=steps_per_epoch)
+    run.fit(toy.RingLoader(batch_size, steps_per_epoch, seed, device), epochs, [snapshots])
     return snapshots.reports[-1], snapshots
 
 

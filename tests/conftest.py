@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from idx_files import write_fake_mnist
-from tinygan import backend, data
+from tinygan import backend
+from tinygan.utils import data
 
 # CI: derandomised, bounded, no deadline (2 slow cores). Locally: more examples.
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

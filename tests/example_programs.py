@@ -1,5 +1,6 @@
 """Helpers for tests that run the example programs in-process."""
 import importlib.util
+import struct
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -12,3 +13,10 @@ def load_example(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR, after checking the signature."""
+    raw = Path(path).read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR"
+    return struct.unpack(">II", raw[16:24])

@@ -2,7 +2,7 @@
 
 ``write_fake_mnist(folder)`` writes the four canonical gzip IDX files with a few
 random images and returns ``{file name: SHA-256}``; a test points the checksum
-table at them with ``monkeypatch.setitem(tinygan.data.SHA256, "mnist", hashes)``
+table at them with ``monkeypatch.setitem(tinygan.utils.data.SHA256, "mnist", hashes)``
 (the real table only accepts the real files, as it should).
 """
 import gzip

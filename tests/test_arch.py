@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 import tinygan as tg
-from tinygan import backend, data, nn, optim, viz
-from tinygan.checkpoint import load_checkpoint
+from tinygan import backend, nn, optim
 from tinygan.gan import (ARCHITECTURES, GANTrainer, VanillaDiscriminator, VanillaGenerator,
                          build_models, get_noise)
+from tinygan.utils import data
+from tinygan.utils.checkpoint import load_checkpoint
+from tinygan.utils.images import image_grid
 
 from example_programs import load_example
 
@@ -245,7 +247,7 @@ def test_sample_maps_vanilla_images_back_to_unit_range(device, fake_mnist, tmp_p
 
 
 def decode_gray_png(path):
-    """The pixels of an 8-bit grayscale PNG written with filter 0 (viz.write_png's kind)."""
+    """The pixels of an 8-bit grayscale PNG with filter 0 (as utils.images.write_png writes)."""
     raw = Path(path).read_bytes()
     assert raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR"
     width, height = struct.unpack(">II", raw[16:24])
@@ -271,5 +273,5 @@ def test_vanilla_epoch_grid_shows_the_images_mapped_to_unit_range(fake_mnist, tm
     with tg.no_grad():
         raw = host(G(z))
     assert raw.min() < 0                                     # unmapped, these would clip to 0
-    expected = np.kron(viz.image_grid((raw + 1) / 2, 8), np.ones((4, 4), np.uint8))
+    expected = np.kron(image_grid((raw + 1) / 2, 8), np.ones((4, 4), np.uint8))
     np.testing.assert_array_equal(decode_gray_png(out / "samples" / "epoch_001.png"), expected)

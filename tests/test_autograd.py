@@ -4,7 +4,6 @@ import pytest
 
 import tinygan as tg
 from tinygan import backend
-from tinygan.autograd import Function
 from strategies import host, to_tensor
 
 
@@ -171,7 +170,7 @@ def test_unused_output_branch_does_not_break_backward(device):
     assert unused.grad_fn is not None
 
 
-class _FirstOnly(Function):
+class _FirstOnly(tg.Function):
     """f(a, b) = a * 2; claims no gradient for b (returns None), though b requires one."""
 
     @staticmethod
@@ -350,7 +349,7 @@ def test_detach_of_a_leaf(device):
 
 # --- custom Functions ----------------------------------------------------------------------------
 
-class Cube(Function):
+class Cube(tg.Function):
     """x³ with its derivative 3x², saved input and all."""
 
     @staticmethod
@@ -364,7 +363,7 @@ class Cube(Function):
         return grad * 3 * x * x                    # d/dx x³ = 3x²
 
 
-class ScaledAdd(Function):
+class ScaledAdd(tg.Function):
     """a + alpha * b, with a keyword argument that gets no gradient."""
 
     @staticmethod

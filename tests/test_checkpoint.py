@@ -8,8 +8,9 @@ import pytest
 
 import tinygan as tg
 from tinygan import backend, optim
-from tinygan.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from tinygan.gan import GANTrainer, build_models
+from tinygan.utils.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from tinygan.utils.training import TrainingRun
 
 Z_DIM, IM_DIM = 4, 16
 
@@ -18,15 +19,14 @@ def host(t):
     return t.detach().numpy().copy()
 
 
-def make_run(device, seed, log_every=50):
+def make_run(device, seed):
     """A tiny course GAN with Adam, on ``device``; ``seed`` picks the initial weights."""
     tg.manual_seed(seed)
     G, D = build_models(z_dim=Z_DIM, hidden_dim=4, im_dim=IM_DIM)
     G.to(device), D.to(device)
     opt_g = optim.Adam(G.parameters(), lr=1e-2, betas=(0.5, 0.999))
     opt_d = optim.Adam(D.parameters(), lr=3e-3, betas=(0.4, 0.99))
-    return GANTrainer(G, D, opt_g, opt_d, z_dim=Z_DIM, device=device, seed=seed,
-                      log_every=log_every)
+    return GANTrainer(G, D, opt_g, opt_d, z_dim=Z_DIM, device=device, seed=seed)
 
 
 def real_batch(device, seed=0):
@@ -116,17 +116,29 @@ def test_the_next_step_after_restore_is_identical(device, tmp_path):
     assert original.step == fresh.step == 3
 
 
-def test_a_partial_metrics_interval_survives_a_checkpoint(device, tmp_path):
-    original = make_run(device, seed=0, log_every=3)
+def old_layout(meta):
+    """meta as checkpoints had it while the loop was part of GANTrainer: no "run", the log
+    interval in progress under meta["trainer"]["metrics"]."""
+    meta = dict(meta)
+    meta["trainer"] = {**meta["trainer"], **meta.pop("run")}
+    return meta
+
+
+@pytest.mark.parametrize("layout", ["current", "old"])
+def test_a_partial_metrics_interval_survives_a_checkpoint(device, tmp_path, layout):
+    original = TrainingRun(make_run(device, seed=0), log_every=3)
     for i in range(2):                                  # two of the interval's three steps
         assert original.train_step(real_batch(device, i)) is None
-    save(tmp_path / "ck.npz", original, {"trainer": original.state()})
-    fresh = make_run(device, seed=1, log_every=3)
-    checkpoint = restore(tmp_path / "ck.npz", fresh)
-    for trainer in (original, fresh):                  # see the test above for why both
-        trainer.load_state(checkpoint.meta["trainer"])
+    meta = {"trainer": original.trainer.state(), "run": original.state()}
+    save(tmp_path / "ck.npz", original.trainer, meta if layout == "current" else old_layout(meta))
+    fresh = TrainingRun(make_run(device, seed=1), log_every=3)
+    checkpoint = restore(tmp_path / "ck.npz", fresh.trainer)
+    assert ("run" in checkpoint.meta) == (layout == "current")
+    for run in (original, fresh):                      # see the test above for why both
+        run.trainer.load_state(checkpoint.meta["trainer"])
+        run.load_state(checkpoint.meta.get("run", checkpoint.meta["trainer"]))  # as mnist_gan
 
-    records = [trainer.train_step(real_batch(device, 2)) for trainer in (original, fresh)]
+    records = [run.train_step(real_batch(device, 2)) for run in (original, fresh)]
 
     assert records[0] is not None and records[0]["step"] == 3
     assert records[1] == records[0]                     # the mean of the same three rows

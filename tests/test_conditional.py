@@ -6,27 +6,27 @@ a few seconds puts the samples drawn for class k at mode k; and examples/mnist_g
 --conditional draws one grid row per digit, which examples/sample.py continues
 (--label picks one digit, and is a one-line error on a non-conditional checkpoint).
 """
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tinygan as tg
-from tinygan import backend, data, nn, optim, toy
-from tinygan.checkpoint import load_checkpoint
+from tinygan import backend, nn, optim, toy
 from tinygan.gan import Conditional, GANTrainer, build_models, get_noise, one_hot
+from tinygan.utils import data
+from tinygan.utils.checkpoint import load_checkpoint
+from tinygan.utils.training import TrainingRun
 
-from example_programs import load_example
+from example_programs import load_example, png_size
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
 
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
         "--hidden-dim", "4"]                                  # 4 steps per epoch
-GRID_COLUMNS, NUM_CLASSES, SCALE = 8, 10, 4                   # examples/mnist_gan.py, viz
+GRID_COLUMNS, NUM_CLASSES, SCALE = 8, 10, 4                   # examples/mnist_gan.py, images
 
 
 def host(t):
@@ -128,7 +128,7 @@ def conditional_ring_trainer(device, z_dim=2, hidden=32, lr=2e-3, seed=0):
     G.to(device), D.to(device)
     return GANTrainer(G, D, optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
                       optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)), z_dim=z_dim,
-                      device=device, seed=seed, log_every=100, conditional=True)
+                      device=device, seed=seed, conditional=True)
 
 
 def test_train_step_of_a_conditional_trainer_needs_labels(device):
@@ -140,9 +140,9 @@ def test_train_step_of_a_conditional_trainer_needs_labels(device):
     # fit with a loader that yields no labels (a DataLoader given none) fails the same way
     images = np.random.default_rng(0).integers(0, 256, (8, 1, 2), dtype=np.uint8)
     with pytest.raises(ValueError, match="labels"):
-        trainer.fit(data.DataLoader(images, 4, device=device), 1)
-    record = trainer.train_step(points, tg.tensor(np.arange(8), device=device))
-    assert trainer.step == 1 and record is None             # with labels it trains
+        TrainingRun(trainer).fit(data.DataLoader(images, 4, device=device), 1)
+    trainer.train_step(points, tg.tensor(np.arange(8), device=device))
+    assert trainer.step == 1                                # with labels it trains
 
 
 def per_class_accuracy(G, z_dim, device, n=500, seed=7):
@@ -165,7 +165,7 @@ def test_conditional_gan_puts_each_class_at_its_mode(device):
     trainer = conditional_ring_trainer(device)
     before = per_class_accuracy(trainer.generator, 2, device)
     assert min(before) < 0.9, before                  # untrained: not already at the modes
-    trainer.fit(toy.RingLoader(64, 600, seed=0, device=device), 1)
+    TrainingRun(trainer, log_every=100).fit(toy.RingLoader(64, 600, seed=0, device=device), 1)
     shares = per_class_accuracy(trainer.generator, 2, device)
     assert all(share >= 0.9 for share in shares), shares
 
@@ -180,16 +180,8 @@ def files_under(folder):
     return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
 
 
-def png_size(path):
-    """(width, height) from a PNG's IHDR, after checking the signature."""
-    raw = Path(path).read_bytes()
-    assert raw[:8] == PNG_SIGNATURE
-    assert raw[12:16] == b"IHDR"
-    return struct.unpack(">II", raw[16:24])
-
-
 def grid_size(rows, columns=GRID_COLUMNS):
-    """viz.save_image_grid's (width, height) for 28x28 images, padding 2, scale 4."""
+    """utils.images.save_image_grid's (width, height) for 28x28 images, padding 2, scale 4."""
     return ((columns * (28 + 2) + 2) * SCALE, (rows * (28 + 2) + 2) * SCALE)
 
 

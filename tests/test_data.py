@@ -1,4 +1,4 @@
-"""Tests of tinygan.data: IDX parsing, finding/verifying/downloading files, batching.
+"""Tests of tinygan.utils.data: IDX parsing, finding/verifying/downloading files, batching.
 
 Every test builds tiny IDX files in tmp_path; none needs the network (an
 autouse fixture makes any real download attempt fail loudly) and only the last,
@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis.extra import numpy as hnp
 
-from tinygan import backend, data
+from tinygan import backend
 from tinygan.tensor import Tensor
+from tinygan.utils import data
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist"
 

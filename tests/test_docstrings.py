@@ -2,6 +2,7 @@
 import doctest
 import importlib
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,16 @@ def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"
+
+
+def test_every_module_of_the_package_is_searched():
+    # Subpackages too (tinygan.utils.*, tinygan.nn.*): a module missed here would have
+    # its docstring examples silently never run.
+    root = Path(tinygan.__file__).parent
+    files = {".".join(("tinygan", *path.relative_to(root).with_suffix("").parts))
+             for path in root.rglob("*.py")}
+    assert {name.removesuffix(".__init__") for name in files} == {"tinygan", *MODULES}
+    assert "tinygan.utils.training" in MODULES
 
 
 def test_some_docstrings_have_examples():

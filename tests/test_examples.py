@@ -22,18 +22,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygan import backend, data
-from tinygan.checkpoint import load_checkpoint
+from tinygan import backend
 from tinygan.gan import GANTrainer
+from tinygan.utils import data
+from tinygan.utils.checkpoint import load_checkpoint
 
 from idx_files import write_fake_mnist
-from example_programs import load_example
+from example_programs import load_example, png_size
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
 
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
         "--hidden-dim", "4"]                                  # 4 steps per epoch
 
@@ -50,14 +50,6 @@ sample = load_example("sample")
 
 def files_under(folder):
     return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
-
-
-def png_size(path):
-    """(width, height) from a PNG's IHDR, after checking the signature."""
-    raw = Path(path).read_bytes()
-    assert raw[:8] == PNG_SIGNATURE
-    assert raw[12:16] == b"IHDR"
-    return struct.unpack(">II", raw[16:24])
 
 
 def run_gan(args, data_dir, out=None, device="cpu"):
@@ -81,12 +73,17 @@ def assert_bit_for_bit(path_a, path_b):
     different = [k for k in arrays_a if not np.array_equal(arrays_a[k], arrays_b[k])]
     assert different == []
     assert meta_a["trainer"] == meta_b["trainer"]       # step, epoch and the random states
+    assert meta_a["run"] == meta_b["run"]               # the log interval in progress
     assert meta_a["loader"] == meta_b["loader"]
 
 
-def metrics_steps(out):
+def metrics_records(out):
     lines = (Path(out) / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line)["step"] for line in lines]
+    return [json.loads(line) for line in lines]
+
+
+def metrics_steps(out):
+    return [record["step"] for record in metrics_records(out)]
 
 
 # --- dry run -----------------------------------------------------------------------------------
@@ -213,8 +210,8 @@ def interrupt_in_on_step(monkeypatch, at_step):
     """Ctrl-C between two steps: KeyboardInterrupt from the progress callback."""
     original = mnist_gan.Reporter.on_step
 
-    def on_step(self, trainer, step):
-        original(self, trainer, step)
+    def on_step(self, run, step):
+        original(self, run, step)
         if step == at_step:
             raise KeyboardInterrupt
 
@@ -255,6 +252,35 @@ def test_ctrl_c_keeps_the_metrics_lines_of_a_straight_run(fake_mnist, straight_r
     assert metrics_steps(out) == [2, 4, 6, 8]
 
 
+def rewrite_in_the_old_layout(path):
+    """Rewrite a checkpoint's meta as tinygan wrote it while the training loop was part of
+    GANTrainer: no meta["run"], the log interval in progress in meta["trainer"]["metrics"]."""
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    info = json.loads(str(arrays["meta"]))
+    info["meta"]["trainer"]["metrics"] = info["meta"].pop("run")["metrics"]
+    arrays["meta"] = np.array(json.dumps(info))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("at_step", [3, 5])
+def test_a_checkpoint_in_the_old_layout_resumes_bit_for_bit(fake_mnist, straight_run, tmp_path,
+                                                            monkeypatch, at_step):
+    # Ctrl-C after step 3 or 5 (--log-every 2) leaves that step in the log interval in
+    # progress. A checkpoint written before the loop moved to tinygan.utils.training kept
+    # it in meta["trainer"]; resumed from it, the run must log the straight run's records,
+    # values included (the next record is the mean of both steps), and end where it ends.
+    out = tmp_path / "interrupted"
+    assert run_interrupted(monkeypatch, fake_mnist, out, at_step) == 130
+    rewrite_in_the_old_layout(out / "checkpoint.npz")
+    _, meta = checkpoint_arrays(out / "checkpoint.npz")
+    assert "run" not in meta and len(meta["trainer"]["metrics"]["rows"]) == 1
+
+    assert run_gan(["--epochs", "2", "--resume"], fake_mnist, out) == 0
+    assert_bit_for_bit(straight_run / "checkpoint.npz", out / "checkpoint.npz")
+    assert metrics_records(out) == metrics_records(straight_run)
+
+
 def ctrl_c(times=1):
     for _ in range(times):
         os.kill(os.getpid(), signal.SIGINT)
@@ -278,11 +304,11 @@ def run_with_ctrl_c(monkeypatch, fake_mnist, out, where, when, times, device="cp
     else:
         on_epoch_end = mnist_gan.Reporter.on_epoch_end
 
-        def patched(self, trainer, epoch):
+        def patched(self, run, epoch):
             calls.append(epoch)
             if len(calls) == when:
                 ctrl_c(times)
-            return on_epoch_end(self, trainer, epoch)
+            return on_epoch_end(self, run, epoch)
 
         target = (mnist_gan.Reporter, "on_epoch_end")
     previous_handler = signal.getsignal(signal.SIGINT)
@@ -448,7 +474,7 @@ def checkpoint(fake_mnist, tmp_path):
 
 
 def decode_gray_png(path):
-    """The pixels of an 8-bit grayscale PNG written with filter 0 (viz.write_png's kind)."""
+    """The pixels of an 8-bit grayscale PNG with filter 0 (as utils.images.write_png writes)."""
     raw = Path(path).read_bytes()
     width, height = png_size(path)
     pos, idat = 8, b""

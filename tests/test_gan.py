@@ -4,18 +4,18 @@ D step: only D moves, and the fakes it sees carry no gradient back to G. G step:
 G moves, D's weights get no gradient and are trainable again afterwards, and the loss
 is the one asked for (non-saturating or minimax), checked against its formula on
 linear models whose gradients can be written down by hand. Then noise, d_steps_per_g,
-the logged history, divergence, and the 8-Gaussians toy problem.
+what train_step returns, and the 8-Gaussians toy problem. The loop around the trainer
+(epochs, logging, divergence) is tested in test_training.py.
 """
 
 import numpy as np
 import pytest
 
 import tinygan as tg
-from tinygan import backend, data, nn, optim, toy
-from tinygan.gan import Callback, GANTrainer, TrainingDiverged, build_models, get_noise
+from tinygan import backend, nn, optim, toy
+from tinygan.gan import GANTrainer, get_noise
 from example_programs import load_example
-
-IM_DIM, Z_DIM = 16, 4
+from tiny_gan import IM_DIM, course_trainer, record_steps
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -53,16 +53,6 @@ def same_optimizer_state(a, b):
 def real_batch(device, n=8, dim=IM_DIM, seed=0):
     rng = np.random.default_rng(seed)
     return tg.tensor(rng.random((n, dim), dtype=np.float32), device=device)
-
-
-def course_trainer(device, seed=0, **kwargs):
-    """The course's G (with BatchNorm) and D at a tiny size, on ``device``."""
-    tg.manual_seed(seed)
-    G, D = build_models(z_dim=Z_DIM, hidden_dim=4, im_dim=IM_DIM)
-    G.to(device), D.to(device)
-    opt_g = optim.Adam(G.parameters(), lr=1e-2, betas=(0.5, 0.999))
-    opt_d = optim.Adam(D.parameters(), lr=1e-2, betas=(0.5, 0.999))
-    return GANTrainer(G, D, opt_g, opt_d, z_dim=Z_DIM, device=device, seed=seed, **kwargs)
 
 
 def set_weights(linear, rng, scale=1.0):
@@ -110,12 +100,6 @@ def softplus(x):
 
 def linear_np(x, weight, bias):
     return x.astype(np.float64) @ weight.T.astype(np.float64) + bias.astype(np.float64)
-
-
-def image_loader(device, n=30, batch_size=3, seed=0):
-    """n random 4x4 uint8 "images" (16 pixels) as a DataLoader on ``device``."""
-    images = np.random.default_rng(seed).integers(0, 256, (n, 4, 4), dtype=np.uint8)
-    return data.DataLoader(images, batch_size, device=device, seed=seed)
 
 
 # --- the D step --------------------------------------------------------------------------------
@@ -296,7 +280,7 @@ def test_truncation_must_be_positive(device, t):
         get_noise(4, 2, device, truncation=t)
 
 
-# --- the trainer's loop ------------------------------------------------------------------------
+# --- a whole step -------------------------------------------------------------------------------
 
 def test_two_d_steps_per_g_step(device):
     trainer = course_trainer(device, d_steps_per_g=2)
@@ -309,91 +293,28 @@ def test_two_d_steps_per_g_step(device):
 
 
 @pytest.mark.parametrize("kwargs", [dict(d_steps_per_g=0), dict(g_loss="wasserstein"),
-                                    dict(d_outputs="scores"), dict(log_every=0)])
+                                    dict(d_outputs="scores")])
 def test_trainer_rejects_bad_settings(device, kwargs):
     with pytest.raises(ValueError):
         course_trainer(device, **kwargs)
 
 
-class Recorder(Callback):
-    def __init__(self):
-        self.events = []
+@pytest.mark.parametrize("d_outputs", ["logits", "probs"])
+def test_train_step_returns_its_losses_and_d_probabilities(device, d_outputs):
+    trainer, G, d_lin = linear_trainer(device, d_outputs)
+    steps = record_steps(trainer)
 
-    def on_epoch_start(self, trainer, epoch):
-        self.events.append(("start", epoch))
+    out = trainer.train_step(real_batch(device, n=6, dim=5))
 
-    def on_step(self, trainer, step):
-        self.events.append(("step", step))
-
-    def on_log(self, trainer, record):
-        self.events.append(("log", record))
-
-    def on_epoch_end(self, trainer, epoch):
-        self.events.append(("end", epoch))
-
-
-def test_fit_logs_every_log_every_steps_with_the_interval_means(device):
-    trainer = course_trainer(device, log_every=3)
-    steps = []   # per step: d_loss, g_loss, mean σ(D(x)), mean σ(D(G(z)))
-    d_step, g_step = trainer.d_step, trainer.g_step
-
-    def recording_d_step(real, labels=None):
-        out = d_step(real, labels)
-        loss, pred_real, pred_fake = out
-        steps.append([loss.item(), None, sigmoid(host(pred_real)).mean(),
-                      sigmoid(host(pred_fake)).mean()])
-        return out
-
-    def recording_g_step(n, labels=None):
-        loss = g_step(n, labels)
-        steps[-1][1] = loss.item()
-        return loss
-
-    trainer.d_step, trainer.g_step = recording_d_step, recording_g_step
-    recorder = Recorder()
-    history = trainer.fit(image_loader(device), epochs=2, callbacks=[recorder])  # 10 steps/epoch
-
-    assert history is trainer.history
-    assert [r["step"] for r in history] == [3, 6, 9, 10, 13, 16, 19, 20]
-    assert [r["epoch"] for r in history] == [1] * 4 + [2] * 4
-    assert all(set(r) == {"step", "epoch", "d_loss", "g_loss", "d_real", "d_fake"}
-               for r in history)
-    assert trainer.step == 20 and trainer.epoch == 2 and len(steps) == 20
-    per_step = np.array(steps, dtype=np.float64)
-    first = 1
-    for record in history:
-        interval = per_step[first - 1:record["step"]]
-        first = record["step"] + 1
-        np.testing.assert_allclose([record[k] for k in ("d_loss", "g_loss", "d_real", "d_fake")],
-                                   interval.mean(axis=0), rtol=1e-5)
-        assert 0 < record["d_real"] < 1 and 0 < record["d_fake"] < 1
-    logged = [e[1] for e in recorder.events if e[0] == "log"]
-    assert logged == history
-    assert [e for e in recorder.events if e[0] in ("start", "end")] == [
-        ("start", 1), ("end", 1), ("start", 2), ("end", 2)]
-    assert [e[1] for e in recorder.events if e[0] == "step"] == list(range(1, 21))
-
-
-def test_a_nan_loss_raises_training_diverged_naming_the_step(device):
-    trainer = course_trainer(device, log_every=3)
-
-    class Poison(Callback):
-        def on_step(self, trainer, step):
-            if step == 4:                   # from step 5 on every loss is NaN
-                with tg.no_grad():
-                    trainer.discriminator.disc[-1].weight.fill_(float("nan"))
-
-    with pytest.raises(TrainingDiverged, match=r"step 5\b") as info:
-        trainer.fit(image_loader(device), epochs=1, callbacks=[Poison()])
-    assert "nan" in str(info.value).lower()
-    assert [r["step"] for r in trainer.history] == [3]
-
-
-def test_fit_skip_batches_resumes_inside_an_epoch(device):
-    trainer = course_trainer(device, log_every=100)
-    trainer.fit(image_loader(device), epochs=1, skip_batches=4)
-    assert trainer.step == 6 and trainer.epoch == 1
-    assert trainer.history[-1]["step"] == 6
+    (step,) = steps
+    assert out._fields == ("d_loss", "g_loss", "d_real", "d_fake")
+    assert [out.d_loss.item(), out.g_loss.item()] == [step["d_loss"], step["g_loss"]]
+    to_prob = sigmoid if d_outputs == "logits" else (lambda p: p)   # D's outputs in its step
+    np.testing.assert_allclose(host(out.d_real), to_prob(step["pred_real"]), rtol=1e-6)
+    np.testing.assert_allclose(host(out.d_fake), to_prob(step["pred_fake"]), rtol=1e-6)
+    assert out.d_real.shape == out.d_fake.shape == (6, 1)
+    assert all(not t.requires_grad and t.grad_fn is None for t in out)   # nothing to train on
+    assert trainer.step == 1
 
 
 # --- the toy problem ---------------------------------------------------------------------------

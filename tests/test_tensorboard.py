@@ -21,7 +21,7 @@ event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator",
     reason="reading the event files back needs TensorBoard (pip install tensorboard)")
 
-from tinygan.tensorboard import TensorBoardLogger, TensorBoardUnavailable  # noqa: E402
+from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable  # noqa: E402
 
 from example_programs import load_example  # noqa: E402
 
@@ -70,7 +70,7 @@ def read_metrics(out):
 
 
 def decode_gray_png(path):
-    """The pixels of an 8-bit grayscale PNG written with filter 0 (viz.write_png's kind)."""
+    """The pixels of an 8-bit grayscale PNG with filter 0 (as utils.images.write_png writes)."""
     raw = Path(path).read_bytes()
     assert raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR"
     width, height = struct.unpack(">II", raw[16:24])

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 import tinygan as tg
-from tinygan import backend, data, optim, toy
+from tinygan import backend, optim, toy
 from tinygan.gan import GANTrainer, build_models
+from tinygan.utils import data
+from tinygan.utils.training import TrainingRun
 
 Z_DIM = 4
 
@@ -31,13 +33,14 @@ def counter(device, cuda_kind):
     return cupy_standin.transfers
 
 
-def tiny_trainer(device, log_every, d_steps_per_g=1):
+def tiny_run(device, log_every, d_steps_per_g=1):
     tg.manual_seed(0)
     G, D = build_models(z_dim=Z_DIM, hidden_dim=4, im_dim=16)
     G.to(device), D.to(device)
-    return GANTrainer(G, D, optim.Adam(G.parameters(), lr=1e-3),
-                      optim.Adam(D.parameters(), lr=1e-3), z_dim=Z_DIM, device=device,
-                      log_every=log_every, d_steps_per_g=d_steps_per_g)
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=1e-3),
+                         optim.Adam(D.parameters(), lr=1e-3), z_dim=Z_DIM, device=device,
+                         d_steps_per_g=d_steps_per_g)
+    return TrainingRun(trainer, log_every=log_every)
 
 
 def images(n=30):
@@ -48,34 +51,34 @@ def images(n=30):
 def test_an_epoch_makes_one_device_to_host_transfer_per_logged_interval(device, counter, steps,
                                                                         log_every):
     loader = data.DataLoader(images(3 * steps), 3, device=device, seed=0)   # `steps` batches
-    trainer = tiny_trainer(device, log_every)
+    run = tiny_run(device, log_every)
     with counter.counting() as n:
-        trainer.fit(loader, epochs=1)
+        run.fit(loader, epochs=1)
     intervals = math.ceil(steps / log_every)        # full intervals, then the epoch's short one
-    assert trainer.step == steps
-    assert len(trainer.history) == intervals
+    assert run.trainer.step == steps
+    assert len(run.history) == intervals
     assert n.device_to_host == intervals            # i.e. 1 per logged interval, 0 per step
     assert n.host_to_device == 1                    # the epoch's shuffled order
 
 
 def test_two_epochs_with_two_d_steps_per_g_step(device, counter):
     loader = data.DataLoader(images(24), 4, device=device, seed=1)         # 6 batches
-    trainer = tiny_trainer(device, log_every=4, d_steps_per_g=2)
+    run = tiny_run(device, log_every=4, d_steps_per_g=2)
     with counter.counting() as n:
-        trainer.fit(loader, epochs=2)
-    assert [r["step"] for r in trainer.history] == [4, 6, 10, 12]
-    assert n.device_to_host == len(trainer.history) == 4
+        run.fit(loader, epochs=2)
+    assert [r["step"] for r in run.history] == [4, 6, 10, 12]
+    assert n.device_to_host == len(run.history) == 4
     assert n.host_to_device == 2
 
 
 def test_steps_between_logs_never_copy_to_the_host(device, counter):
-    trainer = tiny_trainer(device, log_every=5)
+    run = tiny_run(device, log_every=5)
     real = tg.tensor(np.random.default_rng(0).random((6, 16), dtype=np.float32), device=device)
     with counter.forbid():                          # any device-to-host copy raises here
         for _ in range(4):
-            assert trainer.train_step(real) is None
+            assert run.train_step(real) is None
     with counter.counting() as n:
-        record = trainer.train_step(real)           # the fifth step closes the interval
+        record = run.train_step(real)               # the fifth step closes the interval
     assert record is not None and record["step"] == 5
     assert n.device_to_host == 1 and n.host_to_device == 0
 

@@ -7,7 +7,6 @@ a few Adam steps lower the loss; the example's dry run writes nothing, a real ru
 its grid, metrics and checkpoint, and --resume continues it.
 """
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,10 @@ import pytest
 
 import tinygan as tg
 from tinygan import backend, optim
-from tinygan.checkpoint import load_checkpoint
+from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.vae import VAE, kl_divergence, reparameterize, vae_loss
 
-from example_programs import load_example
+from example_programs import load_example, png_size
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
@@ -193,12 +192,6 @@ def test_a_few_adam_steps_lower_the_loss(device):
 
 def files_under(folder):
     return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
-
-
-def png_size(path):
-    raw = Path(path).read_bytes()
-    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR"
-    return struct.unpack(">II", raw[16:24])
 
 
 def run_vae(args, data_dir, out=None, device="cpu"):

@@ -6,19 +6,19 @@
 
 The generator step recomputes D(G(z)) with the discriminator as it is after its
 update; nothing from the D step is reused.
+
+What a long run adds around these steps (epochs, logging, checkpoints) is not here:
+see ``tinygan.utils.training``.
 """
 from __future__ import annotations
 
-import math
-import time
+from typing import NamedTuple
 
 import numpy as np
 
 from . import backend, nn
-from .autograd import no_grad
 from .functional import cat
-from .metrics import DeviceMetrics, TrainingDiverged  # noqa: F401  (re-exported)
-from .tensor import Tensor, ones, zeros
+from .tensor import Tensor, no_grad, ones, zeros
 
 
 # === the models =================================================================================
@@ -188,24 +188,16 @@ def get_noise(n_samples, z_dim, device="cpu", truncation=None, generator=None):
 
 # === the trainer ===============================================================================
 
-class Callback:
-    """Hooks called by :meth:`GANTrainer.fit`; override the ones you need."""
+class StepResult(NamedTuple):
+    """What :meth:`GANTrainer.train_step` returns: the step's losses and what D said.
 
-    def on_epoch_start(self, trainer, epoch):
-        pass
-
-    def on_step(self, trainer, step):
-        pass
-
-    def on_log(self, trainer, record):
-        pass
-
-    def on_epoch_end(self, trainer, epoch):
-        pass
-
-
-# What each training step records (kept on the device until a log interval).
-METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+    All detached (the step's graphs are spent); ``d_real`` and ``d_fake`` are D's
+    probabilities that each image is real, shape (N, 1), from the last D update.
+    """
+    d_loss: Tensor   # ½·[BCE(D(x), 1) + BCE(D(G(z)), 0)]
+    g_loss: Tensor   # the generator's loss, after D's update
+    d_real: Tensor   # D(x) for the real batch
+    d_fake: Tensor   # D(G(z)) for the fakes of D's step
 
 
 class GANTrainer:
@@ -217,13 +209,14 @@ class GANTrainer:
     -log D(G(z)); ``"minimax"`` minimises log(1 - D(G(z))), the original form,
     whose gradient vanishes while D still wins easily.
 
-    Per-step metrics stay on the device and are copied to the host once per
-    ``log_every`` steps, so a step makes no device-to-host transfer.
+    ``step`` counts generator updates and ``epoch`` finished epochs (whoever loops
+    over the data advances it); :meth:`state` and :meth:`load_state` carry them and
+    the random states across a checkpoint.
     """
 
     def __init__(self, generator, discriminator, opt_g, opt_d, *, z_dim, device="cpu",
                  g_loss="non_saturating", d_steps_per_g=1, d_outputs="logits", seed=0,
-                 log_every=50, conditional=False):
+                 conditional=False):
         if g_loss not in ("non_saturating", "minimax"):
             raise ValueError(f"g_loss must be 'non_saturating' or 'minimax', got {g_loss!r}")
         if d_outputs not in ("logits", "probs"):
@@ -237,14 +230,11 @@ class GANTrainer:
         self.conditional = conditional   # G and D take the class labels too
         self.criterion = nn.BCEWithLogitsLoss() if d_outputs == "logits" else nn.BCELoss()
         self.noise_rng = backend.RandomStream([seed, 1], self.device)
-        self.log_every = log_every
         self.step = 0          # generator updates so far
         self.epoch = 0         # epochs finished so far
-        self.in_step = False   # True while a train_step runs
-        self.metrics = DeviceMetrics(METRICS, log_every, self.device)
-        self.history = []      # one record per log interval
 
     def noise(self, n):
+        """n noise vectors from the trainer's own random stream (saved in :meth:`state`)."""
         return get_noise(n, self.z_dim, self.device, generator=self.noise_rng)
 
     def _G(self, z, labels):
@@ -297,82 +287,28 @@ class GANTrainer:
     def train_step(self, real, labels=None):
         """d_steps_per_g D updates on the same real batch, then one G update.
 
-        Returns the metrics record when this step closed a log interval, else None.
+        Returns a :class:`StepResult`: the losses, D(x) and D(G(z)).
         """
         if self.conditional and labels is None:
             raise ValueError("a conditional GAN needs the labels of the real batch")
-        self.in_step = True     # stays True if the step is cut short (e.g. by Ctrl-C)
         for _ in range(self.d_steps_per_g):
             d_loss, pred_real, pred_fake = self.d_step(real, labels)
         g_loss = self.g_step(real.shape[0], labels)
         self.step += 1
-        record = self._record(d_loss, g_loss, pred_real, pred_fake)
-        self.in_step = False
-        return record
-
-    # --- metrics, on the device until a log interval ------------------------------------------
-    def _record(self, d_loss, g_loss, pred_real, pred_fake):
-        with no_grad():
-            d_real = self._prob(pred_real).mean()
-            d_fake = self._prob(pred_fake).mean()
-        if self.metrics.add(d_loss, g_loss, d_real, d_fake):
-            return self.flush_metrics()
-        return None
-
-    def flush_metrics(self):
-        """Log the buffered steps as one record (None if none); raises TrainingDiverged."""
-        record = self.metrics.flush(self.step, self.epoch + 1)
-        if record is not None:
-            self.history.append(record)
-        return record
-
-    # --- the loop ----------------------------------------------------------------------------
-    def fit(self, loader, epochs, callbacks=(), skip_batches=0):
-        """Train for ``epochs`` more epochs; ``skip_batches`` resumes inside an epoch."""
-        for _ in range(epochs):
-            for cb in callbacks:
-                cb.on_epoch_start(self, self.epoch + 1)
-            self.epoch_loader_state = loader.state_dict()   # the order this epoch will use
-            self.batch_in_epoch = 0
-            started, steps = time.perf_counter(), 0
-            for real, labels in loader:
-                if skip_batches:
-                    skip_batches -= 1
-                    self.batch_in_epoch += 1
-                    continue
-                record = self.train_step(real, labels if self.conditional else None)
-                self.batch_in_epoch += 1
-                steps += 1
-                for cb in callbacks:    # the record first: on_step may stop the run
-                    if record is not None:
-                        cb.on_log(self, record)
-                for cb in callbacks:
-                    cb.on_step(self, self.step)
-            record = self.flush_metrics()                   # the epoch's last, short interval
-            for cb in callbacks:
-                if record is not None:
-                    cb.on_log(self, record)
-            self.epoch += 1
-            self.batch_in_epoch = 0
-            elapsed = time.perf_counter() - started
-            self.last_epoch_seconds = elapsed
-            self.steps_per_second = steps / elapsed if elapsed > 0 else math.inf
-            for cb in callbacks:
-                cb.on_epoch_end(self, self.epoch)
-        return self.history
+        # D's outputs as probabilities, detached: to look at, not to train on
+        d_real, d_fake = self._prob(pred_real.detach()), self._prob(pred_fake.detach())
+        return StepResult(d_loss.detach(), g_loss.detach(), d_real, d_fake)
 
     # --- state for checkpoints ------------------------------------------------------------------
     def state(self):
         """Counters and random states (JSON-friendly) that a resumed run needs."""
         return {"step": self.step, "epoch": self.epoch,
                 "noise_rng": self.noise_rng.get_state(),
-                "dropout_rng": backend.default_generator(self.device).get_state(),
-                "metrics": self.metrics.state_dict()}
+                "dropout_rng": backend.default_generator(self.device).get_state()}
 
     def load_state(self, state):
+        """Restore what :meth:`state` returned (other keys, e.g. an old checkpoint's
+        "metrics", are left to whoever saved them)."""
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.noise_rng.set_state(state["noise_rng"])
         backend.default_generator(self.device).set_state(state["dropout_rng"])
-        if "metrics" in state:  # the interval in progress when the checkpoint was written
-            self.metrics.load_state_dict(state["metrics"])
-

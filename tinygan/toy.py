@@ -51,8 +51,8 @@ def mode_report(points, num_modes=NUM_MODES, radius=RADIUS, sigma=SIGMA):
 class RingLoader:
     """Fresh ring samples each epoch, as (Tensor, labels Tensor) batches on a device.
 
-    It has the DataLoader's interface (len, iteration, state_dict) so GANTrainer.fit
-    takes it as it is.
+    It has the DataLoader's interface (len, iteration, state_dict), so the training
+    loop (``tinygan.utils.training.TrainingRun.fit``) takes it as it is.
     """
 
     def __init__(self, batch_size, steps_per_epoch, seed=0, device="cpu"):

@@ -33,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend
-from .fileio import atomic_write
+from .. import backend
+from ..tensor import Tensor
+from .files import atomic_write
 
 # --- the datasets ------------------------------------------------------------
 
@@ -446,10 +447,6 @@ class DataLoader:
         return self._batches(backend.to_device(order, self.device))  # one copy per epoch
 
     def _batches(self, order):
-        # Imported here, not at the top, so data.py has no import-order tie to
-        # tensor.py (tinygan/__init__ may import either first).
-        from tinygan.tensor import Tensor
-
         for i in range(len(self)):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
             x = Tensor(self.images[index])  # gathered on the device

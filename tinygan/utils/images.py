@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 
-from .fileio import atomic_write
+from .files import atomic_write
 
 
 def image_grid(images, nrow, image_shape=(28, 28), padding=2):

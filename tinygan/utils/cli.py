@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from . import backend
+from .. import backend
 
 DEVICES = {"numpy": "cpu", "cupy": "cuda"}  # --backend name -> tinygan device
 

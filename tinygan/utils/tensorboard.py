@@ -31,7 +31,7 @@ class TensorBoardLogger:
             self.writer.add_scalar(tag, float(value), global_step=step)
 
     def image(self, tag, pixels, step):
-        """A (H, W) uint8 grayscale picture (e.g. viz.image_grid's output)."""
+        """A (H, W) uint8 grayscale picture (e.g. what images.image_grid returns)."""
         self.writer.add_image(tag, pixels[None], global_step=step, dataformats="CHW")
 
     def flush(self):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import atomic_write
+from .files import atomic_write
 
 FORMAT = "tinygan-checkpoint-1"
 

@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 
-from . import backend
-from .autograd import no_grad
-from .fileio import atomic_write
+from .. import backend
+from ..tensor import no_grad
+from .files import atomic_write
 
 
 class TrainingDiverged(RuntimeError):
@@ -21,6 +21,8 @@ class TrainingDiverged(RuntimeError):
 
 
 class DeviceMetrics:
+    """A device buffer of ``every`` rows, one per step, of the scalars ``names``."""
+
     def __init__(self, names, every, device):
         if every < 1:
             raise ValueError(f"log interval must be at least 1 step, got {every}")
@@ -64,6 +66,7 @@ class DeviceMetrics:
         return {"rows": backend.to_numpy(self._rows[:self._filled]).tolist()}
 
     def load_state_dict(self, state):
+        """Put back the rows :meth:`state_dict` returned."""
         rows = np.asarray(state["rows"], dtype=np.float32).reshape(-1, len(self.names))
         self._filled = len(rows)
         if self._filled:

@@ -1,7 +1,7 @@
 """Pictures: PNGs that decode back to their pixels, grid layout, and the optional loss curve.
 
-viz works on host NumPy arrays only (the examples call ``.numpy()`` first), so these
-tests take no device.
+tinygan.utils.images works on host NumPy arrays only (the examples call ``.numpy()``
+first), so these tests take no device.
 """
 import builtins
 import os
@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tinygan import viz
+from tinygan.utils.images import image_grid, save_image_grid, save_loss_curve, write_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -75,7 +75,7 @@ def decode_png(path):
 def test_write_png_decodes_back_to_the_same_pixels(tmp_path, shape):
     pixels = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
     path = tmp_path / "image.png"
-    viz.write_png(path, pixels)
+    write_png(path, pixels)
     assert np.array_equal(decode_png(path), pixels)
 
 
@@ -83,7 +83,7 @@ def test_write_png_reads_back_with_matplotlib(tmp_path):
     image = pytest.importorskip("matplotlib.image")
     pixels = np.arange(60, dtype=np.uint8).reshape(6, 10) * 4
     path = tmp_path / "m.png"
-    viz.write_png(path, pixels)
+    write_png(path, pixels)
     decoded = image.imread(str(path))                # floats in [0, 1] for 8-bit PNGs
     assert decoded.shape == (6, 10)
     assert np.array_equal(np.round(decoded * 255).astype(np.uint8), pixels)
@@ -92,21 +92,21 @@ def test_write_png_reads_back_with_matplotlib(tmp_path):
 def test_write_png_extremes_and_a_non_contiguous_view(tmp_path):
     pixels = np.array([[0, 255], [255, 0], [128, 1]], dtype=np.uint8)
     path = tmp_path / "v.png"
-    viz.write_png(path, pixels.T)                   # a transposed (non-contiguous) view
+    write_png(path, pixels.T)                   # a transposed (non-contiguous) view
     assert np.array_equal(decode_png(path), pixels.T)
 
 
 @pytest.mark.parametrize("shape", [(4,), (2, 2, 3)])
 def test_write_png_refuses_non_2d_arrays(tmp_path, shape):
     with pytest.raises(ValueError, match="2-D"):
-        viz.write_png(tmp_path / "x.png", np.zeros(shape, dtype=np.uint8))
+        write_png(tmp_path / "x.png", np.zeros(shape, dtype=np.uint8))
     assert os.listdir(tmp_path) == []
 
 
 def test_write_png_replaces_atomically_leaving_no_temp_file(tmp_path):
     path = tmp_path / "p.png"
-    viz.write_png(path, np.zeros((2, 2), np.uint8))
-    viz.write_png(path, np.full((3, 4), 9, np.uint8))
+    write_png(path, np.zeros((2, 2), np.uint8))
+    write_png(path, np.full((3, 4), 9, np.uint8))
     assert os.listdir(tmp_path) == ["p.png"]
     assert np.array_equal(decode_png(path), np.full((3, 4), 9, np.uint8))
 
@@ -117,7 +117,7 @@ def test_image_grid_layout_padding_and_empty_cells():
     h, w, pad = 2, 3, 1
     # 5 images, 3 per row; image i is all (i+1)·20/255, i.e. pixel value (i+1)·20
     images = np.stack([np.full(h * w, (i + 1) * 20 / 255) for i in range(5)])
-    grid = viz.image_grid(images, nrow=3, image_shape=(h, w), padding=pad)
+    grid = image_grid(images, nrow=3, image_shape=(h, w), padding=pad)
     assert grid.dtype == np.uint8
     assert grid.shape == (2 * (h + pad) + pad, 3 * (w + pad) + pad)
     expected = np.zeros(grid.shape, dtype=np.uint8)
@@ -130,19 +130,19 @@ def test_image_grid_layout_padding_and_empty_cells():
 
 def test_image_grid_keeps_each_images_pixel_order():
     image = np.arange(12) / 11.0                      # one 3x4 image, pixels row by row
-    grid = viz.image_grid(image[None], nrow=1, image_shape=(3, 4), padding=2)
+    grid = image_grid(image[None], nrow=1, image_shape=(3, 4), padding=2)
     inner = grid[2:5, 2:6]
     assert np.array_equal(inner, (image.reshape(3, 4) * 255 + 0.5).astype(np.uint8))
 
 
 def test_image_grid_clips_to_the_unit_range():
     images = np.array([[-0.5, 0.0, 1.0, 1.7]])
-    grid = viz.image_grid(images, nrow=1, image_shape=(1, 4), padding=0)
+    grid = image_grid(images, nrow=1, image_shape=(1, 4), padding=0)
     assert grid.tolist() == [[0, 0, 255, 255]]
 
 
 def test_image_grid_of_mnist_sized_images():
-    grid = viz.image_grid(np.ones((64, 784)), nrow=8)
+    grid = image_grid(np.ones((64, 784)), nrow=8)
     assert grid.shape == (8 * 30 + 2, 8 * 30 + 2)
     assert grid.sum() == 64 * 784 * 255
 
@@ -150,15 +150,15 @@ def test_image_grid_of_mnist_sized_images():
 def test_save_image_grid_scales_each_pixel(tmp_path):
     images = np.random.default_rng(0).random((6, 784))
     path = tmp_path / "grid.png"
-    grid = viz.save_image_grid(images, path, nrow=3, scale=3)
-    assert np.array_equal(grid, viz.image_grid(images, 3))
+    grid = save_image_grid(images, path, nrow=3, scale=3)
+    assert np.array_equal(grid, image_grid(images, 3))
     assert np.array_equal(decode_png(path), np.kron(grid, np.ones((3, 3), np.uint8)))
 
 
 def test_save_image_grid_without_scaling(tmp_path):
     images = np.random.default_rng(1).random((2, 784))
     path = tmp_path / "grid1.png"
-    grid = viz.save_image_grid(images, path, nrow=2, scale=1)
+    grid = save_image_grid(images, path, nrow=2, scale=1)
     assert np.array_equal(decode_png(path), grid)
 
 
@@ -178,14 +178,14 @@ def test_save_loss_curve_without_matplotlib_returns_false(tmp_path, monkeypatch)
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     path = tmp_path / "curve.png"
-    assert viz.save_loss_curve(HISTORY, path) is False
+    assert save_loss_curve(HISTORY, path) is False
     assert not path.exists() and os.listdir(tmp_path) == []
 
 
 def test_save_loss_curve_with_matplotlib_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "out" / "curve.png"
-    assert viz.save_loss_curve(HISTORY, path) is True
+    assert save_loss_curve(HISTORY, path) is True
     kinds = [kind for kind, _ in read_png_chunks(path)]
     assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND"
     assert os.listdir(path.parent) == ["curve.png"]
@@ -196,5 +196,5 @@ def test_save_loss_curve_with_matplotlib_writes_a_png(tmp_path):
 def test_save_loss_curve_of_many_points(tmp_path):
     pytest.importorskip("matplotlib")
     history = [dict(HISTORY[0], step=s) for s in range(1, 200)]
-    assert viz.save_loss_curve(history, tmp_path / "long.png") is True
+    assert save_loss_curve(history, tmp_path / "long.png") is True
     assert (tmp_path / "long.png").read_bytes()[:8] == PNG_SIGNATURE

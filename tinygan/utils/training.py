@@ -1,0 +1,135 @@
+"""The training loop around a GANTrainer: epochs, callbacks, resuming inside an epoch, and
+the per-step metrics, kept on the device and logged once per interval.
+
+``tinygan.gan.GANTrainer`` is what the course teaches: one D update, one G update. What a
+long run needs on top of that lives here, so the trainer still reads like the pseudo-code::
+
+    run = TrainingRun(trainer, log_every=50)
+    history = run.fit(loader, epochs=5, callbacks=[...])   # one record per logged interval
+
+A checkpoint keeps ``trainer.state()`` and ``run.state()`` (the log interval in progress),
+and the loader's state with the batches done, for ``fit(..., skip_batches=...)``.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from .metrics import DeviceMetrics
+
+# What each training step records (kept on the device until a log interval).
+METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+
+
+class Callback:
+    """Hooks called by :meth:`TrainingRun.fit`; override the ones you need.
+
+    Each gets the run: ``run.trainer`` is the GANTrainer, ``run.history`` the records.
+    """
+
+    def on_epoch_start(self, run, epoch):
+        pass
+
+    def on_step(self, run, step):
+        pass
+
+    def on_log(self, run, record):
+        pass
+
+    def on_epoch_end(self, run, epoch):
+        pass
+
+
+class TrainingRun:
+    """Epochs of ``trainer.train_step`` over a loader, and the metrics of those steps.
+
+    Each step's d_loss, g_loss, mean D(x) and mean D(G(z)) stay on the device; once per
+    ``log_every`` steps (and at the end of each epoch) they are copied to the host at once,
+    checked (a NaN or inf raises :class:`~tinygan.utils.metrics.TrainingDiverged`) and
+    averaged into one record of ``history``. So a step makes no device-to-host copy.
+    """
+
+    def __init__(self, trainer, log_every=50):
+        self.trainer = trainer
+        self.metrics = DeviceMetrics(METRICS, log_every, trainer.device)
+        self.history = []                # one record per logged interval
+        self.in_step = False             # True while a step and its bookkeeping run
+        self.batch_in_epoch = 0          # batches of the epoch in progress done (or skipped)
+        self.epoch_loader_state = None   # the loader's state when that epoch began
+        self.last_epoch_seconds = None
+        self.steps_per_second = None
+
+    def train_step(self, real, labels=None):
+        """One ``trainer.train_step`` with its metrics buffered; returns the record when
+        this step closed a log interval, else None."""
+        out = self.trainer.train_step(real, labels)
+        if self.metrics.add(out.d_loss, out.g_loss, out.d_real.mean(), out.d_fake.mean()):
+            return self.flush_metrics()
+        return None
+
+    def flush_metrics(self):
+        """Log the buffered steps as one record (None if none); raises TrainingDiverged."""
+        record = self.metrics.flush(self.trainer.step, self.trainer.epoch + 1)
+        if record is not None:
+            self.history.append(record)
+        return record
+
+    def fit(self, loader, epochs, callbacks=(), skip_batches=0):
+        """Train for ``epochs`` more epochs; returns ``history``.
+
+        ``skip_batches`` resumes inside an epoch: restore the loader to that epoch's start
+        (``epoch_loader_state``), and the first ``skip_batches`` batches, done before the
+        run stopped, are drawn again but not trained on.
+        """
+        trainer = self.trainer
+        for _ in range(epochs):
+            for cb in callbacks:
+                cb.on_epoch_start(self, trainer.epoch + 1)
+            self.epoch_loader_state = loader.state_dict()   # the order this epoch will use
+            self.batch_in_epoch = 0
+            started, steps = time.perf_counter(), 0
+            for real, labels in loader:
+                if skip_batches:
+                    skip_batches -= 1
+                    self.batch_in_epoch += 1
+                    continue
+                # in_step stays True if cut short (e.g. by Ctrl-C): D may be updated and G
+                # not, or the step counted and the batch not; such a state is not saved.
+                self.in_step = True
+                record = self.train_step(real, labels if trainer.conditional else None)
+                self.batch_in_epoch += 1
+                self.in_step = False
+                steps += 1
+                self._log(callbacks, record)     # the record first: on_step may stop the run
+                for cb in callbacks:
+                    cb.on_step(self, trainer.step)
+            self._log(callbacks, self.flush_metrics())       # the epoch's last, short interval
+            trainer.epoch += 1
+            self.batch_in_epoch = 0
+            elapsed = time.perf_counter() - started
+            self.last_epoch_seconds = elapsed
+            self.steps_per_second = steps / elapsed if elapsed > 0 else math.inf
+            for cb in callbacks:
+                cb.on_epoch_end(self, trainer.epoch)
+        return self.history
+
+    def _log(self, callbacks, record):
+        if record is not None:
+            for cb in callbacks:
+                cb.on_log(self, record)
+
+    # --- state for checkpoints ------------------------------------------------------------------
+    def state(self):
+        """The log interval in progress (JSON-friendly), so a resumed run logs the same
+        records as one never stopped."""
+        return {"metrics": self.metrics.state_dict()}
+
+    def load_state(self, state):
+        """Restore what :meth:`state` returned.
+
+        Checkpoints written while the loop was part of GANTrainer kept the interval in the
+        trainer's state (``meta["trainer"]["metrics"]``); that dict is accepted here as it
+        is. A state without "metrics" (older still) leaves the buffer empty.
+        """
+        if "metrics" in state:
+            self.metrics.load_state_dict(state["metrics"])
