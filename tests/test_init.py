@@ -1,4 +1,4 @@
-"""tinygan.init (= tinygan.nn.init): in-place initialisers, as torch.nn.init.
+"""tinygan.nn.init: in-place initialisers, as torch.nn.init.
 
 Statistics on large tensors, exact bounds, reproducibility with tg.manual_seed,
 in-place (the same object comes back), dtype kept, both devices.
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import tinygan as tg
-import tinygan.init
 from tinygan import nn
 
 from strategies import host
@@ -24,11 +23,6 @@ def big(device, dtype=tg.float32, shape=(300, 400)):
 
 def values(t):
     return host(t).astype(np.float64).ravel()
-
-
-def test_tinygan_init_is_nn_init():
-    for name in NAMES:
-        assert getattr(tinygan.init, name) is getattr(nn.init, name), name
 
 
 @pytest.mark.parametrize("dtype", [tg.float32, tg.float64], ids=["float32", "float64"])
