@@ -216,11 +216,17 @@ def memory_growth(device, steps):
 # --- where the time goes ------------------------------------------------------------------------
 
 def profile(device, steps=50):
-    """Seconds per step in GEMM ops, elementwise ops, Adam, and everything else (Python)."""
-    import tinygan as tg
-    from tinygan import backend, functional, optim
+    """Seconds per step in GEMM ops, elementwise ops, Adam, and everything else (Python).
 
-    totals = {"gemm (Linear, MatMul)": 0.0, "elementwise and reductions": 0.0, "Adam": 0.0}
+    Every op's ``forward`` is timed, and the ``backward``s written on raw arrays
+    (``@once_differentiable``). The other backwards are made of ops (``grad @ weight``
+    runs MatMul's forward), so timing them too would count their ops twice.
+    """
+    from tinygan import backend, optim
+    from tinygan.function import Function
+    from tinygan.ops import matmul
+
+    totals = {"gemm (Affine, MatMul)": 0.0, "elementwise and reductions": 0.0, "Adam": 0.0}
     originals = []
 
     def timed(owner, name, bucket):
@@ -234,21 +240,24 @@ def profile(device, steps=50):
             backend.synchronize(device)
             totals[bucket] += time.perf_counter() - t
             return out
+        if getattr(original, "once_differentiable", False):
+            wrapper.once_differentiable = True
         setattr(owner, name, staticmethod(wrapper) if name in ("forward", "backward") else wrapper)
 
     functions = set()
-    stack = [tg.Function]
+    stack = [Function]
     while stack:
         cls = stack.pop()
         for sub in cls.__subclasses__():
             functions.add(sub)
             stack.append(sub)
     for cls in functions:
-        bucket = ("gemm (Linear, MatMul)" if cls in (functional.Linear, functional.MatMul)
+        bucket = ("gemm (Affine, MatMul)" if cls in (matmul.Affine, matmul.MatMul)
                   else "elementwise and reductions")
-        for name in ("forward", "backward"):
-            if name in cls.__dict__:
-                timed(cls, name, bucket)
+        if "forward" in cls.__dict__:
+            timed(cls, "forward", bucket)
+        if "backward" in cls.__dict__ and getattr(cls.backward, "once_differentiable", False):
+            timed(cls, "backward", bucket)
     timed(optim.Adam, "step", "Adam")
     try:
         step, sync = tinygan_step(device, 128)

@@ -359,7 +359,7 @@ class Cube(tg.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_arrays
+        (x,) = ctx.saved_tensors                   # a Tensor, on the graph
         return grad * 3 * x * x                    # d/dx x³ = 3x²
 
 
@@ -425,7 +425,7 @@ MIXED = {
     "stack": lambda a, b: tg.stack([b, a]),
     "compare": lambda a, b: a < b,
     "index": lambda a, b: a[tg.tensor([0, 1], device="cuda")],
-    "linear": lambda a, b: tg.functional.linear(a, b.reshape(1, 2)),
+    "linear": lambda a, b: tg.nn.functional.linear(a, b.reshape(1, 2)),
     "copy_": lambda a, b: b.detach().copy_(a.detach()),
     "backward gradient": lambda a, b: (a * 2).backward(tg.ones(2, device="cuda")),
 }
@@ -468,3 +468,39 @@ def test_inplace_on_a_graph_tensor_is_recorded(device):
         x.add_(1)
     (y * 3).sum().backward()
     assert x.grad.tolist() == [18.0, 18.0]
+
+
+# --- differentiating a gradient (create_graph) ----------------------------------------------------
+
+def test_second_derivative(device):
+    x = leaf([1.0, 2.0, -0.5], device)
+    (x ** 3).sum().backward(create_graph=True)
+    first = x.grad                                 # 3x², itself on the graph
+    assert first.requires_grad
+    x.grad = None
+    first.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 6 * np.array([1.0, 2.0, -0.5]), rtol=1e-15)
+
+
+def gradient_penalty(weight, x):
+    """WGAN-GP's term: (‖∂D/∂x‖ - 1)² for D(x) = Σ leaky_relu(x Wᵀ)², built with create_graph."""
+    x = x.detach().requires_grad_()
+    with tg.enable_grad():      # gradcheck's finite differences run under no_grad
+        critic = (tg.nn.functional.leaky_relu(tg.nn.functional.linear(x, weight), 0.2) ** 2).sum()
+        critic.backward(create_graph=True)
+        return ((x.grad * x.grad).sum().sqrt() - 1) ** 2
+
+
+def test_a_gradient_penalty_differentiates_through_linear_and_leaky_relu(device):
+    rng = np.random.default_rng(0)
+    weight = leaf(rng.standard_normal((3, 4)), device)
+    x = leaf(rng.standard_normal((2, 4)), device)
+    assert tg.gradcheck(lambda w: gradient_penalty(w, x), [weight])
+
+
+def test_a_once_differentiable_backward_refuses_a_second_one(device):
+    x = leaf([0.5, -1.0], device)
+    target = tg.tensor([1.0, 0.0], dtype=tg.float64, device=device)
+    tg.nn.functional.binary_cross_entropy_with_logits(x, target).backward(create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        x.grad.sum().backward()

@@ -1,11 +1,12 @@
 """bench/gan_step.py: its FLOP count matches what the engine really runs, and its
 measurements run on every device (on the CuPy stand-in too, so a GPU run works)."""
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
 
-from tinygan import functional
+from tinygan.ops import matmul
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"
 
@@ -21,24 +22,24 @@ gan_step = load_bench()
 
 
 def test_analytic_flops_equal_the_gemms_the_engine_runs(device, monkeypatch):
-    # Count 2·rows·in·out for every GEMM Linear actually performs in one train_step,
-    # including which gradients it skips (D frozen in the G step, no input gradient at
-    # each network's first layer): the analytic count must agree exactly.
+    # Count 2·m·k·n for every matrix product the engine runs in one train_step: Affine's
+    # forward (x·Wᵀ + b) and every MatMul, which is how Affine's backward computes
+    # dx = G·W and dW = Gᵀ·x. Which gradients are skipped (D frozen in the G step, no
+    # input gradient at each network's first layer) must agree with the analytic count.
     counted = []
-    forward, backward = functional.Linear.forward, functional.Linear.backward
+    affine, matmul_ = matmul.Affine.forward, matmul.MatMul.forward
 
-    def counting_forward(ctx, x, weight, bias=None):
-        ctx.gemm = 2 * x.shape[0] * weight.shape[0] * weight.shape[1]
-        counted.append(ctx.gemm)
-        return forward(ctx, x, weight, bias)
+    def counting_affine(ctx, x, weight, bias=None):
+        counted.append(2 * math.prod(x.shape[:-1]) * weight.shape[0] * weight.shape[1])
+        return affine(ctx, x, weight, bias)
 
-    def counting_backward(ctx, grad):
-        grads = backward(ctx, grad)
-        counted.extend(ctx.gemm for g in grads[:2] if g is not None)   # dx and dW are GEMMs
-        return grads
+    def counting_matmul(ctx, a, b):
+        assert a.ndim == 2 and b.ndim == 2, "the step multiplies matrices only"
+        counted.append(2 * a.shape[0] * a.shape[1] * b.shape[1])
+        return matmul_(ctx, a, b)
 
-    monkeypatch.setattr(functional.Linear, "forward", staticmethod(counting_forward))
-    monkeypatch.setattr(functional.Linear, "backward", staticmethod(counting_backward))
+    monkeypatch.setattr(matmul.Affine, "forward", staticmethod(counting_affine))
+    monkeypatch.setattr(matmul.MatMul, "forward", staticmethod(counting_matmul))
     step, sync = gan_step.tinygan_step(device, batch=4)
     counted.clear()
     step()
@@ -52,9 +53,10 @@ def test_the_measurements_run_on_each_device(device):
     memory = gan_step.memory_growth(device, steps=3)
     assert memory["after_all_mib"] > 0
     profile = gan_step.profile(device, steps=2)
-    assert profile["total"] > 0 and profile["gemm (Linear, MatMul)"] > 0
+    assert profile["total"] > 0 and profile["gemm (Affine, MatMul)"] > 0
     # The profiler puts every Function back as it was.
-    assert functional.Linear.__dict__["forward"].__class__ is staticmethod
+    assert matmul.Affine.__dict__["forward"].__class__ is staticmethod
+    assert matmul.Affine.forward.__name__ == "forward"
 
 
 def test_sgemm_peak_is_a_rate(device):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygan as tg
-from tinygan import functional as F
+from tinygan.nn import functional as F
 from strategies import (SAFE, advanced_indices, arrays, arrays_away_from, basic_indices,
                         broadcastable_shapes, distinct_arrays, floats, matmul_shapes,
                         nonzero_arrays, numel, positive_arrays, reduced_count, separated_pair,

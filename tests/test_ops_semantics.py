@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygan as tg
-from tinygan import functional as F
+from tinygan.nn import functional as F
 from strategies import arrays, host, shape_and_dim, to_tensor
 
 
@@ -138,10 +138,15 @@ def test_maximum_of_a_tensor_with_itself(device):
     np.testing.assert_array_equal(grad_of(a), [1.0, 1.0])
 
 
-def test_maximum_with_scalar_tie(device):
+def test_maximum_with_a_zero_tensor_tie(device):
     a = leaf([0.0, 1.0, -1.0], device)
-    tg.maximum(a, 0.0).sum().backward()
+    tg.maximum(a, tg.zeros((), dtype=tg.float64, device=device)).sum().backward()
     np.testing.assert_array_equal(grad_of(a), [0.5, 1.0, 0.0])
+
+
+def test_maximum_of_a_number_is_refused_as_in_pytorch(device):
+    with pytest.raises(TypeError, match=r"maximum: expected a Tensor.*clamp\(min="):
+        tg.maximum(leaf([1.0], device), 0.0)
 
 
 # --- kinks: PyTorch's conventions ---------------------------------------------------------------
@@ -311,8 +316,8 @@ FLOAT32_OPS = {
     "abs": lambda t, d: t.abs(),
     "clamp": lambda t, d: t.clamp(0.5, 1.5),
     "clamp np.float64": lambda t, d: t.clamp(min=np.float64(0.5)),
-    "maximum scalar": lambda t, d: tg.maximum(t, 1.5),
-    "minimum scalar": lambda t, d: tg.minimum(t, np.float64(1.5)),
+    "maximum 0-d": lambda t, d: tg.maximum(t, tg.tensor(1.5, dtype=tg.float64, device=d)),
+    "minimum 0-d": lambda t, d: tg.minimum(t, tg.tensor(1.5, dtype=tg.float64, device=d)),
     "maximum": lambda t, d: tg.maximum(t, t * 0.5),
     "where scalar": lambda t, d: tg.where(t > 1, t, 0.0),
     "where": lambda t, d: tg.where(t > 1, t, t * 2),

@@ -393,4 +393,4 @@ def test_linear_feature_mismatch(device):
     x = tg.zeros(4, 3, device=device)
     w = tg.zeros(2, 5, device=device)
     with pytest.raises(RuntimeError, match=r"3 features.*5"):
-        tg.functional.linear(x, w)
+        tg.nn.functional.linear(x, w)

@@ -6,16 +6,18 @@
 >>> x.grad
 tensor([2., 4., 6.])
 """
-from . import backend
-from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from . import backend, nn, optim
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import CudaUnavailableError, manual_seed
+from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
+                     set_default_dtype, uint8)
+from .function import Function, once_differentiable
 from .functional import (abs, cat, clamp, clip, exp, flatten, log, log1p, matmul, max, maximum,
                          mean, min, minimum, permute, relu, reshape, sigmoid, softplus, sqrt,
                          squeeze, stack, std, sum, tanh, transpose, unsqueeze, var, where)
 from .gradcheck import gradcheck
-from .tensor import (Tensor, arange, bool_, float16, float32, float64, full, full_like,
-                     get_default_dtype, int32, int64, ones, ones_like, rand, rand_like, randn,
-                     randn_like, set_default_dtype, tensor, uint8, zeros, zeros_like)
+from .tensor import (Tensor, arange, full, full_like, ones, ones_like, rand, rand_like, randn,
+                     randn_like, tensor, zeros, zeros_like)
 
 __version__ = "0.1.0"
 
@@ -23,5 +25,3 @@ __version__ = "0.1.0"
 def cuda_is_available():
     """True when device "cuda" works (CuPy installed, a driver and a GPU)."""
     return backend.cuda_available()
-
-from . import nn, optim, init  # noqa: E402  (built on everything above)

@@ -1,42 +1,25 @@
-"""Reverse-mode automatic differentiation: the graph and the backward pass.
+"""Reverse-mode automatic differentiation: grad mode, the graph, and the backward pass.
 
-A differentiable op is a :class:`Function` subclass with two static methods on
-raw arrays (numpy or cupy)::
+When an op runs on tensors that require grad, the Tensor records a :class:`Node`:
+the op's Function, its context (what forward saved), and an *edge* per input saying
+where that input's gradient goes (the input's own Node, or the input itself when it
+is a leaf). :func:`run_backward` walks those nodes from the output back to the
+leaves, each after every node that feeds into it (an iterative topological sort,
+so a chain of 10,000 ops is fine), calls each op's backward, sums gradients that
+arrive from several uses, sums broadcast gradients back to each input's shape
+(once, here, for every op), and adds the result into each leaf's ``.grad``.
 
-    class Exp(Function):
-        @staticmethod
-        def forward(ctx, x):
-            y = array_module(x).exp(x)
-            ctx.save_for_backward(y)
-            return y
-
-        @staticmethod
-        def backward(ctx, grad):
-            (y,) = ctx.saved_arrays
-            return grad * y                    # d/dx exp(x) = exp(x)
-
-``Exp.apply(tensor)`` runs ``forward`` on the tensor's array and, when grad mode
-is on and an input requires grad, records a :class:`Node` on the result's
-``grad_fn``. :func:`run_backward` walks those nodes from the output back to the
-leaves in topological order (iteratively, so a chain of 10,000 ops is fine),
-sums gradients that arrive from several uses, sums broadcast gradients back to
-each input's shape (:func:`unbroadcast`, once, here, for every op) and
-accumulates into the leaves' ``.grad``. The graph's saved arrays are freed
-afterwards unless ``retain_graph=True``.
-
-Every Tensor carries a version counter bumped by in-place changes. A saved
-tensor whose version changed between forward and backward raises the same
-error PyTorch does, instead of silently giving a wrong gradient.
+This file never imports the Tensor: it asks the tensors it is given (``t._wrap(a)``
+makes a Tensor of an array, ``t.grad_fn``, ``t.grad``).
 """
 from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
-
-import numpy as np
 
 from . import backend
+from .function import Context, Function
+from .ops.shapes import sum_to
 
 # --- grad mode -----------------------------------------------------------------
 
@@ -47,25 +30,41 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "enabled", True)
 
 
-def set_grad_enabled(mode: bool):
-    _state.enabled = bool(mode)
-
-
-class _GradMode(contextlib.ContextDecorator):
-    """Context manager and decorator that sets grad mode and restores it after."""
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Turn recording on or off: ``tg.set_grad_enabled(False)`` as a call, a context
+    manager or a decorator, as in PyTorch; the previous mode comes back on exit."""
 
     def __init__(self, mode):
-        self.mode = mode
+        self.mode = bool(mode)
+        self.previous = is_grad_enabled()
+        _state.enabled = self.mode
 
     def _recreate_cm(self):  # each decorated call gets its own saved mode (recursion-safe)
         return _GradMode(self.mode)
 
     def __enter__(self):
-        self.previous = is_grad_enabled()
-        set_grad_enabled(self.mode)
+        return self
 
     def __exit__(self, *exc):
-        set_grad_enabled(self.previous)
+        _state.enabled = self.previous
+        return False
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Sets grad mode on enter and restores it on exit (no_grad, enable_grad)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def _recreate_cm(self):
+        return _GradMode(self.mode)
+
+    def __enter__(self):
+        self.previous = is_grad_enabled()
+        _state.enabled = self.mode
+
+    def __exit__(self, *exc):
+        _state.enabled = self.previous
         return False
 
 
@@ -89,23 +88,8 @@ def enable_grad():
 
 # --- the graph -----------------------------------------------------------------
 
-class Context:
-    """What forward leaves for backward: saved arrays and plain attributes.
-
-    ``needs_input_grad[i]`` says whether input i wants a gradient, so backward
-    can skip work nobody will use (e.g. the image gradient of D's first layer),
-    and forward can save only what that backward will read (as PyTorch does:
-    ``x * w`` with only ``w`` requiring grad keeps ``x``, not ``w``).
-    """
-
-    def __init__(self, needs_input_grad):
-        self.needs_input_grad = needs_input_grad
-        self.saved_arrays = ()
-        self.is_view = False   # forward sets True when its output shares the input's memory
-
-    def save_for_backward(self, *arrays):
-        """Keep these (arrays, numbers or None) for backward; freed after backward."""
-        self.saved_arrays = arrays
+_OUTPUT = "output"      # how a saved array is given back to backward (see Node.saved_tensors)
+_CONSTANT = "constant"
 
 
 class Node:
@@ -113,20 +97,37 @@ class Node:
 
     ``edges[i]`` is None when input i needs no gradient, else ``(target, shape, dtype)``:
     the target is the input's own Node, or the input itself when it is a leaf, and
-    the shape and dtype are the input's (gradients are summed and cast back to them).
-    Edges, not the input Tensors, are kept, so the graph holds no array that
-    backward does not need, and a later in-place write that gives a tensor a new
-    ``grad_fn`` does not change what this op was computed from.
+    shape and dtype are the input's (gradients are summed and cast back to them).
+    The graph keeps edges, not the input tensors, so it holds no array that backward
+    does not need, and a later in-place write that gives a tensor a new history does
+    not change what this op was computed from.
     """
 
-    __slots__ = ("function", "ctx", "edges", "saved_versions", "released", "__weakref__")
+    __slots__ = ("function", "ctx", "edges", "saved", "versions", "released", "__weakref__")
 
-    def __init__(self, function, ctx, edges):
-        self.function = function
-        self.ctx = ctx
-        self.edges = edges
-        self.saved_versions = ()          # (tensor or weakref to it, version at save time)
-        self.released = False             # True once saved values were freed by a backward
+    def __init__(self, function, ctx, edges, args, output):
+        self.function, self.ctx, self.edges = function, ctx, edges
+        self.released = False          # True once a backward freed what forward saved
+        # For each saved array: the input's edge or _OUTPUT (then backward gets it back
+        # connected to the graph) or _CONSTANT; and the version of every saved tensor,
+        # so that an in-place change before backward is caught.
+        self.saved, self.versions = [], []
+        for value in ctx.saved_arrays:
+            recipe = None
+            if value is output.data:
+                recipe = _OUTPUT
+                self.versions.append((output._versions, output._version, output))
+            elif hasattr(value, "dtype"):
+                recipe = _CONSTANT
+                for arg, edge in zip(args, edges):
+                    if hasattr(arg, "_versions") and arg.data is value:
+                        recipe = edge if edge is not None else _CONSTANT
+                        self.versions.append((arg._versions, arg._version, arg))
+                        break
+            self.saved.append(recipe)
+        # keep only the description of a saved tensor, not the tensor itself
+        self.versions = [(counts, seen, f"[{t.dtype} tensor of shape {t.shape}]")
+                         for counts, seen, t in self.versions]
 
     def name(self):
         return f"{self.function.__name__}Backward"
@@ -135,121 +136,64 @@ class Node:
         return f"<{self.name()}>"
 
     def check_versions(self):
-        for ref, version in self.saved_versions:
-            tensor = ref() if isinstance(ref, weakref.ref) else ref
-            if tensor is not None and tensor._version != version:
+        for counts, seen, what in self.versions:
+            if counts[0] != seen:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been "
-                    f"modified by an inplace operation: [{tensor.dtype} tensor of shape "
-                    f"{tuple(tensor.shape)}], which is output 0 of {self.name()}'s inputs or "
-                    f"output, is at version {tensor._version}; expected version {version} "
-                    "instead. Compute the loss again after the in-place change "
-                    "(e.g. after optimizer.step()).")
+                    f"modified by an inplace operation: {what}, saved by {self.name()}, is at "
+                    f"version {counts[0]}; expected version {seen} instead. Compute the loss "
+                    "again after the in-place change (e.g. after optimizer.step()).")
+
+    def saved_tensors(self, like):
+        """What forward saved, as Tensors (``like._wrap``); inputs and the output come back
+        on the graph, so that a backward made of Tensor ops can itself be differentiated."""
+        tensors = []
+        for value, recipe in zip(self.ctx.saved_arrays, self.saved):
+            if recipe is None:                       # a number, or None
+                tensors.append(value)
+            elif recipe is _CONSTANT:
+                tensors.append(like._wrap(value))
+            elif recipe is _OUTPUT:
+                tensors.append(like._wrap(value)._set_graph(self))
+            elif not isinstance(recipe[0], Node):   # a leaf input: the leaf itself
+                tensors.append(recipe[0])
+            else:
+                tensors.append(like._wrap(value)._set_graph(recipe[0]))
+        return tuple(tensors)
 
     def free(self):
         """Drop the saved values. The edges stay: a node that saved nothing can be
         walked again by a later backward, as in PyTorch (``y = x + 1`` used twice)."""
-        self.released = self.released or any(item is not None for item in self.ctx.saved_arrays)
+        self.released = self.released or any(v is not None for v in self.ctx.saved_arrays)
         self.ctx.saved_arrays = ()
-        self.saved_versions = ()
+        self.saved, self.versions = [], []
 
 
-_tensor_type = None
-
-
-def register_tensor_type(cls):
-    """tensor.py registers its Tensor class so Function.apply can build outputs."""
-    global _tensor_type
-    _tensor_type = cls
-
-
-class Function:
-    """Base class of differentiable ops: subclass and write forward and backward.
-
-    ``backward`` returns one gradient per positional input of ``forward`` (a
-    single array when there is one input); ``None`` where no gradient flows. It
-    must not modify the gradient it is given (other inputs may hold it too).
-    Keyword arguments of ``apply`` are passed to ``forward`` and never get one.
-    """
-
-    @staticmethod
-    def forward(ctx, *args, **kwargs):
-        raise NotImplementedError
-
-    @staticmethod
-    def backward(ctx, grad):
-        raise NotImplementedError
-
-    @classmethod
-    def apply(cls, *args, **kwargs):
-        Tensor = _tensor_type
-        tensors = [a for a in args if isinstance(a, Tensor)]
-        if len(tensors) > 1:
-            backend.check_same_device(*(t.data for t in tensors), op=cls.__name__)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = any(needs) and is_grad_enabled()
-
-        ctx = Context(needs)
-        out = cls.forward(ctx, *arrays, **kwargs)
-        result = Tensor(out)
-        if ctx.is_view:  # the output shares args[0]'s memory: a view, as in PyTorch
-            result._make_view_of(args[0], cls, kwargs)
-        if record and result.dtype.kind == "f":   # integer and bool results have no gradient
-            edges = tuple(_edge(a) if need else None for a, need in zip(args, needs))
-            node = Node(cls, ctx, edges)
-            node.saved_versions = _versions_of_saved(ctx.saved_arrays, args, result)
-            result._set_graph(node)
-        return result
-
-
-def _edge(tensor):
+def edge_to(tensor):
+    """Where the gradient of an input goes: its Node, or itself when it is a leaf."""
     target = tensor if tensor.grad_fn is None else tensor.grad_fn
     return (target, tensor.shape, tensor.dtype)
 
 
-def _versions_of_saved(saved, args, result):
-    """Which tensors' arrays were saved, with their versions now (for in-place checks)."""
-    Tensor = _tensor_type
-    versions = []
-    for array in saved:
-        if array is None:
-            continue
-        if array is result.data:   # weak: no cycle out -> node -> out
-            versions.append((weakref.ref(result), result._version))
-            continue
-        for a in args:
-            if isinstance(a, Tensor) and a.data is array:
-                versions.append((a, a._version))
-                break
-    return tuple(versions)
+class NotTwiceDifferentiable(Function):
+    """Stands for the backward of a once-differentiable op inside a graph made with
+    ``create_graph=True``: differentiating through it again is an error."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError(f"{ctx.op}'s backward is written on raw arrays (marked "
+                           "once_differentiable): it cannot be differentiated a second time")
 
 
 # --- the backward pass -----------------------------------------------------------
 
-def unbroadcast(grad, shape):
-    """Sum ``grad`` over the dimensions broadcasting added or stretched to reach ``shape``."""
-    shape = tuple(shape)
-    if grad.shape == shape:
-        return grad
-    if grad.ndim < len(shape):    # t[i] = v with v of shape (1, n): leading 1s numpy dropped
-        return grad.reshape(shape)
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad.reshape(shape)
-
-
-def _topological_order(root_node):
-    """Nodes reachable from root_node, each after every node that feeds into it."""
+def _topological_order(root):
+    """Nodes reachable from root, each after every node that feeds into it."""
     order, visited = [], set()
-    stack = [(root_node, False)]
+    stack = [(root, False)]
     while stack:
-        node, children_done = stack.pop()
-        if children_done:
+        node, inputs_done = stack.pop()
+        if inputs_done:
             order.append(node)
             continue
         if node in visited:
@@ -262,18 +206,23 @@ def _topological_order(root_node):
     return order  # leaves-side first; the root is last
 
 
-def run_backward(tensor, grad, retain_graph=False):
-    """Accumulate d(tensor)/d(leaf) · grad into every leaf's ``.grad``."""
+def run_backward(tensor, grad, retain_graph=None, create_graph=False):
+    """Add d(tensor)/d(leaf) · grad into every leaf's ``.grad`` (grad: a Tensor).
+
+    With ``create_graph`` the backward pass is itself recorded, so the gradients it
+    leaves can be differentiated again (a gradient penalty); the graph is then kept.
+    """
     # The chain rule: ∂L/∂x = Σ over uses of x of (∂L/∂y)·(∂y/∂x), in reverse topological order
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    handed_out = {id(grad.data)}   # arrays others hold: a leaf copies these, never keeps them
     root = tensor.grad_fn
-    handed_out = {id(grad)}   # arrays someone else holds: a leaf must copy these, not keep them
-    if root is None:          # a leaf: its gradient is the upstream gradient itself
-        _accumulate(tensor, grad, handed_out)
-        return
-    order = _topological_order(root)
-    pending = {root: grad}
-    with no_grad():
-        for node in reversed(order):
+    with _GradMode(create_graph), backend.errstate(divide="ignore", invalid="ignore",
+                                                  over="ignore"):
+        if root is None:           # a leaf: its gradient is the upstream gradient itself
+            _accumulate(tensor, grad, handed_out, create_graph)
+            return
+        pending = {root: grad}
+        for node in reversed(_topological_order(root)):
             if node.released:
                 raise RuntimeError(
                     "Trying to backward through the graph a second time (or directly access "
@@ -283,44 +232,63 @@ def run_backward(tensor, grad, retain_graph=False):
             node_grad = pending.pop(node, None)
             if node_grad is None:  # nothing flowed here (e.g. an unused output branch)
                 continue
-            if isinstance(node_grad, np.generic):   # NumPy's 0-d sums are scalars; backward
-                node_grad = np.asarray(node_grad)   # rules may index their gradient arrays
             node.check_versions()
-            grads = node.function.backward(node.ctx, node_grad)
-            if not isinstance(grads, tuple):
-                grads = (grads,)
+            grads = _call_backward(node, node_grad, create_graph)
             outgoing = [(edge, g) for edge, g in zip(node.edges, grads)
                         if edge is not None and g is not None]
             if len(outgoing) > 1:  # one array sent down two edges (Add: grad, grad) is shared
-                ids = [id(g) for _, g in outgoing]
+                ids = [id(g.data) for _, g in outgoing]
                 handed_out.update(i for i in ids if ids.count(i) > 1)
             for (target, shape, dtype), g in outgoing:
-                g = unbroadcast(g, shape)
+                g = sum_to(g, shape)
                 if g.dtype != dtype:   # e.g. a float64 0-d tensor promoted to float32 in the op
-                    g = g.astype(dtype)
-                if isinstance(g, np.generic):   # a leaf's .grad is an array, never a scalar
-                    g = np.asarray(g)
+                    g = g.to(dtype=dtype)
                 if not isinstance(target, Node):
                     if target._view is None or not target._view.made_in_no_grad:
-                        _accumulate(target, g, handed_out)   # (PyTorch fills no no_grad view)
-                elif target in pending:
-                    pending[target] = pending[target] + g  # out of place: g may be held elsewhere
+                        _accumulate(target, g, handed_out, create_graph)  # (PyTorch fills no
+                elif target in pending:                                    # no_grad view)
+                    pending[target] = pending[target] + g   # out of place: g may be held elsewhere
                 else:
                     pending[target] = g
-                    handed_out.add(id(g))
+                    handed_out.add(id(g.data))
             if not retain_graph:
                 node.free()
 
 
-def _accumulate(leaf, g, handed_out):
-    """leaf.grad += g; the first gradient becomes the leaf's own array (copied unless no one
-    else can hold it: a view (of a broadcast, of another gradient) or one handed out elsewhere)."""
-    Tensor = _tensor_type
-    if g.dtype != leaf.data.dtype:
-        g = g.astype(leaf.data.dtype)
+def _call_backward(node, grad, create_graph):
+    """The node's backward on Tensors (or on arrays, for a once-differentiable op)."""
+    backward = node.function.backward
+    if getattr(backward, "once_differentiable", False):
+        grads = backward(node.ctx, grad.data)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        grads = tuple(None if g is None else grad._wrap(g) for g in grads)
+        if create_graph:
+            ctx = Context(())
+            ctx.op = node.function.__name__
+            stop = Node(NotTwiceDifferentiable, ctx, (), (), grad)
+            grads = tuple(None if g is None else g._set_graph(stop) for g in grads)
+        return grads
+    node.ctx.saved_tensors = node.saved_tensors(grad)
+    try:
+        grads = backward(node.ctx, grad)
+    finally:
+        node.ctx.saved_tensors = ()    # the node keeps arrays, not Tensors on the graph
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+def _accumulate(leaf, g, handed_out, create_graph):
+    """leaf.grad += g. The first gradient becomes the leaf's own array, copied unless no
+    one else can hold it (a view of another gradient or of a broadcast, or an array
+    handed out elsewhere); later ones are added in place, as PyTorch does."""
+    if g.dtype != leaf.dtype:
+        g = g.to(dtype=leaf.dtype)
+    if create_graph:               # keep the history: out of place, differentiable
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
     if leaf.grad is None:
-        owned = id(g) not in handed_out and g.base is None and g.flags.c_contiguous
-        leaf.grad = Tensor(g if owned else g.copy())
+        array = g.data
+        owned = id(array) not in handed_out and array.base is None and array.flags.c_contiguous
+        leaf.grad = leaf._wrap(array if owned else array.copy())
         handed_out.add(id(leaf.grad.data))
     else:
-        leaf.grad.data += g   # in place, as PyTorch: a reference to .grad sees the sum
+        leaf.grad.data += g.data

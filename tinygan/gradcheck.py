@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .autograd import no_grad
-from .tensor import Tensor
+from .tensor import Tensor, no_grad
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):

@@ -10,68 +10,38 @@ Names and behaviour follow PyTorch, so code from a PyTorch course reads the same
 tensor([[2., 4.],
         [6., 8.]])
 
-One difference: ``Tensor.data`` is the raw numpy/cupy array, not another Tensor.
-Every operator maps to a function of :mod:`tinygan.functional`, where each
-forward sits beside its backward.
+Every method that computes something checks its arguments, settles the dtype by
+PyTorch's rules (:mod:`tinygan.dtypes`) and applies an op of :mod:`tinygan.ops`
+(``Exp.apply(x)``); :meth:`Tensor.apply_function` runs the op and records it in the
+graph (:mod:`tinygan.autograd`) when a gradient will be wanted. In-place changes
+(``add_``, ``t[i] = v``, ``+=``) are recorded too, also through views, as PyTorch
+records them. One difference: ``Tensor.data`` is the raw numpy/cupy array.
 """
 from __future__ import annotations
 
+import builtins
+import collections
+import math
 import numbers
 
 import numpy as np
 
-from . import autograd, backend
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from . import backend
+from .autograd import (Node, edge_to, enable_grad, is_grad_enabled, no_grad,  # noqa: F401
+                       run_backward, set_grad_enabled)
+from .dtypes import (bool_, can_cast, float16, float32, float64, get_default_dtype,  # noqa: F401
+                     int32, int64, is_number, promote_types, result_type, set_default_dtype,
+                     uint8)
+from .function import Context
+from .ops.activations import HyperbolicTangent, Logistic, Rectify
+from .ops.arithmetic import Add, Div, Mul, Neg, Pow, Reciprocal, Sub
+from .ops.conversions import Clone, To
+from .ops.elementwise import Abs, Clamp, Exp, Log, Log1p, Maximum, Minimum, Sign, Sqrt
+from .ops.matmul import MatMul
+from .ops.reductions import MaxAll, MaxAlong, Mean, SqrtOfVar, Sum, Var
+from .ops.shapes import CopySlices, Expand, GetItem, Permute, Reshape, SetItem, is_array_index
 
-float16 = np.dtype("float16")
-float32 = np.dtype("float32")
-float64 = np.dtype("float64")
-int32 = np.dtype("int32")
-int64 = np.dtype("int64")
-uint8 = np.dtype("uint8")
-bool_ = np.dtype("bool")
-
-_default_dtype = float32
-
-
-def get_default_dtype():
-    return _default_dtype
-
-
-def set_default_dtype(dtype):
-    """Floating dtype of new tensors from Python floats (float32 unless changed)."""
-    global _default_dtype
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"default dtype must be a floating type, got {dtype}")
-    _default_dtype = dtype
-
-
-class ViewOf:
-    """What a view remembers: its base, the view ops that made it from the base, the
-    memory's counts of changes (see Tensor._versions) when its history was made, and
-    whether it was made under no_grad (PyTorch then refuses to remake that history)."""
-
-    __slots__ = ("base", "steps", "versions_seen", "made_in_no_grad")
-
-    def __init__(self, base, steps, versions_seen, made_in_no_grad):
-        self.base, self.steps = base, steps
-        self.versions_seen, self.made_in_no_grad = tuple(versions_seen), made_in_no_grad
-
-    def stale(self, view):
-        """True when a recorded write changed the memory's history since view's was made."""
-        changes, writes = view._versions
-        if self.made_in_no_grad:   # refused once the memory changed under it (any change if
-            # it requires grad, else a recorded write), as in PyTorch
-            if writes != self.versions_seen[1] or (
-                    view._requires_grad and changes != self.versions_seen[0]):
-                raise RuntimeError(
-                    "A view was created in no_grad mode and its base or another view of its "
-                    "base has been modified inplace: which history it has is ambiguous, so "
-                    "it is refused (as in PyTorch). Take the view and write both inside "
-                    "tg.no_grad(), or both outside it.")
-            return False
-        return writes != self.versions_seen[1]
+MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
 
 
 class Tensor:
@@ -89,7 +59,7 @@ class Tensor:
         if isinstance(data, np.generic):  # numpy gives scalars for 0-d results; keep arrays
             data = np.asarray(data)
         elif not hasattr(data, "dtype"):
-            data = np.array(data, dtype=_default_dtype)
+            data = np.array(data, dtype=get_default_dtype())
         self._data = data                 # numpy.ndarray or cupy.ndarray, used as is
         self.grad = None                  # a Tensor after backward, or None
         self._grad_fn = None              # the autograd Node that made this tensor
@@ -101,7 +71,7 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    # --- the array underneath -------------------------------------------------
+    # --- the array underneath ----------------------------------------------------------
     @property
     def data(self):
         """The underlying numpy or cupy array (no copy)."""
@@ -182,7 +152,27 @@ class Tensor:
                                "ambiguous; use .any() or .all()")
         return bool(self.item())
 
-    # --- graph ---------------------------------------------------------------------
+    def __repr__(self):
+        host = backend.to_numpy(self._data)
+        # PyTorch's look: "1." when every value is whole, else four fixed decimals ("0.6931").
+        whole = (host.dtype.kind != "f" or not np.all(np.isfinite(host))
+                 or np.all(host == np.round(host)))
+        values = np.array2string(host, separator=", ", precision=4, prefix="tensor(",
+                                 floatmode="maxprec" if whole else "fixed")
+        extras = []
+        if self.device != backend.CPU:
+            extras.append(f"device='{self.device}'")
+        if self.dtype != get_default_dtype() and self.dtype.kind == "f":
+            extras.append(f"dtype=tinygan.{self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([values] + extras) + ")"
+
+    __hash__ = object.__hash__
+
+    # --- the graph -----------------------------------------------------------------------
     @property
     def grad_fn(self):
         """The Node that made this tensor (None for a leaf)."""
@@ -210,24 +200,12 @@ class Tensor:
         self._requires_grad = bool(requires_grad)
         return self
 
-    def _set_graph(self, node):
-        """Make ``node`` this tensor's history (None: a leaf that needs no gradient)."""
-        self._grad_fn = node
-        self._requires_grad = node is not None
-
-    def detach(self):
-        """The same array, cut from the graph (shares memory, as in PyTorch)."""
-        detached = Tensor(self._data)
-        detached._versions = self._versions
-        return detached
-
-    def clone(self):
-        return F.clone(self)
-
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Accumulate the gradient of this tensor into every leaf's ``.grad``.
 
         ``gradient`` is d(something)/d(self); it may be omitted only for a scalar.
+        ``create_graph=True`` records the backward pass too, so the gradients can be
+        differentiated again (the graph is then kept).
         """
         no_grad_view = self._view is not None and self._view.made_in_no_grad
         if not self.requires_grad or (no_grad_view and self.grad_fn is None):
@@ -238,17 +216,63 @@ class Tensor:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
                                    f"this tensor has shape {self.shape}: pass "
                                    "backward(gradient) with a tensor of that shape")
-            grad = backend.array_module(self._data).ones_like(self._data)
-        else:
-            grad = gradient.data if isinstance(gradient, Tensor) else gradient
-            backend.check_same_device(self._data, grad, op="backward")
-            if tuple(grad.shape) != self.shape:
-                raise RuntimeError(f"backward: gradient has shape {tuple(grad.shape)} but the "
-                                   f"tensor has shape {self.shape}")
-            grad = grad.astype(self._data.dtype, copy=False)
-        autograd.run_backward(self, grad, retain_graph=retain_graph)
+            gradient = Tensor(backend.array_module(self._data).ones_like(self._data))
+        elif not isinstance(gradient, Tensor):
+            gradient = Tensor(gradient)
+        backend.check_same_device(self._data, gradient.data, op="backward")
+        if gradient.shape != self.shape:
+            raise RuntimeError(f"backward: gradient has shape {gradient.shape} but the "
+                               f"tensor has shape {self.shape}")
+        if gradient.dtype != self.dtype:
+            gradient = gradient.to(dtype=self.dtype)
+        run_backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
-    # --- views -----------------------------------------------------------------------
+    def detach(self):
+        """The same array, cut from the graph (shares memory, as in PyTorch)."""
+        detached = Tensor(self._data)
+        detached._versions = self._versions
+        return detached
+
+    def clone(self):
+        """A copy that stays on the graph (its gradient flows back to self)."""
+        return Clone.apply(self)
+
+    @staticmethod
+    def apply_function(function, args, kwargs):
+        """Run ``function`` (an op) on these arguments; record it when a gradient will be
+        wanted. ``Function.apply`` comes here (tinygan.function)."""
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if len(tensors) > 1:
+            backend.check_same_device(*(t.data for t in tensors), op=function.__name__)
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx = Context(needs)
+        out = function.forward(ctx, *[a._data if isinstance(a, Tensor) else a for a in args],
+                               **kwargs)
+        result = Tensor(out)
+        if ctx.is_view:  # the output shares args[0]'s memory: a view, as in PyTorch
+            result._make_view_of(args[0], function, kwargs)
+        if any(needs) and is_grad_enabled() and result.dtype.kind == "f":
+            edges = tuple(edge_to(a) if need else None for a, need in zip(args, needs))
+            result._set_graph(Node(function, ctx, edges, args, result))
+        return result     # (integer and bool results never require grad)
+
+    def _set_graph(self, node):
+        """Make ``node`` this tensor's history (None: a leaf that needs no gradient)."""
+        self._grad_fn = node
+        self._requires_grad = node is not None
+        return self
+
+    @staticmethod
+    def _wrap(array):
+        """A Tensor holding ``array`` (no copy, no graph): how the engine and the ops'
+        backward rules make tensors without importing this module."""
+        return Tensor(array)
+
+    def new_zeros(self, size):
+        """Zeros of ``size`` with this tensor's dtype and device."""
+        return Tensor(backend.array_module(self._data).zeros(_size((size,)), dtype=self.dtype))
+
+    # --- views ---------------------------------------------------------------------------
     # A view (slice, transpose, reshape that numpy did without a copy) remembers its
     # base and the ops that made it from the base, so that a write through it can be
     # recorded on the base, and so that it can remake its own history when the base
@@ -256,7 +280,7 @@ class Tensor:
 
     def _make_view_of(self, source, function, kwargs):
         self._versions = source._versions
-        made_in_no_grad = not autograd.is_grad_enabled()
+        made_in_no_grad = not is_grad_enabled()
         if source._view is None:
             self._view = ViewOf(source, ((function, kwargs),), self._versions, made_in_no_grad)
         else:
@@ -277,7 +301,7 @@ class Tensor:
             fresh = function.apply(fresh, **kwargs)
         self._grad_fn, self._requires_grad = fresh._grad_fn, fresh._requires_grad
 
-    # --- in place ----------------------------------------------------------------------
+    # --- in place ------------------------------------------------------------------------
     @property
     def _version(self):
         """How many in-place changes this tensor's memory has seen (views and detached
@@ -289,7 +313,7 @@ class Tensor:
 
     def _records_write(self, operands):
         """Whether an in-place write with these operands goes into the graph."""
-        return autograd.is_grad_enabled() and (self.requires_grad or any(
+        return is_grad_enabled() and (self.requires_grad or builtins.any(
             isinstance(o, Tensor) and o.requires_grad for o in operands))
 
     def _write(self, compute, operands=(), check_cast=True, check_overlap=True):
@@ -305,7 +329,7 @@ class Tensor:
             if isinstance(o, Tensor) and backend.overlap(self._data, o.data) == "partial":
                 raise _overlap_error()
         if not self._records_write(operands):
-            with autograd.no_grad():
+            with no_grad():
                 new = compute(self)
             self._data[...] = self._checked_result(new, check_cast).data
             self._bump_version()
@@ -320,20 +344,18 @@ class Tensor:
             raise RuntimeError(f"{which} that requires grad is being used in an in-place "
                                "operation; do it under tg.no_grad() (as optimizers do) or "
                                "on a copy (x = x.clone())")
-        old = Tensor(self._data.copy())   # the old value, with self's history
-        old._set_graph(self.grad_fn)
-        old._requires_grad = self.requires_grad
+        old = Tensor(self._data.copy())._set_graph(self.grad_fn)   # the old value, with
+        old._requires_grad = self.requires_grad                    # self's history
         new = self._checked_result(compute(old), check_cast)
         if new.dtype != self.dtype:
-            new = F.to(new, dtype=self.dtype)
+            new = new.to(dtype=self.dtype)
         if base is self:
             self._data[...] = new.data
             self._set_graph(new.grad_fn)
         else:   # base ← base with the view's region replaced by new (written through self)
-            before = Tensor(base._data)
-            before._set_graph(base.grad_fn)
+            before = Tensor(base._data)._set_graph(base.grad_fn)
             before._requires_grad = base.requires_grad
-            base._set_graph(F.CopySlices.apply(before, new, steps=self._view.steps).grad_fn)
+            base._set_graph(CopySlices.apply(before, new, steps=self._view.steps).grad_fn)
         self._bump_version()
         self._versions[1] += 1           # views of this memory must rebuild their history
         if base is not self:
@@ -344,7 +366,7 @@ class Tensor:
         if new.shape != self.shape:
             raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
                                f"broadcast shape {list(new.shape)}")
-        if check_cast and not _can_cast(new.dtype, self.dtype):
+        if check_cast and not can_cast(new.dtype, self.dtype):
             raise RuntimeError(f"result type {new.dtype} can't be cast to the desired output "
                                f"type {self.dtype}")
         return new
@@ -370,16 +392,16 @@ class Tensor:
 
     def add_(self, other, alpha=1):
         """self += alpha * other, in place."""
-        return self._write(lambda old: F.add(old, _scaled(other, alpha)), (other,))
+        return self._write(lambda old: old + _scaled(other, alpha), (other,))
 
     def sub_(self, other, alpha=1):
-        return self._write(lambda old: F.sub(old, _scaled(other, alpha)), (other,))
+        return self._write(lambda old: old - _scaled(other, alpha), (other,))
 
     def mul_(self, other):
-        return self._write(lambda old: F.mul(old, other), (other,))
+        return self._write(lambda old: old * other, (other,))
 
     def div_(self, other):
-        return self._write(lambda old: F.div(old, other), (other,))
+        return self._write(lambda old: old / other, (other,))
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -398,24 +420,24 @@ class Tensor:
 
         Recorded in the graph when value or t requires grad, as in PyTorch.
         """
-        index = F.device_index(self, index)
+        index = _device_index(self, index)
         if isinstance(value, Tensor):
             backend.check_same_device(self._data, value.data, op="setitem")
             value = self._fit_value(index, value)
-        elif not isinstance(value, (numbers.Number, np.generic)):
+        elif not is_number(value):
             raise TypeError(f"can only assign a number or a Tensor to a Tensor, "
                             f"got {type(value).__name__}")
         if not self._records_write((value,)):   # a plain write into the array
             self._data[index] = value.data if isinstance(value, Tensor) else value
             self._bump_version()
             return
-        self._write(lambda old: F.SetItem.apply(old, value, index=index), (value,),
+        self._write(lambda old: SetItem.apply(old, value, index=index), (value,),
                     check_cast=False, check_overlap=False)   # _fit_value checked it
 
     def _fit_value(self, index, value):
         """value for self[index] = value: leading size-1 dims dropped (as PyTorch does), and
         refused when it overlaps the memory it is written into."""
-        advanced = F.is_array_index(index)
+        advanced = is_array_index(index)
         region = self._data if advanced else self._data[index]
         while value.ndim > region.ndim and value.shape[0] == 1 and not advanced:
             value = value.reshape(value.shape[1:])
@@ -426,7 +448,7 @@ class Tensor:
             raise _overlap_error()
         return value
 
-    # --- devices and dtypes ------------------------------------------------------
+    # --- devices and dtypes ----------------------------------------------------------------
     def to(self, device=None, dtype=None):
         """A tensor on ``device`` with ``dtype``; ``self`` when nothing changes.
 
@@ -437,7 +459,11 @@ class Tensor:
                 dtype, device = np.dtype(device), None
             except TypeError:
                 pass
-        return F.to(self, device=device, dtype=dtype)
+        device = self.device if device is None else backend.normalize_device(device)
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        if device == self.device and dtype == self.dtype:
+            return self
+        return To.apply(self, device=device, dtype=dtype)
 
     def cpu(self):
         return self.to("cpu")
@@ -454,101 +480,386 @@ class Tensor:
     def type(self, dtype):
         return self.to(dtype=dtype)
 
-    # --- printing -----------------------------------------------------------------
-    def __repr__(self):
-        host = backend.to_numpy(self._data)
-        # PyTorch's look: "1." when every value is whole, else four fixed decimals ("0.6931").
-        whole = host.dtype.kind != "f" or not np.all(np.isfinite(host)) or np.all(host == np.round(host))
-        values = np.array2string(host, separator=", ", precision=4, prefix="tensor(",
-                                 floatmode="maxprec" if whole else "fixed")
-        extras = []
-        if self.device != backend.CPU:
-            extras.append(f"device='{self.device}'")
-        if self.dtype != _default_dtype and self.dtype.kind == "f":
-            extras.append(f"dtype=tinygan.{self.dtype}")
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + ", ".join([values] + extras) + ")"
+    def _floating(self):
+        """self, or self in the default float dtype if it holds integers or bools: what
+        exp, log, sigmoid... compute in (PyTorch gives float32 for exp(arange(3)))."""
+        return self if self.dtype.kind == "f" else self.to(dtype=get_default_dtype())
 
-    __hash__ = object.__hash__
+    # --- arithmetic: operands of PyTorch's common dtype ---------------------------------------
+    def __add__(self, other): return _binary(Add, self, other)
+    def __radd__(self, other): return _binary(Add, other, self)
+    def __sub__(self, other): return _binary(Sub, self, other)
+    def __rsub__(self, other): return _binary(Sub, other, self)
+    def __mul__(self, other): return _binary(Mul, self, other)
+    def __rmul__(self, other): return _binary(Mul, other, self)
+    def __truediv__(self, other): return _divide(self, other)
+    def __rtruediv__(self, other): return _divide(other, self)
+    def __pow__(self, other): return _binary(Pow, self, other)
+    def __rpow__(self, other): return _binary(Pow, other, self)
+    def __neg__(self): return Neg.apply(self)
+    def __abs__(self): return self.abs()
+    def __matmul__(self, other): return self.matmul(other)
+    def __rmatmul__(self, other): return _tensor_operand(other, "matmul").matmul(self)
 
-    # --- operators: each maps to a differentiable function in tinygan.functional ----
-    def __add__(self, other): return F.add(self, other)
-    def __radd__(self, other): return F.add(other, self)
-    def __sub__(self, other): return F.sub(self, other)
-    def __rsub__(self, other): return F.sub(other, self)
-    def __mul__(self, other): return F.mul(self, other)
-    def __rmul__(self, other): return F.mul(other, self)
-    def __truediv__(self, other): return F.div(self, other)
-    def __rtruediv__(self, other): return F.div(other, self)
-    def __pow__(self, other): return F.pow(self, other)
-    def __rpow__(self, other): return F.pow(other, self)
-    def __neg__(self): return F.neg(self)
-    def __abs__(self): return F.abs(self)
-    def __matmul__(self, other): return F.matmul(self, other)
-    def __rmatmul__(self, other): return F.matmul(other, self)
-    def __getitem__(self, index): return F.getitem(self, index)
+    # Comparisons and logic give bool tensors with no gradient.
+    def __lt__(self, other): return _compare(self, other, "less")
+    def __le__(self, other): return _compare(self, other, "less_equal")
+    def __gt__(self, other): return _compare(self, other, "greater")
+    def __ge__(self, other): return _compare(self, other, "greater_equal")
+    def __eq__(self, other): return _compare(self, other, "equal")
+    def __ne__(self, other): return _compare(self, other, "not_equal")
+    def __and__(self, other): return _bitwise(self, other, "bitwise_and")
+    def __or__(self, other): return _bitwise(self, other, "bitwise_or")
+    def __invert__(self): return _bitwise(self, None, "invert")
 
-    # Comparisons give boolean tensors with no gradient.
-    def __lt__(self, other): return F.compare(self, other, "less")
-    def __le__(self, other): return F.compare(self, other, "less_equal")
-    def __gt__(self, other): return F.compare(self, other, "greater")
-    def __ge__(self, other): return F.compare(self, other, "greater_equal")
-    def __eq__(self, other): return F.compare(self, other, "equal")
-    def __ne__(self, other): return F.compare(self, other, "not_equal")
+    def maximum(self, other):
+        """Elementwise max; where both are equal each gets half the gradient, as in PyTorch."""
+        return _binary(Maximum, self, _tensor_operand(other, "maximum"))
 
-    # --- methods, PyTorch style ------------------------------------------------------
-    def sum(self, dim=None, keepdim=False): return F.sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return F.mean(self, dim, keepdim)
+    def minimum(self, other):
+        """Elementwise min; where both are equal each gets half the gradient."""
+        return _binary(Minimum, self, _tensor_operand(other, "minimum"))
+
+    # --- elementwise math ---------------------------------------------------------------------
+    def exp(self): return Exp.apply(self._floating())
+    def log(self): return Log.apply(self._floating())
+
+    def log1p(self):
+        """log(1 + x), accurate for small x."""
+        return Log1p.apply(self._floating())
+
+    def sqrt(self): return Sqrt.apply(self._floating())
+    def abs(self): return Abs.apply(self)
+    def sign(self): return Sign.apply(self)
+
+    def relu(self):
+        """max(x, 0); its gradient at exactly 0 is 0, as in PyTorch."""
+        return Rectify.apply(self)
+
+    def sigmoid(self):
+        """1 / (1 + exp(-x)), computed without overflow for any x."""
+        return Logistic.apply(self._floating())
+
+    def tanh(self): return HyperbolicTangent.apply(self._floating())
+
+    def clamp(self, min=None, max=None):
+        """Limit values to [min, max]; the gradient is 1 inside (ends included), 0 outside."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min or max must be given")
+        bounds = [_number(b) for b in (min, max)]
+        for b in (min, max):
+            if isinstance(b, Tensor):
+                raise TypeError("clamp: min and max must be numbers (tensor bounds: use "
+                                "tg.maximum / tg.minimum)")
+        x = self.to(dtype=result_type(self, *bounds))
+        return Clamp.apply(x, low=bounds[0], high=bounds[1])
+
+    clip = clamp
+
+    # --- reductions ------------------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False):
+        """Sum over ``dim`` (an int, a tuple, or None for all)."""
+        return Sum.apply(self, axes=_axes(dim, self.ndim), keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        if self.dtype.kind != "f":
+            raise TypeError(f"mean: expected a floating point tensor, got dtype {self.dtype}")
+        return Mean.apply(self, axes=_axes(dim, self.ndim), keepdim=keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return F.var(self, dim, unbiased, keepdim, correction=correction)
+        """Variance, divided by N - correction (correction 1, unbiased, by default; as PyTorch)."""
+        if self.dtype.kind != "f":
+            raise TypeError(f"std and var only support floating point dtypes, got {self.dtype}")
+        return Var.apply(self, axes=_axes(dim, self.ndim), keepdim=keepdim,
+                         correction=_correction(unbiased, correction))
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return F.std(self, dim, unbiased, keepdim, correction=correction)
+        """sqrt(var(...)), with var's dim and correction (gradient 0 where std is 0)."""
+        return SqrtOfVar.apply(self.var(dim, unbiased, keepdim, correction=correction))
 
-    def max(self, dim=None, keepdim=False): return F.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return F.min(self, dim, keepdim)
-    def argmax(self, dim=None, keepdim=False): return F.argmax(self, dim, keepdim)
-    def argmin(self, dim=None, keepdim=False): return F.argmin(self, dim, keepdim)
-    def exp(self): return F.exp(self)
-    def log(self): return F.log(self)
-    def log1p(self): return F.log1p(self)
-    def sqrt(self): return F.sqrt(self)
-    def abs(self): return F.abs(self)
-    def clamp(self, min=None, max=None): return F.clamp(self, min, max)
-    clip = clamp
-    def relu(self): return F.relu(self)
-    def sigmoid(self): return F.sigmoid(self)
-    def tanh(self): return F.tanh(self)
-    def matmul(self, other): return F.matmul(self, other)
-    def reshape(self, *shape): return F.reshape(self, _shape_args(shape))
-    def view(self, *shape): return F.view(self, _shape_args(shape))
-    def flatten(self, start_dim=0, end_dim=-1): return F.flatten(self, start_dim, end_dim)
-    def transpose(self, dim0, dim1): return F.transpose(self, dim0, dim1)
-    def permute(self, *dims): return F.permute(self, _shape_args(dims))
-    def unsqueeze(self, dim): return F.unsqueeze(self, dim)
-    def squeeze(self, dim=None): return F.squeeze(self, dim)
-    def any(self, dim=None, keepdim=False): return F.any(self, dim, keepdim)
-    def all(self, dim=None, keepdim=False): return F.all(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False):
+        """The largest value, or (values, indices) along ``dim``, as in PyTorch."""
+        return _max_or_min(self, dim, keepdim, smallest=False)
+
+    def min(self, dim=None, keepdim=False):
+        """The smallest value, or (values, indices) along ``dim``."""
+        return _max_or_min(self, dim, keepdim, smallest=True)
+
+    def argmax(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor(self._data.argmax())
+        return self.max(dim, keepdim).indices
+
+    def argmin(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor(self._data.argmin())
+        return self.min(dim, keepdim).indices
+
+    def any(self, dim=None, keepdim=False):
+        """True where any element along ``dim`` is nonzero (a bool tensor, no gradient)."""
+        return Tensor(self._data.any(axis=_axes(dim, self.ndim), keepdims=keepdim))
+
+    def all(self, dim=None, keepdim=False):
+        """True where every element along ``dim`` is nonzero (a bool tensor, no gradient)."""
+        return Tensor(self._data.all(axis=_axes(dim, self.ndim), keepdims=keepdim))
+
+    # --- shapes and views ---------------------------------------------------------------------
+    def reshape(self, *shape):
+        """The same values in a new shape (one dim may be -1); a view where possible."""
+        shape = _shape_args(shape)
+        size = math.prod(n for n in shape if n != -1)
+        if ((-1 not in shape and size != self.numel())
+                or (-1 in shape and (size == 0 or self.numel() % size))):
+            raise RuntimeError(f"shape {list(shape)} is invalid for input of size {self.numel()}")
+        return Reshape.apply(self, shape=shape)
+
+    def view(self, *shape):
+        """reshape that must not copy: an error where the strides allow no view, as in
+        PyTorch (``x.T.view(6)``); reshape copies there instead."""
+        out = self.reshape(*shape)
+        if self.numel() and not backend.array_module(self._data).may_share_memory(
+                self._data, out.data):
+            raise RuntimeError("view size is not compatible with input tensor's size and stride "
+                               "(at least one dimension spans across two contiguous subspaces). "
+                               "Use .reshape(...) instead.")
+        return out
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Merge dims start_dim..end_dim into one (the tensor itself when that is one dim)."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = _check_dim(start_dim, self.ndim), _check_dim(end_dim, self.ndim)
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        if start == end:
+            return self
+        merged = math.prod(self.shape[start:end + 1])
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
+
+    def permute(self, *dims):
+        dims = tuple(_check_dim(d, self.ndim) for d in _shape_args(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} dims")
+        return Permute.apply(self, dims=dims)
+
+    def transpose(self, dim0, dim1):
+        """Swap two dims (a 0-d tensor accepts dims 0 and -1 and stays as it is)."""
+        dims = list(range(self.ndim))
+        a, b = _check_dim(dim0, self.ndim), _check_dim(dim1, self.ndim)
+        if dims:
+            dims[a], dims[b] = dims[b], dims[a]
+        return Permute.apply(self, dims=tuple(dims))
 
     @property
     def T(self):
-        return F.permute(self, tuple(reversed(range(self.ndim))))
+        """All dims reversed (the transpose of a matrix)."""
+        return Permute.apply(self, dims=tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self):
+        """The last two dims swapped: a batch of matrices, each transposed."""
+        return self.transpose(-2, -1)
+
+    def unsqueeze(self, dim):
+        """Insert a dim of size 1 at ``dim``."""
+        dim = _check_dim(dim, self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        """Drop dims of size 1 (only ``dim`` when given and of size 1)."""
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dim = _check_dim(dim, self.ndim)
+        if self.ndim == 0 or self.shape[dim] != 1:
+            return self.reshape(self.shape)          # a new view of the same shape, as PyTorch
+        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+
+    def expand(self, *sizes):
+        """A view with size-1 dims stretched (and new leading dims); -1 keeps a size."""
+        sizes = _shape_args(sizes)
+        extra = len(sizes) - self.ndim
+        if extra < 0:
+            raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be "
+                               f"greater or equal to the number of dimensions ({self.ndim})")
+        shape = []
+        for i, n in enumerate(sizes):
+            old = self.shape[i - extra] if i >= extra else None
+            if n == -1:
+                if old is None:
+                    raise RuntimeError("expand: -1 is not allowed for a new leading dim")
+                n = old
+            if old is not None and old != 1 and old != n:
+                raise RuntimeError(f"The expanded size of the tensor ({n}) must match the "
+                                   f"existing size ({old}) at non-singleton dimension {i}. "
+                                   f"Target sizes: {list(sizes)}. Tensor sizes: {list(self.shape)}")
+            shape.append(n)
+        return Expand.apply(self, shape=tuple(shape))
+
+    def __getitem__(self, index):
+        """Basic slicing (a view) and integer-array indexing (a copy; repeated indices sum
+        their gradients)."""
+        return GetItem.apply(self, index=_device_index(self, index))
+
+    def matmul(self, other):
+        """Matrix product with NumPy's rules (1-D operands, batched broadcasting)."""
+        other = _tensor_operand(other, "matmul")
+        if self.ndim == 0 or other.ndim == 0:
+            raise RuntimeError("matmul: both arguments need at least 1 dimension, got 0-d")
+        if self.dtype != other.dtype:
+            raise RuntimeError(f"expected both matmul operands to have the same dtype, but got "
+                               f"{self.dtype} and {other.dtype}: convert one with .to(dtype)")
+        inner_a = self.shape[-1]
+        inner_b = other.shape[-2] if other.ndim > 1 else other.shape[0]
+        if inner_a != inner_b:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                               f"({'x'.join(map(str, self.shape))} and "
+                               f"{'x'.join(map(str, other.shape))}): inner dimensions "
+                               f"{inner_a} and {inner_b} differ")
+        return MatMul.apply(self, other)
 
 
-autograd.register_tensor_type(Tensor)
+class ViewOf:
+    """What a view remembers: its base, the view ops that made it from the base, the
+    memory's counts of changes (see Tensor._versions) when its history was made, and
+    whether it was made under no_grad (PyTorch then refuses to remake that history)."""
+
+    __slots__ = ("base", "steps", "versions_seen", "made_in_no_grad")
+
+    def __init__(self, base, steps, versions_seen, made_in_no_grad):
+        self.base, self.steps = base, steps
+        self.versions_seen, self.made_in_no_grad = tuple(versions_seen), made_in_no_grad
+
+    def stale(self, view):
+        """True when a recorded write changed the memory's history since view's was made."""
+        changes, writes = view._versions
+        if self.made_in_no_grad:   # refused once the memory changed under it (any change if
+            # it requires grad, else a recorded write), as in PyTorch
+            if writes != self.versions_seen[1] or (
+                    view._requires_grad and changes != self.versions_seen[0]):
+                raise RuntimeError(
+                    "A view was created in no_grad mode and its base or another view of its "
+                    "base has been modified inplace: which history it has is ambiguous, so "
+                    "it is refused (as in PyTorch). Take the view and write both inside "
+                    "tg.no_grad(), or both outside it.")
+            return False
+        return writes != self.versions_seen[1]
 
 
-# --- helpers shared with functional ---------------------------------------------------
+# --- what the methods share -------------------------------------------------------------------
+
+def _number(value):
+    """A numpy number as a Python number (it then counts as PyTorch counts a Python number)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _operand(value):
+    """A Tensor stays a Tensor; a Python or numpy number becomes a Python number."""
+    if isinstance(value, Tensor):
+        return value
+    if is_number(value):
+        return _number(value)
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        raise TypeError(f"expected a Tensor or a number, got a {type(value).__name__}: "
+                        "wrap it first with tg.tensor(array)")
+    raise TypeError(f"expected a Tensor or a number, got {type(value).__name__}")
+
+
+def _tensor_operand(value, op):
+    if not isinstance(value, Tensor):
+        hint = f" (with a number use clamp({'min' if op == 'maximum' else 'max'}=...))" if op in (
+            "maximum", "minimum") else ""
+        raise TypeError(f"{op}: expected a Tensor, got {type(value).__name__}{hint}")
+    return value
+
+
+def _cast(value, dtype):
+    return value.to(dtype=dtype) if isinstance(value, Tensor) and value.dtype != dtype else value
+
+
+def _binary(function, a, b):
+    """``function`` on a and b cast to their common dtype, by PyTorch's promotion."""
+    a, b = _operand(a), _operand(b)
+    dtype = result_type(a, b)
+    return function.apply(_cast(a, dtype), _cast(b, dtype))
+
+
+def _divide(a, b):
+    """True division (integers give the default float). A number over a tensor is the
+    tensor's reciprocal times the number, as PyTorch computes it (its rounding, and what
+    its backward keeps, are then PyTorch's)."""
+    a, b = _operand(a), _operand(b)
+    dtype = result_type(a, b)
+    if dtype.kind != "f":
+        dtype = get_default_dtype()
+    if not isinstance(a, Tensor):
+        return Reciprocal.apply(_cast(b, dtype)) * a
+    return Div.apply(_cast(a, dtype), _cast(b, dtype))
+
+
+def _compare(a, b, op):
+    """Elementwise comparison ("less", "equal", ...) in the dtype both promote to."""
+    b = _operand(b)
+    dtype = result_type(a, b)
+    a_array = _cast(a, dtype).data
+    b_array = _cast(b, dtype).data if isinstance(b, Tensor) else b
+    if isinstance(b, Tensor):
+        backend.check_same_device(a_array, b_array, op=op)
+    return Tensor(getattr(backend.array_module(a_array), op)(a_array, b_array))
+
+
+def _bitwise(a, b, op):
+    """&, | and ~: logical on bool tensors, bitwise on integers (no gradient)."""
+    if a.dtype.kind == "f" or (isinstance(b, Tensor) and b.dtype.kind == "f"):
+        raise TypeError(f"{op} is only supported for integer and bool tensors, got {a.dtype}")
+    xp = backend.array_module(a.data)
+    if b is None:
+        return Tensor(getattr(xp, op)(a.data))
+    b = _operand(b)
+    b_array = b.data if isinstance(b, Tensor) else b
+    return Tensor(getattr(xp, op)(a.data, b_array))
+
 
 def _check_dim(dim, ndim):
     if not -max(ndim, 1) <= dim < max(ndim, 1):
         raise IndexError(f"Dimension out of range (expected to be in range of "
                          f"[{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})")
     return dim % max(ndim, 1)
+
+
+def _axes(dim, ndim):
+    """dim (None, int or tuple) as a sorted tuple of non-negative axes."""
+    if dim is None or ndim == 0:  # a 0-d tensor reduces over "dim 0" to itself, as in PyTorch
+        if dim is not None:
+            for d in ((dim,) if isinstance(dim, numbers.Integral) else dim):
+                _check_dim(d, 0)
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    return tuple(sorted({_check_dim(d, ndim) for d in dims}))
+
+
+def _correction(unbiased, correction):
+    if correction is not None and unbiased is not None:
+        raise ValueError("give either unbiased or correction, not both")
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def _max_or_min(x, dim, keepdim, smallest):
+    if dim is None:
+        return MaxAll.apply(x, smallest=smallest)
+    axis = _check_dim(dim, x.ndim)
+    xp = backend.array_module(x.data)
+    if x.ndim == 0:  # the value itself, at index 0
+        return MaxResult(x.clone(), Tensor(xp.zeros((), dtype=np.int64)))
+    pick = xp.argmin if smallest else xp.argmax
+    indices = xp.expand_dims(pick(x.data, axis=axis), axis)
+    values = MaxAlong.apply(x, axis=axis, keepdim=keepdim, indices=indices)
+    indices = Tensor(indices if keepdim else indices.squeeze(axis))
+    if values.grad_fn is not None:   # backward reads the indices: writing them is caught
+        values.grad_fn.versions.append((indices._versions, indices._version,
+                                         f"[int64 tensor of shape {indices.shape}]"))
+    return MaxResult(values, indices)
 
 
 def _shape_args(args):
@@ -558,13 +869,33 @@ def _shape_args(args):
     return tuple(args)
 
 
-def _operand_array(value):
-    """The array of a Tensor, or a Python number left as is (it never upcasts)."""
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _index_parts(index):
+    return index if isinstance(index, tuple) else (index,)
+
+
+def _device_index(x, index):
+    """An index for x's array: Tensors replaced by their arrays, lists by device arrays
+    (t[[0, 2, 2]] as in PyTorch), and index arrays checked to be on x's device.
+
+    As in PyTorch, a 0-d integer tensor indexes like an int (a view, where NumPy would
+    copy), and slices must step forward.
+    """
+    parts = []
+    for p in _index_parts(index):
+        if isinstance(p, Tensor):
+            if p.ndim == 0 and p.dtype.kind in "iu":
+                p = int(p.item())               # a device-to-host copy on "cuda", as in PyTorch
+            else:
+                backend.check_same_device(x.data, p.data, op="indexing")
+                p = p.data
+        elif isinstance(p, list):
+            p = backend.array_module(x.data).asarray(p)
+        elif isinstance(p, slice) and p.step is not None and p.step <= 0:
+            raise ValueError("step must be greater than zero")
+        elif hasattr(p, "dtype") and not isinstance(p, np.generic):
+            backend.check_same_device(x.data, p, op="indexing")
+        parts.append(p)
+    return tuple(parts) if isinstance(index, tuple) else parts[0]
 
 
 def _overlap_error():
@@ -577,7 +908,7 @@ def _scaled(other, alpha):
     """alpha * other for add_/sub_: a number stays a number."""
     if alpha == 1:
         return other
-    return F.mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    return other * alpha
 
 
 def _broadcast_shape(*shapes):
@@ -587,17 +918,10 @@ def _broadcast_shape(*shapes):
         return None
 
 
-def _can_cast(source, target):
-    """PyTorch's rule for in-place results: no float into int, nothing else into bool."""
-    if source.kind == "f" and target.kind in "biu":
-        return False
-    return not (target.kind == "b" and source.kind != "b")
-
-
-# --- factories ---------------------------------------------------------------------------
+# --- factories ---------------------------------------------------------------------------------
 
 def _resolve_dtype(dtype):
-    return _default_dtype if dtype is None else np.dtype(dtype)
+    return get_default_dtype() if dtype is None else np.dtype(dtype)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
@@ -611,7 +935,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     if not hasattr(data, "dtype"):  # Python numbers and (nested) lists
         data = np.asarray(data, dtype=dtype)   # straight to dtype: 0.1 as float64 stays 0.1
         if dtype is None and data.dtype.kind == "f":
-            data = data.astype(_default_dtype)
+            data = data.astype(get_default_dtype())
     if device is None:
         device = backend.device_of(data)
     array = backend.to_device(data, device)
@@ -653,8 +977,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if end is None:
         start, end = 0, start
     if dtype is None:
-        all_ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
-        dtype = int64 if all_ints else _default_dtype
+        all_ints = builtins.all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = int64 if all_ints else get_default_dtype()
     xp = backend.xp_for(device)
     return Tensor(xp.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
 
@@ -706,6 +1030,3 @@ def randn_like(t, dtype=None, device=None, requires_grad=False):
 def rand_like(t, dtype=None, device=None, requires_grad=False):
     dtype, device = _like(t, dtype, device)
     return rand(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
-
-
-from . import functional as F  # noqa: E402  (functional builds on Tensor, defined above)

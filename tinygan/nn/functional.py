@@ -7,16 +7,37 @@ backward rules, because the composed versions are either numerically wrong
 from __future__ import annotations
 
 import math
-import numpy as np
 
 from .. import backend
-from ..autograd import Function
 from ..backend import array_module
-from ..functional import leaky_relu, linear, relu, sigmoid, softplus, stable_sigmoid, tanh
+from ..functional import relu, sigmoid, softplus, tanh  # noqa: F401  (F.relu, as in PyTorch)
+from ..ops.activations import LeakyRectify
+from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
+from ..ops.matmul import Affine
+from ..ops.normalization import BatchNormalize
 from ..tensor import Tensor
 
 __all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "dropout",
            "batch_norm", "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss"]
+
+
+# === linear and leaky_relu ===================================================================
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias in one op (weight is (out_features, in_features) as in PyTorch)."""
+    if x.shape[-1] != weight.shape[1]:
+        raise RuntimeError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but "
+                           f"weight expects {weight.shape[1]} (weight shape {weight.shape})")
+    if x.dtype != weight.dtype:
+        raise TypeError(f"linear: input dtype {x.dtype} differs from weight dtype {weight.dtype}")
+    if bias is None:
+        return Affine.apply(x, weight)
+    return Affine.apply(x, weight, bias)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, negative_slope·x otherwise (any slope, negative ones included)."""
+    return LeakyRectify.apply(x._floating(), slope=negative_slope)
 
 
 # === dropout ===================================================================================
@@ -40,65 +61,6 @@ def dropout(x, p=0.5, training=True, generator=None):
 
 # === batch norm ================================================================================
 
-def _per_channel_dot(a, b):
-    """Σ a·b over every axis but the channel axis (1), in one pass with no temporary."""
-    subscripts = "nc,nc->c" if a.ndim == 2 else "ncl,ncl->c"
-    return array_module(a).einsum(subscripts, a, b)
-
-
-class BatchNorm(Function):
-    """y = γ·x̂ + β with x̂ = (x - μ)/√(σ² + eps), per channel of (N, C[, L]) input.
-
-    With ``stats`` (a dict), μ and σ² are this batch's mean and biased variance,
-    and forward reports them there (for the running averages); without, they are
-    the given running statistics.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, axes=(0,),
-                eps=1e-5, stats=None):
-        xp = array_module(x)
-        shape = [1] * x.ndim
-        shape[1] = x.shape[1]                               # broadcast per channel
-        if stats is not None:
-            mean = x.mean(axis=axes)
-            x_hat = x - mean.reshape(shape)                 # centred now, scaled below
-            var = _per_channel_dot(x_hat, x_hat) / (x.size // x.shape[1])
-            stats["mean"], stats["var"] = mean, var
-        else:
-            mean, var = running_mean, running_var
-            x_hat = x - mean.reshape(shape)
-        inv_std = 1.0 / xp.sqrt(var + eps)
-        x_hat *= inv_std.reshape(shape)
-        ctx.save_for_backward(x_hat, inv_std, weight)
-        ctx.axes, ctx.shape, ctx.batch_stats = axes, shape, stats is not None
-        out = x_hat * weight.reshape(shape) if weight is not None else x_hat.copy()
-        if bias is not None:
-            out += bias.reshape(shape)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x_hat, inv_std, weight = ctx.saved_arrays
-        axes, shape = ctx.axes, ctx.shape
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        sum_g = grad.sum(axis=axes)                         # dβ = Σ g
-        sum_gx = _per_channel_dot(grad, x_hat)              # dγ = Σ g·x̂
-        grad_x = None
-        if need_x:
-            scale = inv_std if weight is None else weight * inv_std
-            if ctx.batch_stats:
-                # μ and σ² depend on x: dx = γ/√(σ²+eps) · (g - mean(g) - x̂·mean(g·x̂))
-                count = grad.size // grad.shape[1]
-                grad_x = x_hat * (-sum_gx / count).reshape(shape)
-                grad_x += grad
-                grad_x -= (sum_g / count).reshape(shape)
-                grad_x *= scale.reshape(shape)
-            else:
-                grad_x = grad * scale.reshape(shape)        # running stats are constants
-        return grad_x, (sum_gx if need_w else None), (sum_g if need_b else None)
-
-
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalisation of (N, C) or (N, C, L) input, with PyTorch's signature.
@@ -118,10 +80,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"Expected more than 1 value per channel when training, "
                          f"got input size {list(input.shape)}")
     if not use_batch_stats:
-        return BatchNorm.apply(input, weight, bias, running_mean=running_mean.data,
+        return BatchNormalize.apply(input, weight, bias, running_mean=running_mean.data,
                                running_var=running_var.data, axes=axes, eps=eps)
     stats = {}
-    out = BatchNorm.apply(input, weight, bias, axes=axes, eps=eps, stats=stats)
+    out = BatchNormalize.apply(input, weight, bias, axes=axes, eps=eps, stats=stats)
     if training and running_mean is not None:
         _update_running_stats(running_mean, running_var, stats["mean"],
                               stats["var"] * (count / (count - 1)), momentum)
@@ -160,34 +122,6 @@ def _reduce(loss, reduction, name):
     raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-class BCEWithLogits(Function):
-    """ℓ(x, y) = max(x, 0) - x·y + log(1 + exp(-|x|)), weighted by pos_weight on positives."""
-
-    @staticmethod
-    def forward(ctx, x, y, pos_weight=None):
-        xp = array_module(x)
-        # softplus(-x) = log(1 + e^(-x)) = max(-x, 0) + log1p(e^(-|x|)): e^(-|x|) ≤ 1 never overflows
-        softplus_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
-        ctx.save_for_backward(x, y, pos_weight, softplus_neg)
-        if pos_weight is None:
-            return (1 - y) * x + softplus_neg
-        return (1 - y) * x + (1 + (pos_weight - 1) * y) * softplus_neg
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, y, pos_weight, softplus_neg = ctx.saved_arrays
-        need_x, need_y = ctx.needs_input_grad[:2]
-        sig = stable_sigmoid(x)
-        if pos_weight is None:
-            grad_x = grad * (sig - y) if need_x else None               # dℓ/dx = σ(x) - y
-            grad_y = grad * -x if need_y else None                      # dℓ/dy = -x
-        else:
-            weight = 1 + (pos_weight - 1) * y                           # dℓ/dx = (1-y) - w(1-σ(x))
-            grad_x = grad * ((1 - y) - weight * (1 - sig)) if need_x else None
-            grad_y = grad * (-x + (pos_weight - 1) * softplus_neg) if need_y else None
-        return grad_x, grad_y, None
-
-
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
                                      pos_weight=None):
     """BCE of sigmoid(input) against target, in one stable op (input are logits).
@@ -197,39 +131,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     """
     _check_target(input, target, "binary_cross_entropy_with_logits")
     pos = pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight
-    loss = BCEWithLogits.apply(input, target, pos_weight=pos)
+    loss = BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
-
-
-_LOG_FLOOR = -100.0   # PyTorch clamps each log at -100 so that log(0) gives a finite loss
-_EPSILON = float(np.float32(1e-12))  # PyTorch's floor on p(1-p) in the gradient (a float32 constant)
-
-
-class BCE(Function):
-    """ℓ(p, y) = -(y·max(log p, -100) + (1-y)·max(log(1-p), -100))."""
-
-    @staticmethod
-    def forward(ctx, p, y):
-        xp = array_module(p)
-        with backend.errstate(divide="ignore", invalid="ignore"):
-            log_p = xp.maximum(xp.log(p), _LOG_FLOOR)
-            log_1mp = xp.maximum(xp.log(1 - p), _LOG_FLOOR)
-        ctx.save_for_backward(p, y)
-        return -(y * log_p + (1 - y) * log_1mp)
-
-    @staticmethod
-    def backward(ctx, grad):
-        p, y = ctx.saved_arrays
-        need_p, need_y = ctx.needs_input_grad
-        xp = array_module(p)
-        grad_p = grad * (p - y) / xp.maximum(p * (1 - p), _EPSILON) if need_p else None
-        grad_y = None
-        if need_y:   # dℓ/dy = log(1-p) - log p = -logit(p), unclamped as PyTorch's (±inf at 0, 1)
-            with backend.errstate(divide="ignore", invalid="ignore"):
-                grad_y = grad * -xp.log(p / (1 - p))
-        return grad_p, grad_y
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -246,7 +151,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
             raise ValueError("binary_cross_entropy: all elements of input should be between 0 "
                              f"and 1 (got min {data.min():.4g}, max {data.max():.4g}); for "
                              "logits use binary_cross_entropy_with_logits")
-    loss = BCE.apply(input, target)
+    loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")

@@ -118,7 +118,7 @@ class BatchNorm1d(Module):
     >>> y = bn(tg.tensor([[1.0, 10.0], [3.0, 30.0]]))
     >>> y                                      # each column: mean 0, (biased) variance 1
     tensor([[-1.0000, -1.0000],
-            [ 1.0000,  1.0000]], grad_fn=<BatchNormBackward>)
+            [ 1.0000,  1.0000]], grad_fn=<BatchNormalizeBackward>)
     >>> bn.running_mean                        # 0.9·0 + 0.1·batch mean
     tensor([0.2000, 2.0000])
     """

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, no_grad
 
 
 class Parameter(Tensor):
@@ -181,7 +180,8 @@ class Module:
 
     def zero_grad(self, set_to_none=True):
         for p in self.parameters():
-            _zero_grad(p, set_to_none)
+            if p.grad is not None:
+                p.grad = None if set_to_none else p.grad.detach().zero_()   # in place
 
     # --- devices --------------------------------------------------------------------------
     def to(self, device=None, dtype=None):
@@ -263,15 +263,6 @@ class Module:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = ([self.extra_repr()] if self.extra_repr() else []) + children
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
-
-
-def _zero_grad(p, set_to_none):
-    if p.grad is None:
-        return
-    if set_to_none:
-        p.grad = None
-    else:  # a fresh zero array: the old one may be shared (see autograd._accumulate)
-        p.grad = Tensor(backend.array_module(p.grad.data).zeros_like(p.grad.data))
 
 
 def _move(tensor, device, dtype):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..autograd import no_grad
+from ..tensor import no_grad
 from ..backend import array_module
 from .optimizer import Optimizer
 

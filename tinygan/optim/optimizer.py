@@ -11,7 +11,6 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..nn.module import _zero_grad
 from ..tensor import Tensor
 
 
@@ -48,7 +47,8 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         for p in self._params():
-            _zero_grad(p, set_to_none)
+            if p.grad is not None:
+                p.grad = None if set_to_none else p.grad.detach().zero_()   # in place
 
     def step(self):
         raise NotImplementedError

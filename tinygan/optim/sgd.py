@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, dampening, weight decay and Nesterov (PyTorch's)."""
 from __future__ import annotations
 
-from ..autograd import no_grad
+from ..tensor import no_grad
 from .optimizer import Optimizer
 
 

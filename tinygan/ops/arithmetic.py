@@ -1,14 +1,12 @@
-"""+, -, *, /, ** and negation, with broadcasting."""
+"""+, -, *, /, ** and negation, with broadcasting (operands already of one dtype)."""
 from __future__ import annotations
 
 import math
 import numbers
 
-from .. import backend
-from ..autograd import Function
 from ..backend import array_module
-from ..tensor import Tensor, get_default_dtype
-from ._common import _binary, _operand, cast, result_type
+from ..function import Function
+from .elementwise import Where
 
 
 class Add(Function):
@@ -40,7 +38,7 @@ class Mul(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved_arrays                             # d(ab)/da = b, d(ab)/db = a
+        a, b = ctx.saved_tensors                            # d(ab)/da = b, d(ab)/db = a
         need_a, need_b = ctx.needs_input_grad
         return (grad * b if need_a else None), (grad * a if need_b else None)
 
@@ -53,12 +51,14 @@ class Div(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved_arrays                             # d(a/b)/da = 1/b, d(a/b)/db = -a/b²
+        a, b = ctx.saved_tensors                            # d(a/b)/da = 1/b, d(a/b)/db = -a/b²
         need_a, need_b = ctx.needs_input_grad
         return (grad / b if need_a else None), (-grad * a / (b * b) if need_b else None)
 
 
 class Reciprocal(Function):
+    """1/x: how PyTorch computes a number over a tensor (2 / t is reciprocal(t) * 2)."""
+
     @staticmethod
     def forward(ctx, x):
         y = 1 / x
@@ -67,7 +67,7 @@ class Reciprocal(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (y,) = ctx.saved_arrays
+        (y,) = ctx.saved_tensors
         return grad * -(y * y)                              # d/dx 1/x = -1/x²
 
 
@@ -90,25 +90,23 @@ class Pow(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        a, b, out = ctx.saved_arrays                        # d(a^b)/da = b·a^(b-1), d/db = a^b·ln a
+        a, b, out = ctx.saved_tensors                       # d(a^b)/da = b·a^(b-1), d/db = a^b·ln a
         need_a, need_b = ctx.needs_input_grad
-        xp = array_module(grad)
-        zero = xp.zeros((), dtype=grad.dtype)
+        zero = grad.new_zeros(())
         grad_a = grad_b = None
-        with backend.errstate(divide="ignore", invalid="ignore"):
-            if need_a:   # 0 where b == 0, as in PyTorch (not 0·a^-1, NaN at a = 0)
-                if isinstance(b, numbers.Number):
-                    grad_a = xp.zeros_like(grad) if b == 0 else grad * b * a ** (b - 1)
-                else:
-                    grad_a = xp.where(b == 0, zero, grad * b * a ** (b - 1))
-            if need_b:   # 0 where a == 0 and b ≥ 0, where a^b·ln a tends to 0
-                if isinstance(a, numbers.Number):  # a number base stays a number: no upcast
-                    log_a = math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
-                    grad_b = grad * out * log_a
-                    if a == 0:
-                        grad_b = xp.where(b >= 0, zero, grad_b)
-                else:
-                    grad_b = xp.where((a == 0) & (b >= 0), zero, grad * out * xp.log(a))
+        if need_a:   # 0 where b == 0, as in PyTorch (not 0·a^-1, NaN at a = 0)
+            if isinstance(b, numbers.Number):
+                grad_a = grad.new_zeros(grad.shape) if b == 0 else grad * b * a ** (b - 1)
+            else:
+                grad_a = Where.apply(b == 0, zero, grad * b * a ** (b - 1))
+        if need_b:   # 0 where a == 0 and b ≥ 0, where a^b·ln a tends to 0
+            if isinstance(a, numbers.Number):   # a number base stays a number: no upcast
+                log_a = math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
+                grad_b = grad * out * log_a
+                if a == 0:
+                    grad_b = Where.apply(b >= 0, zero, grad_b)
+            else:
+                grad_b = Where.apply((a == 0) & (b >= 0), zero, grad * out * a.log())
         return grad_a, grad_b
 
 
@@ -126,46 +124,7 @@ def _integer_power(a, b):
     xp = array_module(a if hasattr(a, "dtype") else b)
     if not hasattr(a, "dtype"):
         a = xp.asarray(a, dtype=b.dtype)
-    if not hasattr(b, "dtype"):
-        b = xp.asarray(b, dtype=a.dtype)
     negative = b < 0
     out = a ** xp.where(negative, 0, b)
     inverse = xp.where(a == 1, 1, xp.where(a == -1, 1 - 2 * (b % 2), 0))
     return xp.where(negative, inverse.astype(out.dtype), out)
-
-
-def add(a, b):
-    """a + b with broadcasting."""
-    return _binary(Add, a, b)
-
-
-def sub(a, b):
-    """a - b with broadcasting."""
-    return _binary(Sub, a, b)
-
-
-def mul(a, b):
-    """a * b with broadcasting."""
-    return _binary(Mul, a, b)
-
-
-def div(a, b):
-    """a / b with broadcasting (true division: integers give the default float dtype).
-
-    A number over a tensor is the tensor's reciprocal times the number, as PyTorch
-    computes it (so its rounding, and what its backward keeps, are PyTorch's).
-    """
-    if not isinstance(a, Tensor) and isinstance(b, Tensor):
-        a = _operand(a)
-        dtype = result_type(a, b)
-        return mul(Reciprocal.apply(cast(b, get_default_dtype() if dtype.kind != "f" else dtype)), a)
-    return _binary(Div, a, b, to_float=True)
-
-
-def neg(x):
-    return Neg.apply(x)
-
-
-def pow(a, b):
-    """a ** b; either may be a number (the gradient w.r.t. b needs a > 0)."""
-    return _binary(Pow, a, b)

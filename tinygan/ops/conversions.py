@@ -1,10 +1,8 @@
 """Moving between devices and dtypes, and copies."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
-from ..autograd import Function
+from ..function import Function
 
 
 class To(Function):
@@ -15,7 +13,7 @@ class To(Function):
 
     @staticmethod
     def backward(ctx, grad):                                # the gradient goes back where x lives
-        return backend.to_device(grad, ctx.device).astype(ctx.dtype, copy=False)
+        return grad.to(device=ctx.device, dtype=ctx.dtype)
 
 
 class Clone(Function):
@@ -26,16 +24,3 @@ class Clone(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad
-
-
-def to(x, device=None, dtype=None):
-    """x on ``device`` as ``dtype`` (x itself when nothing changes, as in PyTorch)."""
-    device = x.device if device is None else backend.normalize_device(device)
-    dtype = x.dtype if dtype is None else np.dtype(dtype)
-    if device == x.device and dtype == x.dtype:
-        return x
-    return To.apply(x, device=device, dtype=dtype)
-
-
-def clone(x):
-    return Clone.apply(x)

@@ -1,0 +1,124 @@
+"""The functions of ``tinygan`` itself, as in ``torch``: ``tg.exp(x)`` is ``x.exp()``.
+
+Most are the Tensor's methods in function form. The ones that take several tensors
+(cat, stack, where) check them and settle their common dtype here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .dtypes import promote_types, result_type
+from .ops.activations import Softplus
+from .ops.elementwise import Where
+from .ops.shapes import Cat, Stack
+from .tensor import Tensor, _check_dim, _operand
+
+
+def _tensor(x, name):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    return x
+
+
+def exp(x): return _tensor(x, "exp").exp()
+def log(x): return _tensor(x, "log").log()
+def log1p(x): return _tensor(x, "log1p").log1p()
+def sqrt(x): return _tensor(x, "sqrt").sqrt()
+def abs(x): return _tensor(x, "abs").abs()
+def relu(x): return _tensor(x, "relu").relu()
+def sigmoid(x): return _tensor(x, "sigmoid").sigmoid()
+def tanh(x): return _tensor(x, "tanh").tanh()
+def clamp(x, min=None, max=None): return _tensor(x, "clamp").clamp(min, max)
+
+
+clip = clamp
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(βx)) / β, linear where βx > threshold (PyTorch's definition)."""
+    return Softplus.apply(_tensor(x, "softplus")._floating(), beta=beta, threshold=threshold)
+
+
+def sum(x, dim=None, keepdim=False): return _tensor(x, "sum").sum(dim, keepdim)
+def mean(x, dim=None, keepdim=False): return _tensor(x, "mean").mean(dim, keepdim)
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _tensor(x, "var").var(dim, unbiased, keepdim, correction=correction)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _tensor(x, "std").std(dim, unbiased, keepdim, correction=correction)
+
+
+def max(x, dim=None, keepdim=False): return _tensor(x, "max").max(dim, keepdim)
+def min(x, dim=None, keepdim=False): return _tensor(x, "min").min(dim, keepdim)
+def maximum(a, b): return _tensor(a, "maximum").maximum(b)
+def minimum(a, b): return _tensor(a, "minimum").minimum(b)
+def matmul(a, b): return _tensor(a, "matmul").matmul(b)
+def reshape(x, shape): return _tensor(x, "reshape").reshape(shape)
+def flatten(x, start_dim=0, end_dim=-1): return _tensor(x, "flatten").flatten(start_dim, end_dim)
+def permute(x, dims): return _tensor(x, "permute").permute(dims)
+def transpose(x, dim0, dim1): return _tensor(x, "transpose").transpose(dim0, dim1)
+def unsqueeze(x, dim): return _tensor(x, "unsqueeze").unsqueeze(dim)
+def squeeze(x, dim=None): return _tensor(x, "squeeze").squeeze(dim)
+
+
+def where(condition, a, b):
+    """a where condition holds, else b; condition is a bool Tensor, a and b Tensors or
+    numbers of any dtypes (they meet in PyTorch's common dtype)."""
+    condition = condition if isinstance(condition, Tensor) else Tensor(condition)
+    if condition.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
+    a, b = _operand(a), _operand(b)
+    dtype = result_type(a, b)
+    a, b = (_as_tensor(v, dtype, condition) for v in (a, b))
+    return Where.apply(condition, a, b)
+
+
+def _as_tensor(value, dtype, like):
+    """value as a Tensor of dtype on like's device (a number becomes a 0-d array: CuPy's
+    where takes arrays only)."""
+    if isinstance(value, Tensor):
+        return value.to(dtype=dtype)
+    return Tensor(like.new_zeros(()).data.astype(dtype) + value)
+
+
+def _joinable(tensors, name):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{name}: expected a non-empty list of Tensors")
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: expected Tensors, got {type(t).__name__}")
+    dtype = promote_types(*(t.dtype for t in tensors))   # cat([ones(2), arange(2)]): float32
+    return [t.to(dtype=dtype) for t in tensors]
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing dim (1-D empty tensors are skipped, as in PyTorch)."""
+    tensors = _joinable(tensors, "cat")
+    shaped = [t for t in tensors if t.shape != (0,)] or tensors[:1]
+    if shaped[0].ndim == 0:
+        raise RuntimeError("zero-dimensional tensor cannot be concatenated")
+    axis = _check_dim(dim, shaped[0].ndim)
+    for t in shaped[1:]:
+        if t.ndim != shaped[0].ndim or _mismatch(t.shape, shaped[0].shape, axis):
+            raise RuntimeError(f"cat: sizes must match except in dimension {axis}; got "
+                               f"{shaped[0].shape} and {t.shape}")
+    return Cat.apply(*tensors, axis=axis)
+
+
+def _mismatch(a, b, skip):
+    """Whether shapes a and b differ anywhere but at dim ``skip``."""
+    return len(a) != len(b) or bool([i for i in range(len(a)) if i != skip and a[i] != b[i]])
+
+
+def stack(tensors, dim=0):
+    """Join same-shaped tensors along a new dim."""
+    tensors = _joinable(tensors, "stack")
+    for t in tensors[1:]:
+        if t.shape != tensors[0].shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{tensors[0].shape} and {t.shape}")
+    return Stack.apply(*tensors, axis=_check_dim(dim, tensors[0].ndim + 1))

@@ -1,0 +1,66 @@
+"""Batch normalisation as one fused op, with a hand-written backward (the composed form
+takes several more passes over the activations)."""
+from __future__ import annotations
+
+from ..backend import array_module
+from ..function import Function, once_differentiable
+
+
+def _per_channel_dot(a, b):
+    """Σ a·b over every axis but the channel axis (1), in one pass with no temporary."""
+    subscripts = "nc,nc->c" if a.ndim == 2 else "ncl,ncl->c"
+    return array_module(a).einsum(subscripts, a, b)
+
+
+class BatchNormalize(Function):
+    """y = γ·x̂ + β with x̂ = (x - μ)/√(σ² + eps), per channel of (N, C[, L]) input.
+
+    With ``stats`` (a dict), μ and σ² are this batch's mean and biased variance,
+    and forward reports them there (for the running averages); without, they are
+    the given running statistics.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, axes=(0,),
+                eps=1e-5, stats=None):
+        xp = array_module(x)
+        shape = [1] * x.ndim
+        shape[1] = x.shape[1]                               # broadcast per channel
+        if stats is not None:
+            mean = x.mean(axis=axes)
+            x_hat = x - mean.reshape(shape)                 # centred now, scaled below
+            var = _per_channel_dot(x_hat, x_hat) / (x.size // x.shape[1])
+            stats["mean"], stats["var"] = mean, var
+        else:
+            mean, var = running_mean, running_var
+            x_hat = x - mean.reshape(shape)
+        inv_std = 1.0 / xp.sqrt(var + eps)
+        x_hat *= inv_std.reshape(shape)
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        ctx.axes, ctx.shape, ctx.batch_stats = axes, shape, stats is not None
+        out = x_hat * weight.reshape(shape) if weight is not None else x_hat.copy()
+        if bias is not None:
+            out += bias.reshape(shape)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x_hat, inv_std, weight = ctx.saved_arrays
+        axes, shape = ctx.axes, ctx.shape
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        sum_g = grad.sum(axis=axes)                         # dβ = Σ g
+        sum_gx = _per_channel_dot(grad, x_hat)              # dγ = Σ g·x̂
+        grad_x = None
+        if need_x:
+            scale = inv_std if weight is None else weight * inv_std
+            if ctx.batch_stats:
+                # μ and σ² depend on x: dx = γ/√(σ²+eps) · (g - mean(g) - x̂·mean(g·x̂))
+                count = grad.size // grad.shape[1]
+                grad_x = x_hat * (-sum_gx / count).reshape(shape)
+                grad_x += grad
+                grad_x -= (sum_g / count).reshape(shape)
+                grad_x *= scale.reshape(shape)
+            else:
+                grad_x = grad * scale.reshape(shape)        # running stats are constants
+        return grad_x, (sum_gx if need_w else None), (sum_g if need_b else None)
