@@ -282,6 +282,22 @@ def test_leaf_modified_in_place_after_use_is_detected(device):
         loss.backward()
 
 
+def test_inplace_change_of_an_operand_cast_for_the_op_is_detected(device):
+    # int * float: the op computes on a float copy of the int, but the original is what
+    # PyTorch saves, so changing it before backward is an error there. It must be here too
+    # (the differential test found the copy hiding the change).
+    ints = tg.tensor([1, 2], device=device)
+    w = leaf([3.0, 4.0], device, dtype=np.float32)
+    product = ints * w                   # saves the ints (as float32) for w's gradient
+    ints.add_(2)
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        product.sum().backward()
+    total = ints + w                     # add saves nothing: a later change is harmless
+    ints.add_(2)
+    total.sum().backward()
+    np.testing.assert_array_equal(host(w.grad), [1.0, 1.0])
+
+
 def test_inplace_on_a_leaf_that_requires_grad_needs_no_grad(device):
     w = leaf([1.0, 2.0], device)
     with pytest.raises(RuntimeError, match="leaf"):

@@ -773,7 +773,14 @@ def _tensor_operand(value, op):
 
 
 def _cast(value, dtype):
-    return value.to(dtype=dtype) if isinstance(value, Tensor) and value.dtype != dtype else value
+    """An operand in the op's dtype. A cast copy shares the original's count of in-place
+    changes: PyTorch's op keeps the original itself for backward (it promotes inside the
+    kernel), so writing into the original before backward is an error there, and here."""
+    if not isinstance(value, Tensor) or value.dtype == dtype:
+        return value
+    cast = value.to(dtype=dtype)
+    cast._versions = value._versions
+    return cast
 
 
 def _binary(function, a, b):
