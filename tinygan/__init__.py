@@ -19,7 +19,7 @@ from .gradcheck import gradcheck
 from .tensor import (Tensor, arange, full, full_like, ones, ones_like, rand, rand_like, randn,
                      randn_like, tensor, zeros, zeros_like)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def cuda_is_available():
