@@ -61,6 +61,12 @@ loss            binary_cross_entropy_with_logits (weight, pos_weight, reductions
 batch_norm      F.batch_norm, train (running stats updated in place) and eval, with and
                 without weight/bias
 linear, dropout F.linear (with and without bias); dropout with p=0 or in eval, Identity
+softmax         softmax, log_softmax, logsumexp (dim int or tuple, keepdim): methods, tg.*,
+                F.* and nn.Softmax / nn.LogSoftmax
+cross_entropy   cross_entropy and nll_loss (F.* and modules) on (C,), (N, C), (N, C, d)
+                with int64 targets, weight, ignore_index, label_smoothing, reductions
+methods         t, mm, repeat, gather, contiguous, long, int, add/sub(alpha), mul, div,
+                square, norm (p 2, 'fro', 1; exact inputs), clamp_
 finally         every float variable that requires grad and that PyTorch can still
                 differentiate, times fixed weights, summed into one loss; backward; every
                 leaf's .grad compared
@@ -2154,13 +2160,213 @@ def g_dropout(draw, s):
                (name,))
 
 
+# --- softmax, log_softmax, logsumexp; cross_entropy, nll_loss -------------------------------------
+
+
+def g_softmax(draw, s):
+    op = draw(st.sampled_from(["softmax", "log_softmax", "logsumexp"]))
+    a = pick(draw, [n for n in usable(s) if s.stat(n).dtype != "bool"
+                    and (s.stat(n).is_float or op == "logsumexp")])
+    if a is None:
+        return
+    A = s.stat(a)
+    nd = A.ndim
+    dim = draw(st.integers(-nd, nd - 1)) if nd else draw(st.sampled_from([0, -1]))
+    if op == "logsumexp" and nd >= 2 and draw(st.booleans()):
+        dim = tuple(sorted(draw(st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd,
+                                         unique=True))))
+    keepdim = op == "logsumexp" and draw(st.booleans())
+    name = s.new_name()
+    if op == "logsumexp":
+        code = draw(st.sampled_from([f"{a}.logsumexp({dim!r}{', keepdim=True' if keepdim else ''})",
+                                     f"tg.logsumexp({a}, {dim!r}"
+                                     f"{', keepdim=True' if keepdim else ''})"]))
+    else:
+        module = "Softmax" if op == "softmax" else "LogSoftmax"
+        code = draw(st.sampled_from([f"{a}.{op}({dim})", f"tg.{op}({a}, {dim})",
+                                     f"F.{op}({a}, dim={dim})", f"nn.{module}({dim})({a})"]))
+    n = reduced(A.shape, dim)
+
+    def rule(d, out):
+        # x - max is rounded at the size of the values (2·|x|), which exp turns into a
+        # relative error of the terms; then n additions, a log or a division
+        S = 4.0 * A.amax + math.log(n) + 2.0
+        return derive([A.meta], d, L=2.0, c=LIBM_ULPS + n + 4, S=S)
+    yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), f"{op} {A.dtype}",
+               set_meta(name, rule), (name,))
+
+
+def g_cross_entropy(draw, s):
+    x = pick(draw, [n for n in usable(s, floats_only=True) if s.stat(n).ndim in (1, 2, 3)
+                    and s.stat(n).numel])
+    if x is None:
+        return
+    X = s.stat(x)
+    C = X.shape[0] if X.ndim == 1 else X.shape[1]
+    tshape = () if X.ndim == 1 else (X.shape[0],) + X.shape[2:]
+    count = int(np.prod(tshape, dtype=np.int64))
+    values = draw(st.lists(st.integers(0, C - 1), min_size=count, max_size=count))
+    ignore = count > 1 and draw(st.integers(0, 3)) == 0
+    if ignore:
+        values[0] = -100
+    literal = fmt(np.array(values, dtype=object).reshape(tshape).tolist() if tshape else values[0])
+    target = s.new_name()
+    ran = yield Stmt(f"{target} = tg.tensor({literal}, device=device)", "leaf int64 target",
+                     None, (target,))
+    if not ran:
+        return
+    weight = None
+    if draw(st.integers(0, 2)) == 0:
+        weight = yield from leaf(draw, s, shape=(C,), dtype=X.dtype, grid="positive",
+                                 requires_grad=False)
+    W = s.stat(weight) if weight else None
+    fn = draw(st.sampled_from(["cross_entropy", "cross_entropy", "nll_loss"]))
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    smoothing = draw(st.sampled_from([0.0, 0.0, 0.25])) if fn == "cross_entropy" else 0.0
+    kwargs = ([f"weight={weight}"] if weight else []) + \
+        ([f"reduction={reduction!r}"] if reduction != "mean" else []) + \
+        ([f"label_smoothing={smoothing!r}"] if smoothing else [])
+    module = {"cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss"}[fn]
+    name = s.new_name()
+    code = draw(st.sampled_from([f"F.{fn}({', '.join([x, target] + kwargs)})",
+                                 f"nn.{module}({', '.join(kwargs)})({x}, {target})"]))
+
+    def rule(d, out):
+        wmax, wmin = (W.amax, max(W.amin, 0.25)) if W else (1.0, 1.0)
+        per = (4.0 * X.amax + math.log(C) + 2.0) * wmax      # each element's log-softmax
+        rows = count if reduction == "sum" else 1
+        spread = wmax / wmin if reduction == "mean" else 1.0   # a weighted mean's amplification
+        return derive([X.meta], d, L=2.0 * wmax * rows * spread,
+                      c=LIBM_ULPS + 2 * count * C + 8, S=per * count * spread)
+    label = f"{fn} {reduction}" + (" weight" if weight else "") + \
+        (" ignore_index" if ignore else "") + (" label_smoothing" if smoothing else "")
+    yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), label, set_meta(name, rule), (name,))
+
+
+# --- more Tensor methods: t, mm, repeat, gather, contiguous, long, int, add/sub(alpha), square,
+# --- norm, clamp_ ---------------------------------------------------------------------------------
+
+
+def g_methods(draw, s):
+    form = draw(st.sampled_from(["t", "repeat", "gather", "contiguous", "long", "int", "add",
+                                 "sub", "square", "norm", "mm", "clamp_", "mul", "div"]))
+    a = pick(draw, usable(s, allow_nonfinite=form in ("t", "repeat", "contiguous")))
+    if a is None:
+        return
+    A = s.stat(a)
+    name = s.new_name()
+    copy_rule = lambda d, out: A.meta  # noqa: E731
+    if form == "t":
+        code, rule = f"{a}.t()", copy_rule
+    elif form == "contiguous":
+        code, rule = draw(st.sampled_from([f"{a}.contiguous()", f"{a}.T.contiguous()"])), copy_rule
+    elif form == "repeat":
+        sizes = draw(st.lists(st.integers(1, 3), min_size=A.ndim, max_size=A.ndim + 1))
+        code, rule = f"{a}.repeat({', '.join(map(str, sizes)) or '()'})", copy_rule
+    elif form in ("long", "int"):
+        if A.is_float and not int_safe(A):
+            return
+        code, rule = f"{a}.{form}()", lambda d, out: Meta()
+    elif form == "gather":
+        if A.ndim == 0 or not A.numel:
+            return
+        axis = draw(st.integers(0, A.ndim - 1))
+        ishape = tuple(draw(st.integers(1, 3)) if d == axis else draw(st.integers(1, n))
+                       for d, n in enumerate(A.shape))
+        count = int(np.prod(ishape, dtype=np.int64))
+        values = draw(st.lists(st.integers(0, A.shape[axis] - 1), min_size=count,
+                               max_size=count))
+        index = s.new_name()
+        literal = fmt(np.array(values, dtype=object).reshape(ishape).tolist())
+        ran = yield Stmt(f"{index} = tg.tensor({literal}, device=device)", "leaf int64 index",
+                         None, (index,))
+        if not ran:
+            return
+        code, rule = f"{a}.gather({axis - A.ndim if draw(st.booleans()) else axis}, {index})", \
+            copy_rule
+    elif form in ("add", "sub"):
+        if A.dtype == "bool":
+            return
+        b = yield from second_operand(draw, s, a)
+        if b is None:
+            return
+        B = s.stat(b)
+        if "bool" in (B.dtype,) or (form == "sub" and "bool" in (A.dtype, B.dtype)):
+            return
+        floats_in = A.is_float or B.is_float
+        alpha = draw(st.sampled_from([2, -1, 0.5] if floats_in else [2, -1]))
+        code = f"{a}.{form}({b}, alpha={alpha!r})"
+        scaled = _Scaled(Meta(B.meta.err * abs(alpha), B.meta.k + grid_k(abs(alpha)),
+                              B.meta.scale * abs(alpha)), B.amax * abs(alpha))
+        rule = lambda d, out: arith_meta("+", A, scaled, d)  # noqa: E731
+    elif form in ("mul", "div"):
+        b = yield from second_operand(draw, s, a)
+        if b is None:
+            return
+        B = s.stat(b)
+        if form == "div" and not division_ok(B):
+            return
+        code = f"{a}.{form}({b})"
+        op = "*" if form == "mul" else "/"
+        rule = lambda d, out: arith_meta(op, A, B, d, out)  # noqa: E731
+    elif form == "square":
+        if A.amax > 8:
+            return
+        code = f"{a}.square()"
+        rule = lambda d, out: pow_meta(A, _ScalarStat(2), d, out)  # noqa: E731
+    elif form == "norm":
+        if not A.is_float or not A.exact:
+            return    # √ of a sum near 0, and x/‖x‖, are ill-conditioned on inexact values
+        p = draw(st.sampled_from([None, 2, 1, "'fro'"]))
+        dim = None if A.ndim == 0 else draw(st.sampled_from([None, 0, -1]))
+        args = ([f"p={p}"] if p is not None else []) + ([f"dim={dim}"] if dim is not None else [])
+        code = f"{a}.norm({', '.join(args)})"
+        n = reduced(A.shape, dim)
+
+        def rule(d, out):
+            return derive([A.meta], d, L=math.sqrt(n) + 1, c=n + 3, S=n * A.amax + 1e-300)
+    elif form == "mm":
+        if A.ndim != 2 or A.dtype == "bool":
+            return
+        b = yield from leaf(draw, s, shape=(A.shape[1], draw(st.integers(1, 3))), dtype=A.dtype)
+        if b is None:
+            return
+        B = s.stat(b)
+        code = f"{a}.mm({b})"
+        n = A.shape[1]
+
+        def rule(d, out):
+            S = n * A.amax * B.amax
+            return derive([A.meta, B.meta], d, L=n * (A.amax + B.amax) + 1e-300, c=n + 1, S=S,
+                          exact_k=A.meta.k + B.meta.k, bound=S)
+    else:   # clamp_ on a copy (a fresh result), with bounds on the grid
+        lo, hi = draw(st.sampled_from([(-1.0, 1.0), (0.0, None), (None, 0.5), (-0.5, 2.0)]))
+        if not kink_safe(A, [v for v in (lo, hi) if v is not None]) or A.dtype == "bool":
+            return
+        if not A.is_float and any(isinstance(v, float) and not v.is_integer()
+                                  for v in (lo, hi) if v is not None):
+            return
+        args = ", ".join(([f"min={lo!r}"] if lo is not None else []) +
+                         ([f"max={hi!r}"] if hi is not None else []))
+        code = f"({a} * 1).clamp_({args})"
+        bound = max([A.amax] + [abs(v) for v in (lo, hi) if v is not None])
+        ks = [grid_k(v) for v in (lo, hi) if v is not None]
+
+        def rule(d, out):
+            return derive([A.meta], d, L=1, c=1, S=bound, exact_k=max([A.meta.k] + ks),
+                          bound=bound)
+    yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), f"{form} {A.dtype}",
+               set_meta(name, rule), (name,))
+
+
 # --- programs ------------------------------------------------------------------------------------
 
 STEPS = ([g_leaf] * 3 + [g_leaf_like] * 3 + [g_factory] + [g_arith] * 8 + [g_unary] * 6 +
          [g_binary_fn] * 3 + [g_compare] * 3 + [g_reduce] * 5 + [g_maxmin] * 4 + [g_view] * 7 +
          [g_index] * 3 + [g_convert] * 3 + [g_matmul] * 4 + [g_join] * 2 + [g_inplace] * 8 +
          [g_setitem] * 4 + [g_backward] * 3 + [g_grad_edit] * 2 + [g_loss] * 3 +
-         [g_batch_norm] + [g_linear] + [g_dropout])
+         [g_batch_norm] + [g_linear] + [g_dropout] + [g_softmax] * 3 + [g_cross_entropy] * 2 +
+         [g_methods] * 4)
 
 
 def run_program(data, device, max_steps=14):

@@ -51,6 +51,28 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return _tensor(x, "std").std(dim, unbiased, keepdim, correction=correction)
 
 
+def softmax(x, dim, dtype=None):
+    """exp(x) / Σ exp(x) along dim, stable for any x (computed from x - max)."""
+    return _tensor(x, "softmax").softmax(dim, dtype)
+
+
+def log_softmax(x, dim, dtype=None):
+    """x - logsumexp(x) along dim (finite where log(softmax(x)) would give -inf)."""
+    return _tensor(x, "log_softmax").log_softmax(dim, dtype)
+
+
+def logsumexp(x, dim, keepdim=False):
+    """log Σ exp(x) over dim, as max + log Σ exp(x - max).
+
+    >>> import tinygan as tg
+    >>> tg.logsumexp(tg.tensor([[0.0, 0.0], [1e4, 1e4]]), dim=1)
+    tensor([6.9315e-01, 1.0001e+04])
+    """
+    return _tensor(x, "logsumexp").logsumexp(dim, keepdim)
+
+
+def argmax(x, dim=None, keepdim=False): return _tensor(x, "argmax").argmax(dim, keepdim)
+def argmin(x, dim=None, keepdim=False): return _tensor(x, "argmin").argmin(dim, keepdim)
 def max(x, dim=None, keepdim=False): return _tensor(x, "max").max(dim, keepdim)
 def min(x, dim=None, keepdim=False): return _tensor(x, "min").min(dim, keepdim)
 def maximum(a, b): return _tensor(a, "maximum").maximum(b)

@@ -40,6 +40,7 @@ from .ops.elementwise import Abs, Clamp, Exp, Log, Log1p, Maximum, Minimum, Sign
 from .ops.matmul import MatMul
 from .ops.reductions import MaxAll, MaxAlong, Mean, SqrtOfVar, Sum, Var
 from .ops.shapes import CopySlices, Expand, GetItem, Permute, Reshape, SetItem, is_array_index
+from .ops.softmax import LogNormalizedExp, LogSumExp, NormalizedExp
 
 MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
 
@@ -169,6 +170,13 @@ class Tensor:
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([values] + extras) + ")"
+
+    def __format__(self, format_spec):
+        """``f"{loss:.3f}"``: a 0-d tensor formats as its number, as in PyTorch; any other
+        tensor only with an empty spec (then it is ``str(t)``)."""
+        if self.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
     __hash__ = object.__hash__
 
@@ -403,6 +411,12 @@ class Tensor:
     def div_(self, other):
         return self._write(lambda old: old / other, (other,))
 
+    def clamp_(self, min=None, max=None):
+        """clamp in place (recorded in the graph like add_); clip_ is the same."""
+        return self._write(lambda old: old.clamp(min, max), ())
+
+    clip_ = clamp_
+
     def __iadd__(self, other):
         return self.add_(other)
 
@@ -477,8 +491,25 @@ class Tensor:
     def double(self):
         return self.to(dtype=float64)
 
+    def long(self):
+        return self.to(dtype=int64)
+
+    def int(self):
+        return self.to(dtype=int32)
+
     def type(self, dtype):
         return self.to(dtype=dtype)
+
+    def contiguous(self):
+        """self when its memory is already row-major (PyTorch's contiguous), else a
+        row-major copy that stays on the graph (a write into it does not reach self).
+
+        >>> import tinygan as tg
+        >>> x = tg.zeros(2, 3)
+        >>> x.contiguous() is x, x.T.contiguous() is x.T
+        (True, False)
+        """
+        return self if self._data.flags.c_contiguous else Clone.apply(self)
 
     def _floating(self):
         """self, or self in the default float dtype if it holds integers or bools: what
@@ -500,6 +531,23 @@ class Tensor:
     def __abs__(self): return self.abs()
     def __matmul__(self, other): return self.matmul(other)
     def __rmatmul__(self, other): return _tensor_operand(other, "matmul").matmul(self)
+
+    # The methods of the operators, as PyTorch has them (x.add(y, alpha=2) is x + 2·y).
+    def add(self, other, alpha=1): return _binary(Add, self, _alpha(self, other, alpha, "add"))
+    def sub(self, other, alpha=1): return _binary(Sub, self, _alpha(self, other, alpha, "sub"))
+    def mul(self, other): return _binary(Mul, self, other)
+    def pow(self, exponent): return _binary(Pow, self, exponent)
+
+    def div(self, other, rounding_mode=None):
+        """True division (integers give the default float dtype), as ``/``."""
+        if rounding_mode is not None:
+            raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not supported "
+                                      "by tinygan; only true division (rounding_mode=None)")
+        return _divide(self, other)
+
+    def square(self):
+        """x ** 2 (integers stay integers, as in PyTorch)."""
+        return _binary(Pow, self, 2)
 
     # Comparisons and logic give bool tensors with no gradient.
     def __lt__(self, other): return _compare(self, other, "less")
@@ -542,6 +590,37 @@ class Tensor:
 
     def tanh(self): return HyperbolicTangent.apply(self._floating())
 
+    def softmax(self, dim, dtype=None):
+        """exp(x) / Σ exp(x) along dim, computed from x - max (exp never overflows).
+
+        >>> import tinygan as tg
+        >>> tg.tensor([1.0, 2.0, 1000.0]).softmax(0)
+        tensor([0., 0., 1.])
+        """
+        x = _softmax_input(self, dtype, "softmax")
+        return NormalizedExp.apply(x, axis=_check_dim(dim, x.ndim))
+
+    def log_softmax(self, dim, dtype=None):
+        """x - logsumexp(x) along dim: the log of softmax, without log(0) where it underflows.
+
+        >>> import tinygan as tg
+        >>> tg.tensor([0.0, 200.0]).log_softmax(0)
+        tensor([-200.,    0.])
+        """
+        x = _softmax_input(self, dtype, "log_softmax")
+        return LogNormalizedExp.apply(x, axis=_check_dim(dim, x.ndim))
+
+    def logsumexp(self, dim, keepdim=False):
+        """log Σ exp(x) over dim (an int or a tuple), as max + log Σ exp(x - max);
+        integers are summed in the default float dtype.
+
+        >>> import tinygan as tg
+        >>> tg.tensor([1000.0, 1000.0]).logsumexp(0)     # 1000 + log 2, no overflow
+        tensor(1000.6932)
+        """
+        x = self._floating()
+        return LogSumExp.apply(x, axes=_axes(dim, x.ndim), keepdim=keepdim)
+
     def clamp(self, min=None, max=None):
         """Limit values to [min, max]; the gradient is 1 inside (ends included), 0 outside."""
         if min is None and max is None:
@@ -577,6 +656,26 @@ class Tensor:
         """sqrt(var(...)), with var's dim and correction (gradient 0 where std is 0)."""
         return SqrtOfVar.apply(self.var(dim, unbiased, keepdim, correction=correction))
 
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """The vector norm over ``dim`` (None: all elements): p=2 or "fro" is √Σx² (its
+        gradient is 0 at x = 0, as PyTorch's), p=1 is Σ|x|.
+
+        >>> import tinygan as tg
+        >>> tg.tensor([[3.0, 4.0], [0.0, 0.0]]).norm(dim=1)
+        tensor([5., 0.])
+        """
+        if self.dtype.kind != "f":
+            raise RuntimeError(f"norm(): input dtype should be floating point, got {self.dtype}")
+        if p == "fro" and dim is not None and not isinstance(dim, numbers.Integral) \
+                and len(dim) > 2:
+            raise RuntimeError(f"norm: p='fro' takes at most 2 dims, got dim={dim}")
+        if p == "fro" or (is_number(p) and not isinstance(p, bool) and p == 2):
+            return SqrtOfVar.apply((self * self).sum(dim, keepdim))   # √ with gradient 0 at 0
+        if is_number(p) and not isinstance(p, bool) and p == 1:
+            return self.abs().sum(dim, keepdim)
+        raise NotImplementedError(f"norm: p={p!r} is not supported by tinygan; "
+                                  "use p=2 (or 'fro') or p=1")
+
     def max(self, dim=None, keepdim=False):
         """The largest value, or (values, indices) along ``dim``, as in PyTorch."""
         return _max_or_min(self, dim, keepdim, smallest=False)
@@ -586,13 +685,15 @@ class Tensor:
         return _max_or_min(self, dim, keepdim, smallest=True)
 
     def argmax(self, dim=None, keepdim=False):
+        """The index of the (first) largest value: in the flattened tensor when dim is None
+        (keepdim then keeps every dim, of size 1), else along dim."""
         if dim is None:
-            return Tensor(self._data.argmax())
+            return _flat_index(self, self._data.argmax(), keepdim)
         return self.max(dim, keepdim).indices
 
     def argmin(self, dim=None, keepdim=False):
         if dim is None:
-            return Tensor(self._data.argmin())
+            return _flat_index(self, self._data.argmin(), keepdim)
         return self.min(dim, keepdim).indices
 
     def any(self, dim=None, keepdim=False):
@@ -636,6 +737,19 @@ class Tensor:
         merged = math.prod(self.shape[start:end + 1])
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
+    def unflatten(self, dim, sizes):
+        """Dim ``dim`` split into ``sizes`` (one of them may be -1); flatten's inverse."""
+        axis = _check_dim(dim, self.ndim)
+        sizes = tuple(sizes)
+        if not sizes:
+            raise RuntimeError("unflatten: sizes must be non-empty")
+        known = math.prod(n for n in sizes if n != -1)
+        if (-1 not in sizes and known != self.shape[axis]) or (
+                -1 in sizes and (known == 0 or self.shape[axis] % known)):
+            raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to "
+                               f"the size of dim {dim} ({self.shape[axis]}) in the input tensor")
+        return self.reshape(self.shape[:axis] + sizes + self.shape[axis + 1:])
+
     def permute(self, *dims):
         dims = tuple(_check_dim(d, self.ndim) for d in _shape_args(dims))
         if sorted(dims) != list(range(self.ndim)):
@@ -649,6 +763,55 @@ class Tensor:
         if dims:
             dims[a], dims[b] = dims[b], dims[a]
         return Permute.apply(self, dims=tuple(dims))
+
+    def t(self):
+        """The transpose of a matrix; a 0-d or 1-D tensor comes back as it is (a view)."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                               f"{self.ndim}D (use transpose(dim0, dim1) or .mT)")
+        return Permute.apply(self, dims=tuple(reversed(range(self.ndim))))
+
+    def repeat(self, *sizes):
+        """The tensor tiled ``sizes[i]`` times along dim i (extra leading sizes add dims);
+        always a copy, as in PyTorch.
+
+        >>> import tinygan as tg
+        >>> tg.tensor([1, 2]).repeat(2, 2)
+        tensor([[1, 2, 1, 2],
+                [1, 2, 1, 2]])
+        """
+        sizes = _shape_args(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError(f"Number of dimensions of repeat dims ({len(sizes)}) can not be "
+                               f"smaller than number of dimensions of tensor ({self.ndim})")
+        for n in sizes:
+            if not isinstance(n, numbers.Integral) or n < 0:
+                raise RuntimeError(f"repeat: sizes must be non-negative integers, got "
+                                   f"{list(sizes)}")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        # tile = each dim n seen as (1, n), broadcast to (r, n), merged into r·n
+        paired = tuple(d for n in shape for d in (1, n))
+        stretched = tuple(d for r, n in zip(sizes, shape) for d in (r, n))
+        out = self.reshape(paired).expand(stretched).reshape(
+            tuple(r * n for r, n in zip(sizes, shape)))
+        if out.numel() and backend.array_module(out.data).may_share_memory(out.data, self._data):
+            out = Clone.apply(out)       # all sizes 1: the reshapes made a view; repeat copies
+        return out
+
+    def gather(self, dim, index):
+        """out[i][j][k] = self[index[i][j][k]][j][k] for dim 0 (and so on): values picked
+        along dim by an int64 index of the same number of dims; repeated picks add up their
+        gradients.
+
+        >>> import tinygan as tg
+        >>> tg.tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, tg.tensor([[1], [0]]))
+        tensor([[2.],
+                [3.]])
+        """
+        index = _tensor_operand(index, "gather")
+        if self.ndim == 0 and index.ndim == 0:     # PyTorch treats a 0-d tensor as 1-D here
+            return self.reshape(1).gather(dim, index.reshape(1)).reshape(())
+        return GetItem.apply(self, index=_gather_index(self, dim, index, "gather"))
 
     @property
     def T(self):
@@ -699,6 +862,15 @@ class Tensor:
         """Basic slicing (a view) and integer-array indexing (a copy; repeated indices sum
         their gradients)."""
         return GetItem.apply(self, index=_device_index(self, index))
+
+    def mm(self, mat2):
+        """The product of two matrices (2-D only; matmul takes any rank)."""
+        mat2 = _tensor_operand(mat2, "mm")
+        for name, t in (("self", self), ("mat2", mat2)):
+            if t.ndim != 2:
+                raise RuntimeError(f"mm: {name} must be a matrix, got a {t.ndim}-D tensor of "
+                                   f"shape {t.shape}")
+        return self.matmul(mat2)
 
     def matmul(self, other):
         """Matrix product with NumPy's rules (1-D operands, batched broadcasting)."""
@@ -760,7 +932,7 @@ def _operand(value):
         return _number(value)
     if hasattr(value, "dtype") and hasattr(value, "shape"):
         raise TypeError(f"expected a Tensor or a number, got a {type(value).__name__}: "
-                        "wrap it first with tg.tensor(array)")
+                        "wrap it first with tg.tensor(array) or tg.from_numpy(array)")
     raise TypeError(f"expected a Tensor or a number, got {type(value).__name__}")
 
 
@@ -768,6 +940,8 @@ def _tensor_operand(value, op):
     if not isinstance(value, Tensor):
         hint = f" (with a number use clamp({'min' if op == 'maximum' else 'max'}=...))" if op in (
             "maximum", "minimum") else ""
+        if hasattr(value, "dtype") and hasattr(value, "shape"):
+            hint = ": wrap an array first with tg.tensor(array) or tg.from_numpy(array)"
         raise TypeError(f"{op}: expected a Tensor, got {type(value).__name__}{hint}")
     return value
 
@@ -918,6 +1092,63 @@ def _scaled(other, alpha):
     return other * alpha
 
 
+def _alpha(x, other, alpha, op):
+    """alpha * other for add/sub, refused where PyTorch refuses alpha's type."""
+    other = _operand(other)
+    kind = result_type(x, other).kind
+    if isinstance(alpha, (bool, np.bool_)) and kind != "b":
+        raise RuntimeError(f"{op}: Boolean alpha only supported for Boolean results")
+    if kind in "biu" and isinstance(_number(alpha), float):
+        raise RuntimeError(f"{op}: for integral input tensors, argument alpha must not be a "
+                           f"floating point number (got alpha={alpha!r})")
+    return _scaled(other, alpha)
+
+
+def _softmax_input(x, dtype, op):
+    """softmax's input: cast to dtype first when given; floating point only (PyTorch has
+    no integer kernel)."""
+    if dtype is not None:
+        x = x.to(dtype=dtype)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating point tensor, got dtype {x.dtype} "
+                        f"(pass dtype=tg.float32 to convert)")
+    return x
+
+
+def _flat_index(x, index, keepdim):
+    """argmax/argmin over all elements: an int64 tensor, 0-d or (keepdim) all dims 1."""
+    array = backend.array_module(x.data).asarray(index).astype(np.int64)
+    return Tensor(array.reshape((1,) * x.ndim if keepdim else ()))
+
+
+def _gather_index(x, dim, index, op):
+    """The integer-array index that picks gather's values: index along dim, and along
+    every other dim d the positions 0..index.shape[d]-1 (PyTorch's rules checked)."""
+    if index.dtype != int64:
+        raise RuntimeError(f"{op}(): Expected dtype int64 for index, got {index.dtype}")
+    backend.check_same_device(x.data, index.data, op=op)
+    axis = _check_dim(dim, x.ndim)
+    if index.ndim != x.ndim:
+        raise RuntimeError(f"{op}: index tensor must have the same number of dimensions as "
+                           f"input tensor: index has shape {index.shape}, input {x.shape}")
+    for d, (i, n) in enumerate(zip(index.shape, x.shape)):
+        if d != axis and i > n:
+            raise RuntimeError(f"{op}: size does not match at dimension {d}: expected index "
+                               f"{list(index.shape)} to be no larger than self "
+                               f"{list(x.shape)} apart from dimension {axis}")
+    size = x.shape[axis]
+    if index.device == backend.CPU and index.numel():
+        # (on "cuda" this check would copy to the host at every call: it is skipped there)
+        bad = index.data[(index.data < 0) | (index.data >= size)]
+        if bad.size:
+            raise RuntimeError(f"{op}: index {bad.flat[0]} is out of bounds for dimension "
+                               f"{axis} with size {size}")
+    xp = backend.array_module(index.data)
+    return tuple(index.data if d == axis else
+                 xp.arange(n).reshape([-1 if k == d else 1 for k in range(index.ndim)])
+                 for d, n in enumerate(index.shape))
+
+
 def _broadcast_shape(*shapes):
     try:
         return tuple(np.broadcast_shapes(*shapes))
@@ -1037,3 +1268,107 @@ def randn_like(t, dtype=None, device=None, requires_grad=False):
 def rand_like(t, dtype=None, device=None, requires_grad=False):
     dtype, device = _like(t, dtype, device)
     return rand(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def from_numpy(ndarray):
+    """A tensor sharing ``ndarray``'s memory (a write through either shows in the other),
+    with its dtype, on "cpu"; as ``torch.from_numpy``.
+
+    >>> import numpy as np, tinygan as tg
+    >>> a = np.arange(3.0)
+    >>> t = tg.from_numpy(a)
+    >>> a[0] = 7.0
+    >>> t
+    tensor([7., 1., 2.], dtype=tinygan.float64)
+    """
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    if ndarray.dtype.kind not in "biuf":
+        raise TypeError(f"can't convert np.ndarray of type {ndarray.dtype}: the supported "
+                        "types are floating point, integer and bool")
+    return Tensor(ndarray)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """``data`` as a tensor, sharing memory where no conversion is needed (a tensor, or a
+    numpy/cupy array already of that dtype and device), else a copy as ``tg.tensor``."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    if hasattr(data, "dtype") and hasattr(data, "shape") and not isinstance(data, np.generic):
+        same_device = device is None or backend.normalize_device(device) == backend.device_of(data)
+        if same_device and (dtype is None or np.dtype(dtype) == data.dtype):
+            return Tensor(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor whose values are whatever the memory held (uninitialised, as in PyTorch)."""
+    xp = backend.xp_for(device)
+    return Tensor(xp.empty(_size(size), dtype=_resolve_dtype(dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The n×m identity matrix (m = n by default)."""
+    m = n if m is None else m
+    for name, value in (("n", n), ("m", m)):
+        if not isinstance(value, numbers.Integral) or value < 0:
+            raise RuntimeError(f"eye: {name} must be a non-negative integer, got {value!r}")
+    xp = backend.xp_for(device)
+    return Tensor(xp.eye(int(n), int(m), dtype=_resolve_dtype(dtype)), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """``steps`` values from start to end, both included, by PyTorch's formula: the first
+    half as start + i·step, the second half as end - (steps-1-i)·step, in the result's
+    dtype (PyTorch's vectorised CPU path rounds once more: within 2 ulp of this).
+
+    >>> import tinygan as tg
+    >>> tg.linspace(0, 1, 5)
+    tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
+    """
+    start, end = (_number(v.item() if isinstance(v, Tensor) else v) for v in (start, end))
+    if not isinstance(steps, numbers.Integral) or steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps!r}")
+    dtype = _resolve_dtype(dtype)
+    xp = backend.xp_for(device)
+    # integers are stepped in float64 and truncated, as PyTorch does
+    work = dtype if dtype.kind == "f" else float64
+    first, last = work.type(start), work.type(end)
+    step = (last - first) / work.type(max(steps - 1, 1))
+    i = xp.arange(steps, dtype=work)
+    values = xp.where(i < steps // 2, first + step * i, last - step * (steps - 1 - i))
+    if steps == 1:
+        values = xp.full((1,), first, dtype=work)               # start, as PyTorch gives
+    return Tensor(values.astype(dtype), requires_grad)
+
+
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad=False):
+    """Integers drawn uniformly from [low, high): ``randint(high, size)`` or
+    ``randint(low, high, size)``; int64 unless dtype says otherwise. tg.manual_seed sets
+    the stream, as for tg.randn.
+
+    >>> import tinygan as tg
+    >>> tg.randint(3, 6, (2, 4)).shape
+    (2, 4)
+    """
+    if size is None and isinstance(high, (tuple, list)):    # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:                                      # randint(high, size=...)
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing 1 required argument: 'size' (a tuple)")
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"randint(): size must be a tuple of ints, got {type(size).__name__}")
+    low, high = int(low), int(high)
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got "
+                           f"from={low} >= to={high}")
+    device = backend.normalize_device(device)
+    backend.xp_for(device)
+    xp = backend.xp_for(device)
+    # uniform floats in [0, 1) scaled to the range: unbiased to 2**-53 of a draw
+    u = _generator(generator, device).random(_size((size,)), float64)
+    values = xp.minimum(xp.floor(u * (high - low)), high - low - 1).astype(np.int64) + low
+    return Tensor(values.astype(_resolve_dtype(int64 if dtype is None else dtype)),
+                  requires_grad)

@@ -7,18 +7,24 @@ backward rules, because the composed versions are either numerically wrong
 from __future__ import annotations
 
 import math
+import warnings
+
+import numpy as np
 
 from .. import backend
 from ..backend import array_module
-from ..functional import relu, sigmoid, softplus, tanh  # noqa: F401  (F.relu, as in PyTorch)
+from ..dtypes import int32, int64
+from ..functional import relu, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu, as in PyTorch)
 from ..ops.activations import LeakyRectify
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..ops.matmul import Affine
 from ..ops.normalization import BatchNormalize
 from ..tensor import Tensor
 
-__all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "dropout",
-           "batch_norm", "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss"]
+__all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax",
+           "log_softmax", "dropout", "batch_norm", "embedding", "one_hot",
+           "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "nll_loss",
+           "cross_entropy"]
 
 
 # === linear and leaky_relu ===================================================================
@@ -38,6 +44,101 @@ def linear(x, weight, bias=None):
 def leaky_relu(x, negative_slope=0.01):
     """x for x > 0, negative_slope·x otherwise (any slope, negative ones included)."""
     return LeakyRectify.apply(x._floating(), slope=negative_slope)
+
+
+# === softmax and log_softmax ====================================================================
+
+def _softmax_dim(input, dim, name):
+    """PyTorch's legacy choice when dim is not given (with its deprecation warning)."""
+    if dim is None:
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the "
+                      "call to include dim=X as an argument.", UserWarning, stacklevel=3)
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    return dim
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / Σ exp(x) along dim, computed from x - max (stable for any x).
+
+    >>> import tinygan as tg
+    >>> import tinygan.nn.functional as F
+    >>> F.softmax(tg.tensor([[0.0, 0.0], [0.0, 1e4]]), dim=1)
+    tensor([[0.5000, 0.5000],
+            [0.0000, 1.0000]])
+    """
+    return input.softmax(_softmax_dim(input, dim, "softmax"), dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """x - logsumexp(x) along dim: log-probabilities, finite where softmax underflows."""
+    return input.log_softmax(_softmax_dim(input, dim, "log_softmax"), dtype)
+
+
+# === embedding and one_hot =======================================================================
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """The rows of ``weight`` picked by the integer tensor ``input`` (output shape
+    input.shape + (embedding_dim,)); a row picked twice gets both gradients, and the row
+    ``padding_idx`` gets none.
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
+                                  "supported by tinygan")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"embedding: input must be a Tensor of indices, got "
+                        f"{type(input).__name__}")
+    if input.dtype not in (int64, int32):
+        raise RuntimeError(f"embedding: expected indices of dtype int64 or int32, got "
+                           f"{input.dtype}")
+    backend.check_same_device(weight.data, input.data, op="embedding")
+    count = weight.shape[0]
+    if input.device == backend.CPU and input.numel():   # (a host copy on "cuda": skipped)
+        data = input.data
+        if data.min() < 0 or data.max() >= count:
+            raise IndexError(f"embedding: index out of range in self: indices must be in "
+                             f"[0, {count}), got values from {data.min()} to {data.max()}")
+    if input.ndim == 0:
+        return embedding(input.reshape(1), weight, padding_idx).reshape(weight.shape[1:])
+    rows = weight[input]         # an integer-array index: a copy; repeats sum their gradients
+    if padding_idx is None:
+        return rows
+    padding_idx = padding_idx + count if padding_idx < 0 else padding_idx
+    # the same values, with the padding row's gradient cut (PyTorch's embedding_backward)
+    return where((input != padding_idx).unsqueeze(-1), rows, rows.detach())
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 one-hot rows: shape tensor.shape + (num_classes,), num_classes = max + 1 when
+    -1. Reads the min and max (a device-to-host copy on "cuda"), as PyTorch does.
+
+    >>> import tinygan as tg
+    >>> import tinygan.nn.functional as F
+    >>> F.one_hot(tg.tensor([0, 2]))
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"one_hot: expected a Tensor, got {type(tensor).__name__}")
+    if tensor.dtype != int64:
+        raise RuntimeError(f"one_hot is only applicable to index tensor of type int64 "
+                           f"(LongTensor), got {tensor.dtype}")
+    xp = array_module(tensor.data)
+    if tensor.numel() == 0:
+        if num_classes == -1:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    else:
+        low, high = int(tensor.data.min()), int(tensor.data.max())
+        if low < 0:
+            raise RuntimeError(f"one_hot: class values must be non-negative, got {low}")
+        if num_classes == -1:
+            num_classes = high + 1
+        elif high >= num_classes:
+            raise RuntimeError(f"one_hot: class values must be smaller than num_classes "
+                               f"({num_classes}), got {high}")
+    if num_classes < 0:
+        raise RuntimeError(f"one_hot: num_classes must be -1 or non-negative, got {num_classes}")
+    return Tensor((tensor.data[..., None] == xp.arange(num_classes)).astype(np.int64))
 
 
 # === dropout ===================================================================================
@@ -162,3 +263,133 @@ def mse_loss(input, target, reduction="mean"):
     _check_target(input, target, "mse_loss")
     diff = input - target
     return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def _no_legacy(size_average, reduce, name):
+    if size_average is not None or reduce is not None:
+        raise ValueError(f"{name}: size_average and reduce are deprecated in PyTorch and not "
+                         "supported by tinygan; use reduction='mean', 'sum' or 'none'")
+
+
+def _class_targets(input, target, weight, ignore_index, name):
+    """Check class-index targets (PyTorch's rules); return, per target element, the input
+    at its class (gathered along the class dim), its weight (0 where the target is
+    ignore_index) and the mask of ignored targets."""
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{name}: target must be a Tensor, got {type(target).__name__}")
+    if input.ndim == 0:
+        raise ValueError(f"{name}: input must have a class dim: (C,) or (N, C, ...), got a "
+                         "0-d tensor")
+    if target.dtype != int64:
+        raise RuntimeError(f"{name}: expected class-index targets of dtype int64, got "
+                           f"{target.dtype} (class probabilities need a target of the input's "
+                           "shape and a float dtype)")
+    backend.check_same_device(input.data, target.data, op=name)
+    expected = () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
+    if target.shape != expected:
+        if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+            raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                             f"batch_size ({target.shape[0]}).")
+        raise RuntimeError(f"{name}: input of shape {input.shape} needs a target of shape "
+                           f"{expected}, got {target.shape}")
+    classes = input.shape[0 if input.ndim == 1 else 1]
+    if weight is not None and (weight.ndim != 1 or weight.shape[0] != classes):
+        raise RuntimeError(f"{name}: weight tensor should be defined either for all {classes} "
+                           f"classes or no classes but got weight tensor of shape: "
+                           f"{list(weight.shape)}")
+    xp = array_module(target.data)
+    ignored = target.data == ignore_index
+    if target.device == backend.CPU and target.numel():   # (a host copy on "cuda": skipped)
+        bad = target.data[((target.data < 0) | (target.data >= classes)) & ~ignored]
+        if bad.size:
+            raise IndexError(f"{name}: Target {bad.flat[0]} is out of bounds (there are "
+                             f"{classes} classes)")
+    safe = Tensor(xp.where(ignored, 0, target.data))       # ignored targets pick class 0
+    if input.ndim == 1:
+        picked = input.gather(0, safe.reshape(1)).reshape(())
+    else:
+        picked = input.gather(1, safe.unsqueeze(1)).squeeze(1)
+    kept = Tensor((~ignored).astype(input.dtype))
+    w = kept if weight is None else weight[safe] * kept
+    return picked, w, Tensor(ignored)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """-input[target] (input are log-probabilities, class dim 1, or 0 for a (C,) input);
+    'mean' divides by the summed weights of the targets not ignored, as PyTorch does."""
+    _no_legacy(size_average, reduce, "nll_loss")
+    picked, w, _ = _class_targets(input, target, weight, ignore_index, "nll_loss")
+    loss = -picked * w
+    if reduction == "mean":
+        with backend.errstate(invalid="ignore"):        # all ignored: 0/0 = NaN, silently
+            return loss.sum() / w.sum()
+    return _reduce(loss, reduction, "nll_loss")
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """The cross-entropy of softmax(input) (logits, class dim 1) against class indices
+    (int64) or class probabilities (a float target of input's shape): nll_loss of
+    log_softmax, with PyTorch's weight, ignore_index and label_smoothing.
+
+    >>> import tinygan as tg
+    >>> import tinygan.nn.functional as F
+    >>> F.cross_entropy(tg.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), tg.tensor([0, 2]))
+    tensor(0.6691)
+    """
+    _no_legacy(size_average, reduce, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+    if input.ndim == 0:
+        raise ValueError("cross_entropy: input must have a class dim: (C,) or (N, C, ...), "
+                         "got a 0-d tensor")
+    class_dim = 0 if input.ndim == 1 else 1
+    classes = input.shape[class_dim]
+    if weight is not None and (weight.ndim != 1 or weight.shape[0] != classes):
+        raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all "
+                           f"{classes} classes or no classes but got weight tensor of shape: "
+                           f"{list(weight.shape)}")
+    logp = input.log_softmax(class_dim)
+    # weight laid along the class dim, to broadcast against input
+    w_along = None if weight is None else weight.reshape(
+        (classes,) + (1,) * (input.ndim - class_dim - 1))
+    if isinstance(target, Tensor) and target.dtype.kind == "f":
+        return _cross_entropy_probabilities(logp, target, w_along, ignore_index, reduction,
+                                            label_smoothing, class_dim)
+    nll = nll_loss(logp, target, weight, None, ignore_index, None, reduction)
+    if label_smoothing == 0.0:
+        return nll
+    # PyTorch's smoothing: (1 - ε)·nll + ε/C · Σ_c -w_c log p_c (0 where ignored)
+    smooth = -(logp if w_along is None else logp * w_along).sum(class_dim)
+    _, w, ignored = _class_targets(logp, target, weight, ignore_index, "cross_entropy")
+    smooth = where(ignored, 0.0, smooth)
+    if reduction == "mean":
+        with backend.errstate(invalid="ignore"):
+            smooth = smooth.sum() / w.sum()
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return (1 - label_smoothing) * nll + smooth * (label_smoothing / classes)
+
+
+def _cross_entropy_probabilities(logp, target, w_along, ignore_index, reduction,
+                                 label_smoothing, class_dim):
+    """-Σ_c target_c · w_c · log p_c; 'mean' divides by the number of rows, unweighted."""
+    if target.shape != logp.shape:
+        raise RuntimeError(f"cross_entropy: class-probability targets must have the input's "
+                           f"shape {logp.shape}, got {target.shape}")
+    if ignore_index >= 0:
+        raise ValueError("cross_entropy: ignore_index is not supported for floating point "
+                         "target")
+    classes = logp.shape[class_dim]
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / classes
+    product = logp * target if w_along is None else logp * target * w_along
+    if reduction == "none":
+        return -product.sum(class_dim)
+    if reduction == "sum":
+        return -product.sum()
+    return -product.sum() / (logp.numel() / classes)

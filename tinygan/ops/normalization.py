@@ -36,7 +36,9 @@ class BatchNormalize(Function):
             x_hat = x - mean.reshape(shape)
         inv_std = 1.0 / xp.sqrt(var + eps)
         x_hat *= inv_std.reshape(shape)
-        ctx.save_for_backward(x_hat, inv_std, weight)
+        # x itself too, as PyTorch saves it: an in-place write into x before backward is
+        # then the same error in both (backward reads x̂, which the write would make stale)
+        ctx.save_for_backward(x_hat, inv_std, weight, x)
         ctx.axes, ctx.shape, ctx.batch_stats = axes, shape, stats is not None
         out = x_hat * weight.reshape(shape) if weight is not None else x_hat.copy()
         if bias is not None:
@@ -46,7 +48,7 @@ class BatchNormalize(Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        x_hat, inv_std, weight = ctx.saved_arrays
+        x_hat, inv_std, weight, _ = ctx.saved_arrays
         axes, shape = ctx.axes, ctx.shape
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         sum_g = grad.sum(axis=axes)                         # dβ = Σ g
