@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis.extra import numpy as hnp
 
+import tinygan as tg
 from tinygan import backend
 from tinygan.tensor import Tensor
 from tinygan.utils import data
@@ -281,14 +282,59 @@ def test_search_order_data_dir_then_env_then_cache(tmp_path, monkeypatch):
     assert data.find_dataset_dir("mnist", download=False) == cache
 
 
-def test_a_data_dir_without_the_files_falls_through(tmp_path, monkeypatch):
+def test_a_named_data_dir_is_the_only_place_looked(tmp_path, monkeypatch):
+    # The files are in $TINYGAN_DATA and in the cache, and a server would serve them:
+    # a folder the user names still wins, and its missing files are the error.
     arrays = tiny_dataset()
     from_env = write_dataset(tmp_path / "env", arrays)
+    write_dataset(tmp_path / "xdg" / "tinygan" / "mnist", arrays)
     monkeypatch.setitem(data.SHA256, "mnist", hashes_of(from_env))
     monkeypatch.setenv("TINYGAN_DATA", str(from_env))
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert data.find_dataset_dir("mnist", data_dir=empty, download=False) == from_env
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    requested = []
+    monkeypatch.setattr(urllib.request, "urlopen", fake_server({}, requested))
+    named = tmp_path / "named"
+    write_dataset(named, {k: v for k, v in arrays.items() if k.startswith("train")})
+    for download in (True, False):
+        with pytest.raises(data.DatasetNotFound) as info:
+            data.find_dataset_dir("mnist", data_dir=named, download=download)
+        message = str(info.value)
+        assert message.startswith("MNIST files not found")
+        assert f"missing in {named}: t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz" \
+            in message
+        assert "train-images-idx3-ubyte.gz," not in message.splitlines()[1]   # present ones
+        assert str(from_env) not in message and "only" in message.lower()
+    assert requested == []                                    # no download was tried
+    with pytest.raises(data.DatasetNotFound, match="no such directory"):
+        data.load_mnist(data_dir=tmp_path / "nowhere")
+
+
+def test_a_named_data_dir_reports_its_dataset_sub_folder_too(tmp_path, monkeypatch):
+    arrays = tiny_dataset()
+    sub = write_dataset(tmp_path / "data" / "mnist",
+                        {k: v for k, v in arrays.items() if "images" in k})
+    with pytest.raises(data.DatasetNotFound) as info:
+        data.find_dataset_dir("mnist", data_dir=tmp_path / "data")
+    message = str(info.value)
+    assert f"missing in {tmp_path / 'data'}: " + ", ".join(data.FILE_NAMES) in message
+    assert f"missing in {sub}: train-labels-idx1-ubyte.gz, t10k-labels-idx1-ubyte.gz" in message
+
+
+def test_a_file_as_data_dir_is_named_as_a_file(tmp_path):
+    archive = tmp_path / "train-images-idx3-ubyte.gz"
+    archive.write_bytes(b"not a folder")
+    with pytest.raises(data.DatasetNotFound) as info:
+        data.load_mnist(data_dir=archive)
+    assert isinstance(info.value, FileNotFoundError)
+    assert f"{archive} (data_dir argument / --data-dir) is a file, not a folder" in str(info.value)
+
+
+def test_a_file_as_tinygan_data_is_named_as_a_file(tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "mnist.zip"
+    not_a_folder.write_bytes(b"zip")
+    monkeypatch.setenv("TINYGAN_DATA", str(not_a_folder))
+    with pytest.raises(data.DatasetNotFound, match="is a file, not a folder"):
+        data.find_dataset_dir("mnist", download=False)
 
 
 def test_cache_is_under_home_without_xdg(tmp_path):
@@ -328,10 +374,10 @@ def test_offline_error_lists_every_place_and_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     monkeypatch.setenv("TINYGAN_DATA", str(tmp_path / "env"))
     with pytest.raises(data.DatasetNotFound) as info:
-        data.find_dataset_dir("mnist", data_dir=tmp_path / "arg")
+        data.find_dataset_dir("mnist")
     assert isinstance(info.value, FileNotFoundError)
     message = str(info.value)
-    for place in (tmp_path / "arg", tmp_path / "env", data.cache_dir("mnist")):
+    for place in (tmp_path / "env", data.cache_dir("mnist")):
         assert str(place) in message
     assert "Name or service not known" in message
     for mirror in data.MIRRORS["mnist"]:
@@ -567,3 +613,116 @@ def test_real_mnist_loads():
                                      download=False)
     assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
     assert set(np.unique(labels)) == set(range(10))
+
+
+# --- Dataset, TensorDataset, and DataLoader over a Dataset (PyTorch's way) -----------------------
+
+def test_tensor_dataset_items_and_errors(device):
+    x = tg.arange(12.0, device=device).reshape(4, 3)
+    y = tg.tensor([0, 1, 2, 3], device=device)
+    ds = data.TensorDataset(x, y)
+    assert len(ds) == 4
+    row, label = ds[2]
+    assert row.tolist() == [6.0, 7.0, 8.0] and label.item() == 2
+    with pytest.raises(ValueError, match=r"Size mismatch between tensors: first dimensions \[4, 3\]"):
+        data.TensorDataset(x, y[:3])
+    with pytest.raises(TypeError, match="argument 1 is a ndarray, not a Tensor"):
+        data.TensorDataset(x, np.arange(4))
+    with pytest.raises(ValueError, match="at least one"):
+        data.TensorDataset()
+
+
+def test_loader_over_a_tensor_dataset_pytorch_defaults(device):
+    x = tg.arange(10.0, device=device).reshape(5, 2)
+    y = tg.tensor([5, 6, 7, 8, 9], device=device)
+    loader = data.DataLoader(data.TensorDataset(x, y), batch_size=2)     # no shuffle, keep last
+    batches = list(loader)
+    assert len(loader) == len(batches) == 3
+    assert all(isinstance(b, list) and len(b) == 2 for b in batches)     # as PyTorch: a list
+    assert [b[1].tolist() for b in batches] == [[5, 6], [7, 8], [9]]
+    assert batches[2][0].tolist() == [[8.0, 9.0]]
+    assert all(t.device == device for b in batches for t in b)
+    assert [len(b[0]) for b in data.DataLoader(data.TensorDataset(x), 2, drop_last=True)] == [2, 2]
+    assert list(data.DataLoader(data.TensorDataset(x), batch_size=1))[0][0].shape == (1, 2)
+
+
+def test_loader_over_a_dataset_shuffles_each_epoch_and_resumes():
+    ds = data.TensorDataset(tg.arange(20))
+    loader = data.DataLoader(ds, batch_size=5, shuffle=True, seed=3)
+    first = [i for (b,) in loader for i in b.tolist()]
+    saved = loader.state_dict()
+    second = [i for (b,) in loader for i in b.tolist()]
+    assert sorted(first) == sorted(second) == list(range(20)) and first != second
+    again = data.DataLoader(ds, batch_size=5, shuffle=True, seed=99)
+    again.load_state_dict(saved)
+    assert [i for (b,) in again for i in b.tolist()] == second
+
+
+def test_loader_collates_a_custom_dataset():
+    class Pairs(data.Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return {"x": np.full(2, i, dtype=np.float32), "y": i, "w": 0.5 * i, "name": f"n{i}"}
+
+    (batch,) = list(data.DataLoader(Pairs(), batch_size=3))
+    assert batch["x"].shape == (3, 2) and batch["x"].dtype == tg.float32
+    assert batch["y"].tolist() == [0, 1, 2] and batch["y"].dtype == tg.int64
+    assert batch["w"].dtype == tg.float64 and batch["name"] == ["n0", "n1", "n2"]
+
+    class Broken(data.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return object()
+
+    with pytest.raises(TypeError, match="default_collate: batch must contain"):
+        next(iter(data.DataLoader(Broken(), batch_size=2)))
+    with pytest.raises(NotImplementedError, match="__getitem__"):
+        data.Dataset()[0]
+
+
+def test_collate_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import default_collate as torch_collate
+    batch = [(np.arange(3, dtype=np.float32) + i, i, 0.5 * i) for i in range(4)]
+    ours, theirs = data.default_collate(batch), torch_collate(batch)
+    assert type(ours) is type(theirs) and len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a.tolist() == b.tolist() and str(a.dtype).split(".")[-1] == str(b.dtype).split(".")[-1]
+
+
+def test_loader_over_a_dataset_refuses_array_options_and_bad_batch_sizes(images_labels):
+    ds = data.TensorDataset(tg.zeros(4, 2))
+    for kwargs in (dict(labels=np.zeros(4, dtype=np.int64)), dict(device="cpu"),
+                   dict(scale="symmetric"), dict(limit=2)):
+        with pytest.raises(TypeError, match=f"{next(iter(kwargs))} apply to image arrays"):
+            data.DataLoader(ds, 2, **kwargs)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="batch_size should be a positive integer value"):
+            data.DataLoader(ds, batch_size=bad)
+    images, _ = images_labels
+    with pytest.raises(ValueError, match="batch_size should be a positive integer value"):
+        data.DataLoader(images, 0)
+
+
+def test_tensor_dataset_order_crosses_once_per_epoch(cuda_kind):
+    if cuda_kind != "stand-in":
+        pytest.skip("transfers are counted by the CuPy stand-in")
+    import cupy_standin
+    ds = data.TensorDataset(tg.zeros(12, 3, device="cuda"), tg.arange(12, device="cuda"))
+    loader = data.DataLoader(ds, batch_size=4, shuffle=True)
+    with cupy_standin.transfers.counting() as n:
+        batches = list(loader)
+    assert len(batches) == 3
+    assert n.host_to_device == 1 and n.device_to_host == 0
+
+
+def test_utils_data_is_reachable_from_the_package():
+    import subprocess
+    import sys
+    code = ("import sys, tinygan; tinygan.utils.data.DataLoader; tinygan.utils.data.TensorDataset; "
+            "assert 'tqdm' not in sys.modules, 'tqdm imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

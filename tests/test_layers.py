@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tinygan"
 LAYERS = [
     ("tinygan.backend", 0), ("tinygan.dtypes", 0), ("tinygan.function", 0),
     ("tinygan.ops", 1),                 # the differentiable ops: forward and backward
+    ("tinygan.cuda", 1),                # tg.cuda.is_available(): the backend, asked as PyTorch
     ("tinygan.autograd", 2),            # grad mode, the graph, the backward pass
     ("tinygan.tensor", 3),              # the Tensor, which applies the ops
     ("tinygan.functional", 4), ("tinygan.gradcheck", 4),

@@ -7,17 +7,22 @@
 tensor([2., 4., 6.])
 """
 from . import backend, nn, optim
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from . import cuda
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import CudaUnavailableError, manual_seed
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
                      set_default_dtype, uint8)
 from .function import Function, once_differentiable
-from .functional import (abs, cat, clamp, clip, exp, flatten, log, log1p, matmul, max, maximum,
-                         mean, min, minimum, permute, relu, reshape, sigmoid, softplus, sqrt,
-                         squeeze, stack, std, sum, tanh, transpose, unsqueeze, var, where)
+from .functional import (abs, argmax, argmin, cat, clamp, clip, exp, flatten, log, log1p,
+                         log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
+                         permute, relu, reshape, sigmoid, softmax, softplus, sqrt, squeeze, stack,
+                         std, sum, tanh, transpose, unsqueeze, var, where)
 from .gradcheck import gradcheck
-from .tensor import (Tensor, arange, full, full_like, ones, ones_like, rand, rand_like, randn,
-                     randn_like, tensor, zeros, zeros_like)
+from .tensor import (Tensor, arange, as_tensor, empty, eye, from_numpy, full, full_like,
+                     linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
+                     tensor, zeros, zeros_like)
+from . import utils   # after the engine: tinygan.utils.data.DataLoader, as torch.utils.data
+from .utils.serialization import load, save
 
 __version__ = "0.2.0"
 

@@ -42,6 +42,11 @@ class set_grad_enabled(contextlib.ContextDecorator):
     def _recreate_cm(self):  # each decorated call gets its own saved mode (recursion-safe)
         return _GradMode(self.mode)
 
+    def __call__(self, function):
+        # As a decorator, building it must not change the mode (PyTorch restores it here)
+        _state.enabled = self.previous
+        return super().__call__(function)
+
     def __enter__(self):
         return self
 
@@ -84,6 +89,30 @@ def no_grad():
 def enable_grad():
     """Turn recording back on inside a no_grad block."""
     return _GradMode(True)
+
+
+def inference_mode(mode=True):
+    """PyTorch's name for evaluation code: here the same as no_grad (``mode=False``
+    turns recording on). A context manager or a decorator, with or without ``()``.
+
+    PyTorch's inference tensors, which autograd later refuses, have no counterpart:
+    what is made inside is an ordinary tensor that records no graph.
+
+    >>> import tinygan as tg
+    >>> x = tg.ones(2, requires_grad=True)
+    >>> with tg.inference_mode():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    >>> @tg.inference_mode
+    ... def evaluate(x):
+    ...     return x * 2
+    >>> evaluate(x).requires_grad
+    False
+    """
+    if callable(mode):   # @tg.inference_mode, without parentheses
+        return _GradMode(False)(mode)
+    return _GradMode(not mode)
 
 
 # --- the graph -----------------------------------------------------------------

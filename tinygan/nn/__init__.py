@@ -1,9 +1,13 @@
 """Neural-network building blocks with PyTorch's names: ``from tinygan import nn``."""
 from . import functional, init
-from .layers import BatchNorm1d, Dropout, Flatten, Identity, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
-from .losses import BCELoss, BCEWithLogitsLoss, MSELoss
-from .module import Module, Parameter, Sequential
+from .layers import (BatchNorm1d, Dropout, Embedding, Flatten, Identity, LeakyReLU, Linear,
+                     LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, Unflatten)
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .module import Module, ModuleList, Parameter, Sequential
+from . import utils   # nn.utils.clip_grad_norm_, as torch.nn.utils
 
-__all__ = ["Module", "Parameter", "Sequential", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "utils", "Linear", "ReLU",
+           "LeakyReLU", "Sigmoid", "Tanh",
            "Dropout", "BatchNorm1d", "Flatten", "Identity", "BCEWithLogitsLoss", "BCELoss",
-           "MSELoss", "functional", "init"]
+           "MSELoss", "Softmax", "LogSoftmax", "Embedding", "Unflatten", "CrossEntropyLoss",
+           "NLLLoss", "functional", "init"]

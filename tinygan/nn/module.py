@@ -307,3 +307,117 @@ class Sequential(Module):
     def append(self, module):
         self.add_module(str(len(self)), module)
         return self
+
+
+class ModuleList(Module):
+    """Modules held in a list and registered as children ("0", "1", ...), as in PyTorch:
+    their parameters are the list's, and ``state_dict()`` names them ``"0.weight"``.
+
+    It has no forward: you decide how to call the modules it holds.
+
+    >>> import tinygan as tg
+    >>> layers = tg.nn.ModuleList([tg.nn.Linear(2, 2) for _ in range(3)])
+    >>> layers.append(tg.nn.ReLU())
+    ModuleList(
+      (0-2): 3 x Linear(in_features=2, out_features=2, bias=True)
+      (3): ReLU()
+    )
+    >>> len(layers), type(layers[-1]).__name__, len(list(layers.parameters()))
+    (4, 'ReLU', 6)
+    >>> list(layers.state_dict())[:2]
+    ['0.weight', '0.bias']
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _index(self, index):
+        """The child's name ("0", "1", ...) for an int index, negative ones counted from the end."""
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError(f"ModuleList indices must be integers or slices, "
+                            f"not {type(index).__name__}")
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for a ModuleList of "
+                             f"{len(self)} modules")
+        return str(index % len(self))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):   # a new ModuleList, renumbered from 0 (PyTorch's)
+            return type(self)(list(self._modules.values())[index])
+        return self._modules[self._index(index)]
+
+    def __setitem__(self, index, module):
+        _check_module(module, "ModuleList")
+        self._modules[self._index(index)] = module
+
+    def __delitem__(self, index):
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[int(self._index(index))]
+        self._modules.clear()         # renumber, so the names stay 0..n-1
+        self.extend(modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __add__(self, other):
+        return ModuleList([*self, *other])
+
+    def append(self, module):
+        """Add a module at the end; returns the list."""
+        _check_module(module, "ModuleList")
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        """Add each module of an iterable at the end; returns the list."""
+        if not hasattr(modules, "__iter__"):
+            raise TypeError("ModuleList.extend should be called with an iterable, but got "
+                            + type(modules).__name__)
+        for module in list(modules):
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        """Insert a module before ``index`` (as list.insert); later modules are renumbered."""
+        _check_module(module, "ModuleList")
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._modules.clear()
+        self.extend(modules)
+
+    def pop(self, index=-1):
+        module = self[index]
+        del self[index]
+        return module
+
+    def __repr__(self):
+        # PyTorch's: runs of identical modules shown once, as "(0-2): 3 x Linear(...)"
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return "ModuleList()"
+        runs = []          # [first index, last index, repr]
+        for i, text in enumerate(reprs):
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = [(f"({a}): " if a == b else f"({a}-{b}): {b - a + 1} x ") + text.replace("\n", "\n  ")
+                 for a, b, text in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _check_module(module, owner):
+    if not isinstance(module, Module):
+        raise TypeError(f"{owner}: {type(module).__name__} is not a Module subclass "
+                        "(an nn.Module expected)")

@@ -18,7 +18,9 @@ class Adam(Optimizer):
     """m ← β1·m + (1-β1)·g;  v ← β2·v + (1-β2)·g²;
     p ← p - lr · (m / (1-β1^t)) / (√(v / (1-β2^t)) + eps).
 
-    ``weight_decay`` adds wd·p to g (L2, as torch.optim.Adam; not AdamW). The
+    ``weight_decay`` adds wd·p to g (L2, as torch.optim.Adam); with
+    ``decoupled_weight_decay=True`` (what :class:`AdamW` sets) it shrinks p by
+    (1 - lr·wd) before the update instead, leaving m and v alone. The
     constants are Python floats (double precision), so (1-β2) is exactly 0.001,
     not float32's 0.0009999871.
 
@@ -34,13 +36,24 @@ class Adam(Optimizer):
     tensor([ 0.9000, -0.9000], requires_grad=True)
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        beta1, beta2 = betas
-        if lr < 0 or eps < 0 or weight_decay < 0 or not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"Adam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
-                             f"weight_decay={weight_decay} (betas must be in [0, 1))")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay))
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *,
+                 decoupled_weight_decay=False):
+        # PyTorch's checks, in its order and words, so the message names the culprit
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        betas = tuple(betas)
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay)))
         self._scratch = {}   # (device, dtype) -> a work buffer, reused every step
 
     @no_grad()
@@ -48,7 +61,10 @@ class Adam(Optimizer):
         for group, p, state in self._each_param():
             g = p.grad.data
             if group["weight_decay"]:
-                g = g + group["weight_decay"] * p.data
+                if group.get("decoupled_weight_decay"):   # AdamW: shrink p, leave g alone
+                    p.data *= 1 - group["lr"] * group["weight_decay"]
+                else:                                     # Adam: L2, added to g
+                    g = g + group["weight_decay"] * p.data
             if not state:
                 xp = array_module(g)
                 state["step"] = 0

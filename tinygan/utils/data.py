@@ -5,12 +5,13 @@ Three layers, each usable on its own:
 1. :func:`read_idx` parses one IDX file (gzip-compressed or raw) into a NumPy
    array, refusing anything whose header and length disagree.
 2. :func:`find_dataset_dir` finds a folder holding the four canonical files
-   (``data_dir`` argument, then ``$TINYGAN_DATA``, then the cache
-   ``~/.cache/tinygan/<dataset>``), downloads what is missing into the cache,
-   and checks every file's SHA-256 against :data:`SHA256`.
+   (only the ``data_dir`` argument when given; else ``$TINYGAN_DATA``, then the
+   cache ``~/.cache/tinygan/<dataset>``), downloads what is missing into the
+   cache, and checks every file's SHA-256 against :data:`SHA256`.
    :func:`load_mnist` builds on it and returns ``(images, labels)`` for a split.
 3. :class:`DataLoader` turns those host arrays into shuffled batches of
-   tinygan Tensors on a device, copying the data to the device once.
+   tinygan Tensors on a device, copying the data to the device once. It also
+   batches a :class:`Dataset` (e.g. a :class:`TensorDataset`) as PyTorch's does.
 
 Example::
 
@@ -34,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..functional import stack
+from ..tensor import Tensor, tensor
 from .files import atomic_write
 
 # --- the datasets ------------------------------------------------------------
@@ -208,17 +210,29 @@ def cache_dir(dataset: str = "mnist") -> Path:
 def find_dataset_dir(dataset: str = "mnist", data_dir=None, download: bool = True) -> Path:
     """The folder holding the dataset's four files, checksums verified.
 
-    Looks in ``data_dir``, then ``$TINYGAN_DATA``, then :func:`cache_dir`; a
-    folder counts if it holds the four files itself or in a sub-folder named
-    after the dataset (``mnist``; ``fashion-mnist`` or ``fashion``). If none
-    does and ``download`` is true, the missing files are downloaded into the
-    cache. Raises :class:`DatasetNotFound` (a FileNotFoundError) listing every
-    place looked, and :class:`ChecksumError` for a file that is not canonical.
+    A folder counts if it holds the four files itself or in a sub-folder named
+    after the dataset (``mnist``; ``fashion-mnist`` or ``fashion``).
+
+    - ``data_dir`` given: that folder is the only place looked, never the
+      cache or a download (a folder you name is the one you meant). If it lacks
+      files, the :class:`DatasetNotFound` says which, and where.
+    - Otherwise ``$TINYGAN_DATA``, then :func:`cache_dir`; if neither holds
+      the files and ``download`` is true, the missing ones are downloaded into
+      the cache. :class:`DatasetNotFound` lists every place looked.
+
+    Both errors are FileNotFoundErrors; a file that is not canonical raises
+    :class:`ChecksumError`.
     """
     name = dataset_name(dataset)
-    places = []  # (origin, root or None), in search order
     if data_dir is not None:
-        places.append(("data_dir argument / --data-dir", Path(data_dir).expanduser()))
+        root = Path(data_dir).expanduser()
+        found = _folder_with_files(root, name) if root.is_dir() else None
+        if found is None:
+            raise DatasetNotFound(_not_in_named_folder_message(name, root))
+        _check_folder(found, name)
+        return found
+
+    places = []  # (origin, root or None), in search order
     env_value = os.environ.get(ENV_VAR)
     places.append((f"${ENV_VAR}", Path(env_value).expanduser() if env_value else None))
     cache = cache_dir(name)
@@ -238,6 +252,30 @@ def find_dataset_dir(dataset: str = "mnist", data_dir=None, download: bool = Tru
         raise DatasetNotFound(_not_found_message(name, places, failure))
     _check_folder(cache, name)
     return cache
+
+
+def _not_in_named_folder_message(name, root: Path) -> str:
+    """Why the folder the user named does not hold the dataset: the missing files there."""
+    title = TITLES[name]
+    subs = " or ".join(f"{s}/" for s in SUBFOLDERS[name])
+    if root.exists() and not root.is_dir():
+        problem = f"{root} (data_dir argument / --data-dir) is a file, not a folder"
+    elif not root.exists():
+        problem = f"{root} (data_dir argument / --data-dir): no such directory"
+    else:
+        lines = [f"{root} (data_dir argument / --data-dir) does not hold all four files:"]
+        for folder in (root, *(root / sub for sub in SUBFOLDERS[name])):
+            if folder == root or folder.is_dir():
+                missing = [f for f in FILE_NAMES if not (folder / f).is_file()]
+                lines.append(f"  - missing in {folder}: {', '.join(missing)}")
+        problem = "\n".join(lines)
+    fix = (f"pass the folder that holds {', '.join(FILE_NAMES)} (or a sub-folder {subs})"
+           if root.exists() and not root.is_dir() else
+           f"put {', '.join(FILE_NAMES)} in that folder or in a sub-folder {subs}")
+    return (f"{title} files not found: {problem}\n"
+            f"Only the folder you name is looked in (not ${ENV_VAR}, the cache or a "
+            f"download). Fix: {fix}, or leave out --data-dir (data_dir=None) to use "
+            f"${ENV_VAR}, the cache or a download")
 
 
 def _folder_with_files(root: Path, name: str):
@@ -260,6 +298,8 @@ def _not_found_message(name, places, download_note) -> str:
     for origin, root in places:
         if root is None:
             lines.append(f"  - {origin}: not set")
+        elif root.exists() and not root.is_dir():
+            lines.append(f"  - {root} ({origin}): is a file, not a folder")
         elif not root.is_dir():
             lines.append(f"  - {root} ({origin}): no such directory")
         else:
@@ -382,28 +422,153 @@ def _to_float(images: np.ndarray, scale: str) -> np.ndarray:
     return x
 
 
-class DataLoader:
-    """Shuffled mini-batches of images (and labels) as tinygan Tensors on a device.
+class Dataset:
+    """A map-style dataset, as ``torch.utils.data.Dataset``: subclass it and define
+    ``__getitem__(index)`` (one example) and ``__len__()``; :class:`DataLoader` batches it.
 
+    >>> import tinygan as tg
+    >>> class Squares(tg.utils.data.Dataset):
+    ...     def __len__(self):
+    ...         return 5
+    ...     def __getitem__(self, i):
+    ...         return tg.tensor([float(i)]), i * i
+    >>> for x, y in tg.utils.data.DataLoader(Squares(), batch_size=2):
+    ...     print(x.shape, y)
+    (2, 1) tensor([0, 1])
+    (2, 1) tensor([4, 9])
+    (1, 1) tensor([16])
+    """
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index)")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __len__()")
+
+
+class TensorDataset(Dataset):
+    """Examples that are rows of tensors of the same length: item i is
+    ``tuple(t[i] for t in tensors)``. A DataLoader gathers a whole batch of rows at
+    once, on the tensors' device.
+
+    >>> import tinygan as tg
+    >>> ds = tg.utils.data.TensorDataset(tg.arange(6.0).reshape(3, 2), tg.tensor([0, 1, 0]))
+    >>> len(ds), ds[1]
+    (3, (tensor([2., 3.]), tensor(1)))
+    >>> x, y = next(iter(tg.utils.data.DataLoader(ds, batch_size=2)))
+    >>> x, y
+    (tensor([[0., 1.],
+            [2., 3.]]), tensor([0, 1]))
+    """
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"TensorDataset: argument {i} is a {type(t).__name__}, not a "
+                                "Tensor (wrap arrays with tg.tensor(...))")
+            if t.ndim == 0:
+                raise ValueError(f"TensorDataset: argument {i} is a 0-d tensor; each tensor "
+                                 "needs a first dimension that indexes the examples")
+        sizes = [t.shape[0] for t in tensors]
+        if len(set(sizes)) != 1:
+            raise ValueError(f"Size mismatch between tensors: first dimensions {sizes} "
+                             "(each tensor needs one row per example)")
+        self.tensors = tensors
+
+    def __getitem__(self, index):
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self):
+        return self.tensors[0].shape[0]
+
+
+def default_collate(batch):
+    """A list of examples -> one batch, as PyTorch's: Tensors stacked, numbers and NumPy
+    arrays made into tensors (Python floats as float64, ints as int64), strings kept in a
+    list, and tuples, lists and dicts collated field by field (a tuple gives a list)."""
+    first = batch[0]
+    if isinstance(first, Tensor):
+        return stack(batch)
+    if isinstance(first, (np.ndarray, np.generic)):
+        return tensor(np.stack([np.asarray(b) for b in batch]))
+    if isinstance(first, bool) or not isinstance(first, (int, float, str, dict, list, tuple)):
+        raise TypeError("default_collate: batch must contain tensors, numpy arrays, numbers, "
+                        f"dicts or lists; found {type(first).__name__}")
+    if isinstance(first, float):
+        return tensor(batch, dtype=np.float64)
+    if isinstance(first, int):
+        return tensor(batch, dtype=np.int64)
+    if isinstance(first, str):
+        return list(batch)
+    if isinstance(first, dict):
+        return {key: default_collate([b[key] for b in batch]) for key in first}
+    if any(len(b) != len(first) for b in batch):
+        raise RuntimeError("each element in list of batch should be of equal size")
+    return [default_collate(list(field)) for field in zip(*batch)]
+
+
+_UNSET = object()   # the defaults differ between the two ways of building a DataLoader
+
+
+class DataLoader:
+    """Mini-batches as tinygan Tensors: of a :class:`Dataset`, the PyTorch way, or of
+    image arrays (MNIST as :func:`load_mnist` returns it), copied to a device once.
+
+    **A Dataset**: ``DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False)``
+    as in PyTorch; each batch is ``default_collate`` of the examples (for a
+    :class:`TensorDataset`, a list of Tensors gathered at once on their device).
+
+    **Image arrays**: ``DataLoader(images, batch_size, labels=None, shuffle=True,
+    drop_last=True, seed=0, device="cpu", scale="unit", limit=None)``.
     The images are converted once to float32 rows of pixels (``scale="unit"``:
     [0, 1]; ``"symmetric"``: [-1, 1]) and copied to ``device`` once, here.
     Each epoch draws a fresh order from the loader's own seeded generator,
     copies that index array to the device, and gathers each batch there, so
     no data crosses from host to device per batch.
-
     Iterating yields ``(x, y)``: x is a Tensor of shape (batch_size, 784), y a
     Tensor of int64 labels (batch_size,), or None when no labels were given.
     ``drop_last=True`` skips a final short batch (every batch the same shape).
     ``limit`` keeps only the first ``limit`` examples (for quick runs).
-    ``seed`` fixes the sequence of epoch orders (None: a fresh one each run).
 
-    :meth:`state_dict` saves the order generator's state; loading it into a
-    loader reproduces the order of the epochs that follow. The order of an
-    epoch is drawn when its iteration starts, so save between epochs.
+    Either way ``seed`` fixes the sequence of epoch orders (None: a fresh one each
+    run), and :meth:`state_dict` saves the order generator's state; loading it into a
+    loader reproduces the order of the epochs that follow. The order of an epoch is
+    drawn when its iteration starts, so save between epochs.
     """
 
-    def __init__(self, images, batch_size, *, labels=None, shuffle=True, drop_last=True,
-                 seed=0, device="cpu", scale="unit", limit=None):
+    def __init__(self, images, batch_size=1, shuffle=_UNSET, drop_last=_UNSET, *, labels=None,
+                 seed=0, device=_UNSET, scale="unit", limit=None):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size should be a positive integer value, but got "
+                             f"batch_size={batch_size}")
+        self.batch_size = int(batch_size)
+        self._generator = backend.RandomStream(seed)  # host-side: decides the order
+        self.epoch = 0  # epochs started so far
+        if isinstance(images, Dataset):
+            self._init_dataset(images, shuffle, drop_last, labels, device, scale, limit)
+        else:
+            self._init_arrays(images, shuffle, drop_last, labels, device, scale, limit)
+
+    def _init_dataset(self, dataset, shuffle, drop_last, labels, device, scale, limit):
+        given = [name for name, is_set in (("labels", labels is not None),
+                                           ("device", device is not _UNSET),
+                                           ("scale", scale != "unit"),
+                                           ("limit", limit is not None)) if is_set]
+        if given:
+            raise TypeError(f"DataLoader: {', '.join(given)} apply to image arrays, not to a "
+                            f"{type(dataset).__name__} (a Dataset's items are used as they are)")
+        self.dataset = dataset
+        self.shuffle = False if shuffle is _UNSET else bool(shuffle)
+        self.drop_last = False if drop_last is _UNSET else bool(drop_last)
+        self.num_examples = len(dataset)
+
+    def _init_arrays(self, images, shuffle, drop_last, labels, device, scale, limit):
+        self.dataset = None
+        self.shuffle = True if shuffle is _UNSET else shuffle
+        self.drop_last = True if drop_last is _UNSET else drop_last
         images = np.asarray(images)[:limit]
         if labels is not None:
             labels = np.asarray(labels)[:limit]
@@ -415,22 +580,15 @@ class DataLoader:
                 raise ValueError(f"labels must be non-negative integers, got dtype "
                                  f"{labels.dtype}" + (f", min {labels.min()}" if len(labels)
                                                       and labels.dtype.kind in "iu" else ""))
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if drop_last and batch_size > len(images):
-            raise ValueError(f"batch_size {batch_size} is larger than the {len(images)} "
+        if self.drop_last and self.batch_size > len(images):
+            raise ValueError(f"batch_size {self.batch_size} is larger than the {len(images)} "
                              "examples, so drop_last=True would leave no batch")
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.device = backend.normalize_device(device)
+        self.device = backend.normalize_device("cpu" if device is _UNSET else device)
         self.num_examples = len(images)
-        self.epoch = 0  # epochs started so far
         self.images = backend.to_device(_to_float(images, scale), self.device)
         # int64 labels, so they can index directly (one-hot rows, embeddings).
         self.labels = (None if labels is None
                        else backend.to_device(labels.astype(np.int64), self.device))
-        self._generator = backend.RandomStream(seed)  # host-side: decides the order
 
     def __len__(self):
         """Number of batches per epoch."""
@@ -444,6 +602,8 @@ class DataLoader:
         else:
             order = np.arange(self.num_examples)
         self.epoch += 1
+        if self.dataset is not None:
+            return self._dataset_batches(order)
         return self._batches(backend.to_device(order, self.device))  # one copy per epoch
 
     def _batches(self, order):
@@ -452,6 +612,20 @@ class DataLoader:
             x = Tensor(self.images[index])  # gathered on the device
             y = None if self.labels is None else Tensor(self.labels[index])
             yield x, y
+
+    def _dataset_batches(self, order):
+        if isinstance(self.dataset, TensorDataset):
+            # a batch of rows gathered at once, the order copied once per epoch per device
+            on_device = {}
+            for t in self.dataset.tensors:
+                if t.device not in on_device:
+                    on_device[t.device] = backend.to_device(order, t.device)
+        for i in range(len(self)):
+            part = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            if isinstance(self.dataset, TensorDataset):
+                yield [t[on_device[t.device][part]] for t in self.dataset.tensors]
+            else:
+                yield default_collate([self.dataset[int(j)] for j in order[part]])
 
     def state_dict(self) -> dict:
         """JSON-friendly state: the order generator's state and the epoch count."""
