@@ -9,10 +9,10 @@ import tinygan as tg
 from tinygan import nn, optim
 from tinygan.gan import Discriminator, Generator, get_noise
 from tinygan.utils import data, images
-from tinygan.utils.cli import DEVICES, choose_device, fail
+from tinygan.utils.cli import DEVICES, choose_device, fail, positive_int
 
 p = argparse.ArgumentParser(description="The course's GAN on MNIST, its loop written out.")
-p.add_argument("--epochs", type=int, default=5)
+p.add_argument("--epochs", type=positive_int, default=5)
 p.add_argument("--data-dir", help="the folder of the four MNIST .gz files")
 p.add_argument("--backend", choices=DEVICES, default="numpy")
 p.add_argument("--dry-run", action="store_true", help="a few steps; no download")

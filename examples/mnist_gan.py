@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from pathlib import Path
 
@@ -26,7 +25,10 @@ from tinygan import backend, optim
 from tinygan.gan import ARCHITECTURES, GANTrainer, build_models, get_noise
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
-from tinygan.utils.cli import DEVICES, choose_device, fail
+from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, check_resume_settings,
+                                choose_device, fail, given_options, one_line, positive_float,
+                                positive_int, run_script, unit_interval)
+from tinygan.utils.files import append_text, atomic_write, explain_os_error
 from tinygan.utils.metrics import TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.utils.training import Callback, TrainingRun
@@ -35,37 +37,64 @@ GRID_COLUMNS = 8  # samples per grid row; 8 rows, or one row per class when cond
 NUM_CLASSES = 10
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+# With --resume the run keeps the settings saved in its checkpoint; these are the ones that
+# may be given again (the same value is fine, another one is refused: see --help).
+RUN_SETTINGS = ("dataset", "batch_size", "lr", "beta1", "beta2", "z_dim", "hidden_dim", "g_loss",
+                "d_steps", "log_every", "seed", "limit", "arch", "conditional")
+RESUME_NOTE = """--resume continues the run in --out with the settings saved in its checkpoint
+(architecture, sizes, optimizer, data, seed). Giving one of them again with the same value is
+fine; with another value it is an error (exit code 2), since the run could not continue as it
+began. What a resumed run takes from the command line: --epochs (the total), --out,
+--backend, --data-dir, --tensorboard and --dry-run."""
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=RESUME_NOTE,
+                                formatter_class=HelpFormatter)
     p.add_argument("--backend", choices=DEVICES, default="numpy",
                    help="numpy runs on the CPU, cupy on an NVIDIA GPU")
-    p.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist")
-    p.add_argument("--epochs", type=int, default=5, help="total epochs (with --resume too)")
-    p.add_argument("--batch-size", type=int, default=64,
+    p.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist",
+                   help="MNIST digits or Fashion-MNIST clothes")
+    p.add_argument("--epochs", type=positive_int, default=5,
+                   help="total epochs (with --resume too)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
                    help="64: twice the updates per epoch of 128; readable digits by epoch 5")
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--beta1", type=float, default=0.5)
-    p.add_argument("--beta2", type=float, default=0.999)
+    p.add_argument("--lr", type=positive_float, default=2e-4, help="Adam's learning rate (> 0)")
+    p.add_argument("--beta1", type=unit_interval, default=0.5,
+                   help="Adam's first-moment decay, in [0, 1)")
+    p.add_argument("--beta2", type=unit_interval, default=0.999,
+                   help="Adam's second-moment decay, in [0, 1)")
     p.add_argument("--arch", choices=list(ARCHITECTURES), default="course",
                    help="course: BatchNorm MLP with Sigmoid images and a logit D; "
                         "vanilla: LeakyReLU/Tanh G, Dropout D with Sigmoid and BCELoss")
     p.add_argument("--conditional", action="store_true",
                    help="G and D also take the digit's class (one-hot)")
-    p.add_argument("--z-dim", type=int, default=None, help="64 for course, 100 for vanilla")
-    p.add_argument("--hidden-dim", type=int, default=128)
-    p.add_argument("--g-loss", choices=["non_saturating", "minimax"], default="non_saturating")
-    p.add_argument("--d-steps", type=int, default=1, help="discriminator steps per generator step")
-    p.add_argument("--log-every", type=int, default=50, help="steps per metrics line")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--z-dim", type=positive_int, default=None,
+                   help="noise size; None: 64 for course, 100 for vanilla")
+    p.add_argument("--hidden-dim", type=positive_int, default=128,
+                   help="the width of the narrowest hidden layer")
+    p.add_argument("--g-loss", choices=["non_saturating", "minimax"], default="non_saturating",
+                   help="the generator's loss")
+    p.add_argument("--d-steps", type=positive_int, default=1,
+                   help="discriminator steps per generator step")
+    p.add_argument("--log-every", type=positive_int, default=50, help="steps per metrics line")
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, data order and noise")
     p.add_argument("--data-dir", default=None, help="folder with the four MNIST .gz files")
     p.add_argument("--out", default="runs/mnist_gan", help="folder for samples, curves, checkpoints")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --out (see below)")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="use only the first N images (None: all)")
     p.add_argument("--dry-run", action="store_true", help="a few steps, no files written")
     p.add_argument("--tensorboard", default=None, metavar="DIR",
                    help="also log to TensorBoard event files in DIR (needs tensorboardX)")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    """(the arguments, the ``dest`` names of the options written on the command line)."""
+    parser = build_parser()
+    return parser.parse_args(argv), given_options(parser, argv)
 
 
 def load_images(args):
@@ -77,7 +106,7 @@ def load_images(args):
         if not args.dry_run:
             fail(str(exc))
         print(f"dry run: {args.dataset} not found, using random images instead "
-              f"({str(exc).splitlines()[0]})")
+              f"({one_line(exc)})")
         rng = np.random.default_rng(args.seed)
         return (rng.integers(0, 256, (512, 28, 28), dtype=np.uint8),
                 rng.integers(0, NUM_CLASSES, 512, dtype=np.uint8))
@@ -113,8 +142,7 @@ class Reporter(Callback):
         self.bar.set_postfix(d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}",
                              D_x=f"{record['d_real']:.2f}", D_G_z=f"{record['d_fake']:.2f}")
         if self.save:
-            with open(self.out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_text(self.out / "metrics.jsonl", json.dumps(record) + "\n")
         if self.tensorboard:
             self.tensorboard.scalars({"loss/discriminator": record["d_loss"],
                                       "loss/generator": record["g_loss"],
@@ -124,8 +152,7 @@ class Reporter(Callback):
 
     def on_epoch_end(self, run, epoch):
         self.bar.close()
-        tqdm.write(f"epoch {epoch}: {run.last_epoch_seconds:.1f} s, "
-                   f"{run.steps_per_second:.1f} steps/s")
+        tqdm.write(f"epoch {epoch}: {run.speed()}")
         if self.save:
             path = self.out / "samples" / f"epoch_{epoch:03d}.png"
             pictures = samples(run.trainer.generator, *self.grid, self.image_range)
@@ -137,25 +164,14 @@ class Reporter(Callback):
                 self.tensorboard.flush()
 
 
-class StopOnCtrlC(Callback):
+class StopOnCtrlC(CtrlC, Callback):
     """The first Ctrl-C stops the run after the step in progress, so the checkpoint it
-    saves is consistent; a second one stops at once, and the last checkpoint is kept."""
+    saves is consistent; a second one stops at once, and the last checkpoint is kept.
+    Any later press is ignored (see tinygan.utils.cli.CtrlC): the stop is under way."""
 
     def __init__(self):
-        self.requested = False
-
-    def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        tqdm.write("stopping after this step (press Ctrl-C again to stop at once)")
+        super().__init__(graceful=True, write=tqdm.write,
+                         message="stopping after this step (press Ctrl-C again to stop at once)")
 
     def on_step(self, run, step):
         if self.requested:
@@ -191,7 +207,14 @@ def save_run(out, args, run, loader):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args, given = parse_args(argv)
+    try:
+        return train(args, given)
+    except OSError as exc:   # a full disk, a read-only --out: one line, the data stays safe
+        fail(explain_os_error(exc))
+
+
+def train(args, given):
     device = choose_device(args.backend)
     out = Path(args.out)
     checkpoint = None
@@ -200,9 +223,12 @@ def main(argv=None):
             checkpoint = load_checkpoint(out / "checkpoint.npz")
         except (FileNotFoundError, ValueError) as exc:
             fail(f"--resume: {exc}")
+        if "trainer" not in checkpoint.meta:
+            fail(f"--resume: {out / 'checkpoint.npz'} is not a checkpoint of mnist_gan.py "
+                 f"(it has {', '.join(checkpoint.modules())})")
         saved = checkpoint.meta["args"]  # the run's own settings; only --epochs may grow
-        for key in ("dataset", "batch_size", "lr", "beta1", "beta2", "z_dim", "hidden_dim",
-                    "g_loss", "d_steps", "log_every", "seed", "limit", "arch", "conditional"):
+        check_resume_settings(given, args, saved, RUN_SETTINGS, may_change=())
+        for key in RUN_SETTINGS:
             setattr(args, key, saved[key])
 
     _, _, d_outputs, image_range, default_z = ARCHITECTURES[args.arch]
@@ -243,46 +269,45 @@ def main(argv=None):
         run.load_state(checkpoint.meta.get("run", checkpoint.meta["trainer"]))
         loader.load_state_dict(checkpoint.meta["loader"])
         skip = checkpoint.meta["batch_in_epoch"]
-        run.history = read_metrics_upto(out / "metrics.jsonl", trainer.step)
+        try:
+            run.history = read_metrics_upto(out / "metrics.jsonl", trainer.step,
+                                            rewrite=not args.dry_run)
+        except ValueError as exc:   # a corrupt line in the middle: say which
+            fail(f"--resume: {exc}")
         print(f"resuming {out / 'checkpoint.npz'} at epoch {trainer.epoch + 1}, step {trainer.step}")
 
     save = not args.dry_run
-    if save:
-        out.mkdir(parents=True, exist_ok=True)
-        if checkpoint is None:
-            (out / "metrics.jsonl").write_text("")
-    reporter = Reporter(args, out, loader, grid_inputs(args, device), image_range, save,
-                        tensorboard)
     epochs_left = 1 if args.dry_run else args.epochs - trainer.epoch
-    reporter.total_epochs = trainer.epoch + epochs_left
     if epochs_left <= 0:
         print(f"nothing to do: the run in {out} already has {trainer.epoch} epochs "
               f"(ask for more with --epochs)")
         return 0
+    if save:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"--out {out}: {explain_os_error(exc, 'create the folder')}")
+        if checkpoint is None:
+            with atomic_write(out / "metrics.jsonl", "w"):
+                pass                                    # a new run starts an empty file
+    reporter = Reporter(args, out, loader, grid_inputs(args, device), image_range, save,
+                        tensorboard)
+    reporter.total_epochs = trainer.epoch + epochs_left
     print(f"training on {device} ({args.backend}): {len(loader.images)} images, "
           f"{len(loader)} steps per epoch, {epochs_left} epoch(s)")
     try:
         with StopOnCtrlC() as stopper:
-            run.fit(loader, epochs_left, callbacks=[reporter, stopper], skip_batches=skip)
-    except KeyboardInterrupt:
-        if reporter.bar is not None:
-            reporter.bar.close()
-        if not save:
-            return 130
-        if run.in_step:  # cut inside a step: D may be updated and G not; don't save that
-            if (out / "checkpoint.npz").exists():
-                print(f"\ninterrupted inside a step: kept the last checkpoint, "
-                      f"{out / 'checkpoint.npz'}; continue with --resume")
-            else:
-                print("\ninterrupted inside a step, before the first checkpoint: nothing saved")
-            return 130
-        save_run(out, args, run, loader)
-        print(f"\ninterrupted: saved {out / 'checkpoint.npz'} (epoch {trainer.epoch + 1}, "
-              f"batch {run.batch_in_epoch}); continue with --resume")
-        return 130
+            try:
+                run.fit(loader, epochs_left, callbacks=[reporter, stopper], skip_batches=skip)
+            except KeyboardInterrupt:
+                # Inside the handler's context: a press from here on stops at once (once);
+                # any later one is ignored, so this part ends with its one line every time.
+                return stop(args, out, run, loader, reporter, save, stopper)
+            except (TrainingDiverged, OSError):
+                if reporter.bar is not None:
+                    reporter.bar.close()
+                raise
     except TrainingDiverged as exc:
-        if reporter.bar is not None:
-            reporter.bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -306,5 +331,33 @@ def main(argv=None):
     return 0
 
 
+def stop(args, out, run, loader, reporter, save, stopper):
+    """After Ctrl-C: save the state between two steps (unless cut inside one), one line, 130.
+    A press while that checkpoint is written abandons it (atomic_write removes the temporary
+    file): the previous checkpoint is kept. Presses after that one are ignored (CtrlC)."""
+    path, said = out / "checkpoint.npz", False
+    try:
+        if reporter.bar is not None:
+            reporter.bar.close()
+        if not save:
+            return 130
+        if run.in_step:  # cut inside a step: D may be updated and G not; don't save that
+            said = True
+            print(f"\ninterrupted inside a step: kept the last checkpoint, {path}; "
+                  "continue with --resume" if path.exists() else
+                  "\ninterrupted inside a step, before the first checkpoint: nothing saved")
+            return 130
+        save_run(out, args, run, loader)
+        said = True
+        print(f"\ninterrupted: saved {path} (epoch {run.trainer.epoch + 1}, "
+              f"batch {run.batch_in_epoch}); continue with --resume")
+    except KeyboardInterrupt:      # the press that stops at once; later ones are ignored
+        if not said:
+            print(f"\ninterrupted again: kept the last checkpoint, {path}; continue with "
+                  "--resume" if path.exists() else
+                  "\ninterrupted again before the first checkpoint was written: nothing saved")
+    return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -21,7 +21,10 @@ import tinygan as tg
 from tinygan import backend, optim
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
-from tinygan.utils.cli import DEVICES, choose_device, fail
+from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, check_resume_settings,
+                                choose_device, fail, given_options, one_line, positive_float,
+                                positive_int, run_script)
+from tinygan.utils.files import append_text, atomic_write, explain_os_error
 from tinygan.utils.metrics import DeviceMetrics, TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.vae import VAE, vae_loss
@@ -29,29 +32,58 @@ from tinygan.vae import VAE, vae_loss
 METRICS = ("loss", "reconstruction", "kl")
 
 
+# With --resume the run keeps the settings saved in its checkpoint (see RESUME_NOTE).
+RUN_SETTINGS = ("dataset", "batch_size", "lr", "z_dim", "hidden_dim", "log_every", "seed", "limit")
+RESUME_NOTE = """--resume continues the run in --out with the settings saved in its checkpoint
+(sizes, learning rate, data, seed). Giving one of them again with the same value is fine;
+with another value it is an error (exit code 2), since the run could not continue as it
+began. What a resumed run takes from the command line: --epochs (the total), --out,
+--backend, --data-dir, --tensorboard and --dry-run."""
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=RESUME_NOTE,
+                                formatter_class=HelpFormatter)
+    p.add_argument("--backend", choices=DEVICES, default="numpy",
+                   help="numpy runs on the CPU, cupy on an NVIDIA GPU")
+    p.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist",
+                   help="MNIST digits or Fashion-MNIST clothes")
+    p.add_argument("--epochs", type=positive_int, default=5,
+                   help="total epochs (with --resume too)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="images per step")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate (> 0)")
+    p.add_argument("--z-dim", type=positive_int, default=20, help="size of the latent code z")
+    p.add_argument("--hidden-dim", type=positive_int, default=400,
+                   help="width of the encoder's and decoder's hidden layer")
+    p.add_argument("--log-every", type=positive_int, default=50, help="steps per metrics line")
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, data order and noise")
+    p.add_argument("--data-dir", default=None, help="folder with the four MNIST .gz files")
+    p.add_argument("--out", default="runs/mnist_vae", help="folder for samples and checkpoints")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --out (see below)")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="use only the first N images (None: all)")
+    p.add_argument("--dry-run", action="store_true", help="a few steps, no files written")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also log to TensorBoard event files in DIR (needs tensorboardX)")
+    return p
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--backend", choices=DEVICES, default="numpy")
-    p.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--z-dim", type=int, default=20)
-    p.add_argument("--hidden-dim", type=int, default=400)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default="runs/mnist_vae")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--tensorboard", default=None, metavar="DIR")
-    return p.parse_args(argv)
+    """(the arguments, the ``dest`` names of the options written on the command line)."""
+    parser = build_parser()
+    return parser.parse_args(argv), given_options(parser, argv)
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args, given = parse_args(argv)
+    try:
+        return train(args, given)
+    except OSError as exc:   # a full disk, a read-only --out: one line, the data stays safe
+        fail(explain_os_error(exc))
+
+
+def train(args, given):
     device = choose_device(args.backend)
     out = Path(args.out)
     checkpoint = None
@@ -60,8 +92,11 @@ def main(argv=None):
             checkpoint = load_checkpoint(out / "checkpoint.npz")
         except (FileNotFoundError, ValueError) as exc:
             fail(f"--resume: {exc}")
-        for key in ("dataset", "batch_size", "lr", "z_dim", "hidden_dim", "log_every", "seed",
-                    "limit"):
+        if "vae" not in checkpoint.modules():
+            fail(f"--resume: {out / 'checkpoint.npz'} is not a checkpoint of mnist_vae.py "
+                 f"(it has {', '.join(checkpoint.modules())})")
+        check_resume_settings(given, args, checkpoint.meta["args"], RUN_SETTINGS, may_change=())
+        for key in RUN_SETTINGS:
             setattr(args, key, checkpoint.meta["args"][key])
     tensorboard = None
     if args.tensorboard and not args.dry_run:
@@ -77,7 +112,8 @@ def main(argv=None):
     except (data.DatasetNotFound, data.ChecksumError, ValueError) as exc:
         if not args.dry_run:
             fail(str(exc))
-        print(f"dry run: {args.dataset} not found, using random images instead")
+        print(f"dry run: {args.dataset} not found, using random images instead "
+              f"({one_line(exc)})")
         train_images = np.random.default_rng(args.seed).integers(0, 256, (512, 28, 28),
                                                                  dtype=np.uint8)
     try:
@@ -97,55 +133,73 @@ def main(argv=None):
         step, epoch = checkpoint.meta["step"], checkpoint.meta["epoch"]
         noise_rng.set_state(checkpoint.meta["noise_rng"])
         loader.load_state_dict(checkpoint.meta["loader"])
-        read_metrics_upto(out / "metrics.jsonl", step)
+        try:
+            read_metrics_upto(out / "metrics.jsonl", step, rewrite=not args.dry_run)
+        except ValueError as exc:   # a corrupt line in the middle: say which
+            fail(f"--resume: {exc}")
         print(f"resuming {out / 'checkpoint.npz'} at epoch {epoch + 1}")
     save = not args.dry_run
-    if save:
-        out.mkdir(parents=True, exist_ok=True)
-        if checkpoint is None:
-            (out / "metrics.jsonl").write_text("")
-
     epochs_left = 1 if args.dry_run else args.epochs - epoch
+    if save and epochs_left > 0:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"--out {out}: {explain_os_error(exc, 'create the folder')}")
+        if checkpoint is None:
+            with atomic_write(out / "metrics.jsonl", "w"):
+                pass                                    # a new run starts an empty file
+
     print(f"training a VAE on {device} ({args.backend}): {loader.num_examples} images, "
           f"{len(loader)} steps per epoch, {max(epochs_left, 0)} epoch(s)")
-    record = None
-    try:
-        for _ in range(epochs_left):
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="step",
-                       dynamic_ncols=True)
-            for x, _ in bar:
-                reconstruction, mean, logvar = model(x, generator=noise_rng)
-                loss, recon, kl = vae_loss(reconstruction, x, mean, logvar)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                step += 1
-                if metrics.add(loss, recon, kl):
-                    record = log(metrics.flush(step, epoch + 1), out, save, tensorboard, bar)
-            record = log(metrics.flush(step, epoch + 1), out, save, tensorboard, bar) or record
-            bar.close()
-            epoch += 1
-            if save:
-                with tg.no_grad():
-                    pixels = images.save_image_grid(model.decode(fixed_z).numpy(),
-                                                 out / "samples" / f"epoch_{epoch:03d}.png")
-                save_checkpoint(out / "checkpoint.npz", modules={"vae": model},
-                                optimizers={"opt": optimizer},
-                                meta={"args": vars(args), "step": step, "epoch": epoch,
-                                      "noise_rng": noise_rng.get_state(),
-                                      "loader": loader.state_dict()})
-                if tensorboard:
-                    tensorboard.image("samples", pixels, step)
-                    tensorboard.flush()
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: the checkpoint of the last finished epoch is kept in {out}")
-        return 130
-    except TrainingDiverged as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if tensorboard:
-            tensorboard.close()
+    record, bar = None, None
+    # Ctrl-C stops at once (the checkpoint of the last finished epoch stays); a press after
+    # that one is ignored, so the stop ends with its one line, never a traceback.
+    with CtrlC():
+        try:
+            for _ in range(epochs_left):
+                bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="step",
+                           dynamic_ncols=True)
+                for x, _ in bar:
+                    reconstruction, mean, logvar = model(x, generator=noise_rng)
+                    loss, recon, kl = vae_loss(reconstruction, x, mean, logvar)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    step += 1
+                    if metrics.add(loss, recon, kl):
+                        record = log(metrics.flush(step, epoch + 1), out, save, tensorboard, bar)
+                record = log(metrics.flush(step, epoch + 1), out, save, tensorboard, bar) or record
+                bar.close()
+                epoch += 1
+                if save:
+                    with tg.no_grad():
+                        pixels = images.save_image_grid(model.decode(fixed_z).numpy(),
+                                                        out / "samples" / f"epoch_{epoch:03d}.png")
+                    save_checkpoint(out / "checkpoint.npz", modules={"vae": model},
+                                    optimizers={"opt": optimizer},
+                                    meta={"args": vars(args), "step": step, "epoch": epoch,
+                                          "noise_rng": noise_rng.get_state(),
+                                          "loader": loader.state_dict()})
+                    if tensorboard:
+                        tensorboard.image("samples", pixels, step)
+                        tensorboard.flush()
+        except KeyboardInterrupt:
+            if bar is not None:
+                bar.close()
+            print(f"\ninterrupted: the checkpoint of the last finished epoch is kept in {out}"
+                  if (out / "checkpoint.npz").exists() and save else
+                  "\ninterrupted before the first checkpoint: nothing saved")
+            return 130
+        except (TrainingDiverged, OSError) as exc:
+            if bar is not None:
+                bar.close()
+            if isinstance(exc, OSError):
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if tensorboard:
+                tensorboard.close()
 
     if args.dry_run:
         print(f"dry run finished: {step} steps, last loss {record['loss']:.2f} "
@@ -154,7 +208,8 @@ def main(argv=None):
     print("done. Everything is in", out)
     print(f"  samples:     {out / 'samples'}/epoch_{epoch:03d}.png (decoded prior draws)")
     print(f"  metrics:     {out / 'metrics.jsonl'}")
-    print(f"  checkpoint:  {out / 'checkpoint.npz'}")
+    print(f"  checkpoint:  {out / 'checkpoint.npz'} "
+          f"(sample with: python examples/sample.py {out / 'checkpoint.npz'})")
     if tensorboard:
         print(f"  tensorboard: tensorboard --logdir {args.tensorboard}")
     return 0
@@ -166,12 +221,11 @@ def log(record, out, save, tensorboard, bar):
         return None
     bar.set_postfix(loss=f"{record['loss']:.1f}", kl=f"{record['kl']:.1f}")
     if save:
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_text(out / "metrics.jsonl", json.dumps(record) + "\n")
     if tensorboard:
         tensorboard.scalars({f"vae/{k}": record[k] for k in METRICS}, record["step"])
     return record
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -1,16 +1,17 @@
-"""Draw samples from a checkpoint written by mnist_gan.py.
+"""Draw samples from a checkpoint written by mnist_gan.py (its generator) or mnist_vae.py.
 
     python examples/sample.py runs/mnist_gan/checkpoint.npz --grid 10 --out samples.png
     python examples/sample.py runs/mnist_gan/checkpoint.npz --npy samples.npy -n 10000
     python examples/sample.py runs/mnist_gan/checkpoint.npz --truncation 0.7
     python examples/sample.py runs/cgan/checkpoint.npz --label 3     # conditional runs: one digit
 
-A conditional run's grid has one row per class unless --label picks one.
+A conditional run's grid has one row per class unless --label picks one. A VAE's
+checkpoint is sampled through its decoder, from z ~ N(0, I). With --npy and no --out,
+no grid is written.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
 
@@ -19,37 +20,47 @@ from tinygan import backend
 from tinygan.gan import ARCHITECTURES, build_models, get_noise
 from tinygan.utils import images
 from tinygan.utils.checkpoint import load_checkpoint
-from tinygan.utils.cli import DEVICES, choose_device, fail
-from tinygan.utils.files import atomic_write
+from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, positive_float,
+                                positive_int, run_script)
+from tinygan.utils.files import atomic_write, explain_os_error
+from tinygan.vae import VAE
 
 NUM_CLASSES = 10
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("checkpoint", help="checkpoint.npz from mnist_gan.py")
-    p.add_argument("--out", default="samples.png", help="grid PNG to write")
-    p.add_argument("--grid", type=int, default=8, help="the grid is GRID x GRID images")
-    p.add_argument("--npy", default=None, help="also write N samples as float32 (N, 784) in [0, 1]")
-    p.add_argument("-n", "--num-samples", type=int, default=1000, help="how many for --npy")
-    p.add_argument("--truncation", type=float, default=None,
-                   help="redraw noise values beyond ±T: less variety, cleaner digits")
-    p.add_argument("--label", type=int, default=None, help="conditional runs: draw only this class")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=DEVICES, default="numpy")
-    return p.parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
+    p.add_argument("checkpoint", help="checkpoint.npz from mnist_gan.py or mnist_vae.py")
+    p.add_argument("--out", default=None,
+                   help="grid PNG to write (None: samples.png, or no grid when --npy is given)")
+    p.add_argument("--grid", type=positive_int, default=8, help="the grid is GRID x GRID images")
+    p.add_argument("--npy", default=None,
+                   help="write N samples as float32 (N, 784) in [0, 1] to this .npy file")
+    p.add_argument("-n", "--num-samples", type=positive_int, default=1000,
+                   help="how many for --npy")
+    p.add_argument("--truncation", type=positive_float, default=None,
+                   help="redraw noise values beyond ±T (T > 0): less variety, cleaner digits")
+    p.add_argument("--label", type=int, default=None,
+                   help="conditional runs: draw only this class (0-9)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the noise")
+    p.add_argument("--backend", choices=DEVICES, default="numpy",
+                   help="numpy runs on the CPU, cupy on an NVIDIA GPU")
+    args = p.parse_args(argv)
+    if args.out is None and args.npy is None:
+        args.out = "samples.png"
+    return args
 
 
 @tg.no_grad()
-def generate(G, n, z_dim, device, truncation, rng, labels=None, batch=1000):
-    """n images as a host float32 (n, 784) array, made in batches (labels: host ints, or None)."""
+def generate(model, n, z_dim, device, truncation, rng, labels=None, batch=1000):
+    """n images as a host float32 (n, 784) array, made in batches; ``model(z, labels)``
+    returns host images in [0, 1] (labels: host ints, or None)."""
     parts = []
     for start in range(0, n, batch):
         z = get_noise(min(batch, n - start), z_dim, device, truncation, generator=rng)
-        if labels is None:
-            parts.append(G(z).numpy())
-        else:
-            parts.append(G(z, tg.tensor(labels[start:start + batch], device=device)).numpy())
+        part_labels = (None if labels is None
+                       else tg.tensor(labels[start:start + batch], device=device))
+        parts.append(model(z, part_labels))
     return np.concatenate(parts)
 
 
@@ -68,6 +79,35 @@ def labels_for(n, settings, label, rows_of=None):
     return np.arange(n) % NUM_CLASSES
 
 
+def load_generator(checkpoint, device, label):
+    """(a function z -> images in [0, 1] as host float32, z_dim, conditional, epoch) for a
+    checkpoint of mnist_gan.py (its generator) or of mnist_vae.py (its decoder)."""
+    settings, held = checkpoint.meta.get("args", {}), checkpoint.modules()
+    if "generator" in held:
+        arch = settings.get("arch", "course")
+        conditional = settings.get("conditional", False)
+        G, _ = build_models(settings["z_dim"], settings["hidden_dim"], arch=arch,
+                            num_classes=NUM_CLASSES if conditional else 0)
+        G.load_state_dict(checkpoint.state_dict("generator"))
+        G.to(device).eval()  # running BatchNorm stats: each sample independent of its batch
+        symmetric = ARCHITECTURES[arch][3] == "symmetric"  # Tanh images in [-1, 1]
+
+        def model(z, labels):
+            pictures = (G(z) if labels is None else G(z, labels)).numpy()
+            return (pictures + 1) / 2 if symmetric else pictures
+        return model, settings["z_dim"], conditional, checkpoint.meta["trainer"]["epoch"]
+    if "vae" in held:   # the VAE's decoder maps z ~ N(0, I), the prior, to images
+        if label is not None:
+            fail("--label needs a checkpoint of a conditional GAN run; this is a VAE's")
+        vae = VAE(784, settings["hidden_dim"], settings["z_dim"])
+        vae.load_state_dict(checkpoint.state_dict("vae"))
+        vae.to(device).eval()
+        return (lambda z, labels: vae.decode(z).numpy()), settings["z_dim"], False, \
+            checkpoint.meta["epoch"]
+    fail(f"{checkpoint.path} is a tinygan checkpoint, but not of mnist_gan.py or mnist_vae.py: "
+         f"expected a 'generator' or a 'vae', it has {', '.join(held) or 'nothing'}")
+
+
 def main(argv=None):
     args = parse_args(argv)
     device = choose_device(args.backend)
@@ -75,33 +115,30 @@ def main(argv=None):
         checkpoint = load_checkpoint(args.checkpoint)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    settings = checkpoint.meta["args"]
-    arch = settings.get("arch", "course")
-    conditional = settings.get("conditional", False)
-    G, _ = build_models(settings["z_dim"], settings["hidden_dim"], arch=arch,
-                        num_classes=NUM_CLASSES if conditional else 0)
-    G.load_state_dict(checkpoint.state_dict("generator"))
-    G.to(device).eval()  # running BatchNorm stats: each sample independent of its batch
+    model, z_dim, conditional, epoch = load_generator(checkpoint, device, args.label)
+    settings = {"conditional": conditional}
     rng = backend.RandomStream(args.seed, device)
-    symmetric = ARCHITECTURES[arch][3] == "symmetric"  # Tanh images in [-1, 1]
 
     def draw(n, labels):
-        pictures = generate(G, n, settings["z_dim"], device, args.truncation, rng, labels)
-        return (pictures + 1) / 2 if symmetric else pictures
+        return generate(model, n, z_dim, device, args.truncation, rng, labels)
 
-    rows = NUM_CLASSES if conditional and args.label is None else args.grid
-    n = rows * args.grid
-    grid = draw(n, labels_for(n, settings, args.label, rows_of=args.grid))
-    images.save_image_grid(grid, args.out, nrow=args.grid)
-    print(f"wrote {args.out} ({rows}x{args.grid} samples, epoch "
-          f"{checkpoint.meta['trainer']['epoch']}, truncation {args.truncation})")
-    if args.npy:
-        samples = draw(args.num_samples, labels_for(args.num_samples, settings, args.label))
-        with atomic_write(args.npy) as f:
-            np.save(f, samples.astype(np.float32))
-        print(f"wrote {args.npy}: {samples.shape[0]} samples, float32 (N, 784) in [0, 1]")
+    try:
+        if args.out is not None:
+            rows = NUM_CLASSES if conditional and args.label is None else args.grid
+            n = rows * args.grid
+            grid = draw(n, labels_for(n, settings, args.label, rows_of=args.grid))
+            images.save_image_grid(grid, args.out, nrow=args.grid)
+            print(f"wrote {args.out} ({rows}x{args.grid} samples, epoch {epoch}, "
+                  f"truncation {args.truncation})")
+        if args.npy:
+            samples = draw(args.num_samples, labels_for(args.num_samples, settings, args.label))
+            with atomic_write(args.npy) as f:
+                np.save(f, samples.astype(np.float32))
+            print(f"wrote {args.npy}: {samples.shape[0]} samples, float32 (N, 784) in [0, 1]")
+    except OSError as exc:   # a full disk, a read-only folder: one line
+        fail(explain_os_error(exc))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -9,7 +9,6 @@ draws real vs generated points over training in toy_gan.png (needs matplotlib).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,9 @@ import numpy as np
 import tinygan as tg
 from tinygan import backend, nn, optim, toy
 from tinygan.gan import GANTrainer, get_noise
-from tinygan.utils.cli import DEVICES, choose_device
-from tinygan.utils.files import atomic_write
+from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, positive_int,
+                                run_script)
+from tinygan.utils.files import atomic_write, explain_os_error
 from tinygan.utils.training import Callback, TrainingRun
 
 
@@ -67,6 +67,24 @@ def train(epochs=10, steps_per_epoch=200, batch_size=256, lr=1e-3, z_dim=2, seed
     return snapshots.reports[-1], snapshots
 
 
+def figure(snapshots, plt):
+    """Real against generated points at four epochs, first to last: one square panel each,
+    titled with its epoch. Constrained layout, and a figure tall enough for a square panel
+    plus its title, so no title is clipped (tests/test_examples.py checks the extents)."""
+    real, _ = toy.sample_ring(2000, np.random.default_rng(0))
+    picks = sorted(set(np.linspace(0, len(snapshots.clouds) - 1, 4).round().astype(int)))
+    shown = [snapshots.clouds[i] for i in picks]  # first to last epoch
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.8),
+                             layout="constrained")
+    for ax, (epoch, points) in zip(np.atleast_1d(axes), shown):
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:blue", label="real")
+        ax.scatter(points[:, 0], points[:, 1], s=2, c="tab:orange", label="generated")
+        ax.set(title=f"epoch {epoch}", xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
+        ax.set_xticks([]), ax.set_yticks([])
+    np.atleast_1d(axes)[0].legend(loc="lower left", fontsize=7)
+    return fig
+
+
 def plot(snapshots, path):
     try:
         import matplotlib
@@ -75,38 +93,35 @@ def plot(snapshots, path):
     except ImportError:
         print("no plot: pip install matplotlib")
         return
-    real, _ = toy.sample_ring(2000, np.random.default_rng(0))
-    picks = sorted(set(np.linspace(0, len(snapshots.clouds) - 1, 4).round().astype(int)))
-    shown = [snapshots.clouds[i] for i in picks]  # first to last epoch
-    fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.4))
-    for ax, (epoch, points) in zip(np.atleast_1d(axes), shown):
-        ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:blue", label="real")
-        ax.scatter(points[:, 0], points[:, 1], s=2, c="tab:orange", label="generated")
-        ax.set(title=f"epoch {epoch}", xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
-        ax.set_xticks([]), ax.set_yticks([])
-    np.atleast_1d(axes)[0].legend(loc="lower left", fontsize=7)
-    fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
+    fig = figure(snapshots, plt)
+    try:
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png")
+    finally:
+        plt.close(fig)
     print(f"wrote {path}")
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps", type=int, default=200, help="steps per epoch")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=DEVICES, default="numpy")
-    p.add_argument("--out", default="runs/toy")
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=HelpFormatter)
+    p.add_argument("--epochs", type=positive_int, default=10, help="epochs to train")
+    p.add_argument("--steps", type=positive_int, default=200, help="steps per epoch")
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, data and noise")
+    p.add_argument("--backend", choices=DEVICES, default="numpy",
+                   help="numpy runs on the CPU, cupy on an NVIDIA GPU")
+    p.add_argument("--out", default="runs/toy", help="folder for toy_gan.png")
     args = p.parse_args(argv)
     device = choose_device(args.backend)
     report, snapshots = train(args.epochs, args.steps, seed=args.seed, device=device)
     print(f"final: {report['modes_covered']}/8 modes covered, "
           f"{report['high_quality']:.0%} high-quality samples, per mode {report['per_mode']}")
-    plot(snapshots, Path(args.out) / "toy_gan.png")
+    try:
+        plot(snapshots, Path(args.out) / "toy_gan.png")
+    except OSError as exc:   # a full disk, a read-only --out: one line
+        fail(explain_os_error(exc))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

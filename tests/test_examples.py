@@ -26,6 +26,7 @@ from tinygan import backend
 from tinygan.gan import GANTrainer
 from tinygan.utils import data
 from tinygan.utils.checkpoint import load_checkpoint
+from tinygan.utils.cli import CtrlC, run_script
 
 from idx_files import write_fake_mnist
 from example_programs import load_example, png_size
@@ -316,6 +317,8 @@ def run_with_ctrl_c(monkeypatch, fake_mnist, out, where, when, times, device="cp
         with monkeypatch.context() as patch:
             patch.setattr(*target, patched)
             return run_gan(["--epochs", "2", *TINY], fake_mnist, out, device)
+    except KeyboardInterrupt:   # what a user would see as a traceback; not pytest's own abort
+        pytest.fail("a KeyboardInterrupt escaped main(): a traceback instead of one line")
     finally:
         signal.signal(signal.SIGINT, previous_handler)
 
@@ -370,6 +373,139 @@ def test_a_second_ctrl_c_before_any_checkpoint_gives_advice_that_works(device, f
         assert run_gan(["--epochs", "2", "--resume"], fake_mnist, out, device) == 0
     else:
         assert "--resume" not in last_line, last_line
+
+
+def savez_pressing_ctrl_c(monkeypatch, at_call, times=1):
+    """np.savez that, on its ``at_call``-th call, writes the whole archive into the
+    temporary file and then presses Ctrl-C ``times`` times: a press that lands while a
+    checkpoint is being written (before atomic_write's rename)."""
+    real_savez, calls = np.savez, []
+
+    def savez(file, **arrays):
+        calls.append(1)
+        real_savez(file, **arrays)
+        if len(calls) == at_call:
+            ctrl_c(times)
+
+    monkeypatch.setattr(np, "savez", savez)
+    return calls
+
+
+def test_a_second_ctrl_c_while_the_stop_checkpoint_is_written_stops_quietly(
+        fake_mnist, straight_run, tmp_path, monkeypatch, capsys):
+    # The race: the first press stops the run after step 6; while the checkpoint of that
+    # stop is being written, the second press lands. It must stop at once with one line
+    # (no KeyboardInterrupt traceback), abandon that write (no temporary file left) and
+    # keep epoch 1's checkpoint (step 4), from which --resume ends where a straight run ends.
+    out = tmp_path / "interrupted"
+    with monkeypatch.context() as patch:
+        savez_pressing_ctrl_c(patch, at_call=2)   # call 1: epoch 1's checkpoint
+        assert run_with_ctrl_c(monkeypatch, fake_mnist, out, "g_step", 6, times=1) == 130
+    captured = capsys.readouterr()
+    last = captured.out.strip().splitlines()[-1]
+    assert last == (f"interrupted again: kept the last checkpoint, {out / 'checkpoint.npz'}; "
+                    "continue with --resume")
+    assert "Traceback" not in captured.err
+    assert not [name for name in files_under(out) if ".tmp" in name]
+    _, meta = checkpoint_arrays(out / "checkpoint.npz")
+    assert meta["trainer"]["step"] == 4 and meta["batch_in_epoch"] == 0
+    assert run_gan(["--epochs", "2", "--resume"], fake_mnist, out) == 0
+    assert_bit_for_bit(straight_run / "checkpoint.npz", out / "checkpoint.npz")
+
+
+def test_a_second_ctrl_c_while_the_first_checkpoint_is_written_says_nothing_was_saved(
+        fake_mnist, tmp_path, monkeypatch, capsys):
+    # The same race before any checkpoint exists (the first press during step 2): the
+    # message must not send the user to a --resume that cannot work.
+    out = tmp_path / "interrupted"
+    with monkeypatch.context() as patch:
+        savez_pressing_ctrl_c(patch, at_call=1)
+        assert run_with_ctrl_c(monkeypatch, fake_mnist, out, "g_step", 2, times=1) == 130
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == "interrupted again before the first checkpoint was written: nothing saved"
+    assert not (out / "checkpoint.npz").exists()
+    assert not [name for name in files_under(out) if ".tmp" in name]
+
+
+def test_presses_after_the_one_that_stops_at_once_are_ignored(fake_mnist, tmp_path, monkeypatch,
+                                                              capsys):
+    # Two presses inside step 6 stop at once; a third lands while the program prints its
+    # message (the last thing it does). It must be ignored, not raise a second
+    # KeyboardInterrupt through the message.
+    out = tmp_path / "interrupted"
+    real_print = builtins.print
+
+    def print_pressing_ctrl_c(*args, **kwargs):
+        if args and str(args[0]).startswith("\ninterrupted"):
+            ctrl_c()
+        return real_print(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mnist_gan, "print", print_pressing_ctrl_c, raising=False)
+        assert run_with_ctrl_c(monkeypatch, fake_mnist, out, "g_step", 6, times=2) == 130
+    assert "interrupted inside a step: kept the last checkpoint" in capsys.readouterr().out
+
+
+def test_ctrl_c_handler_stops_after_the_step_then_at_once_then_ignores():
+    # The rule both programs follow (tinygan.utils.cli.CtrlC), press by press.
+    previous = signal.getsignal(signal.SIGINT)
+    with CtrlC(graceful=True, message="stopping", write=lambda text: None) as handler:
+        ctrl_c()
+        assert handler.requested and not handler.raised
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c()
+        assert handler.raised
+        ctrl_c(3)                                   # ignored: already stopping
+        with CtrlC() as inner:                      # nested: shares "already raised"
+            ctrl_c()
+        assert inner.presses == 1
+    assert signal.getsignal(signal.SIGINT) is previous
+    with CtrlC() as plain:                          # not graceful: the first press raises
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c()
+        ctrl_c()
+    assert plain.presses == 2
+
+
+def test_a_press_while_the_first_ones_message_is_written_waits_for_the_writer():
+    # The second press can land while the first one's handler writes its message (through
+    # tqdm.write, which holds locks): raising inside the writer left tqdm's lock broken
+    # ("RuntimeError: cannot release un-acquired lock", a traceback). It must raise once
+    # the writer has returned.
+    raised_in_writer = []
+
+    def writer(text):
+        try:
+            ctrl_c()
+        except KeyboardInterrupt:
+            raised_in_writer.append(text)
+            raise
+
+    with CtrlC(graceful=True, message="stopping", write=writer) as handler:
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c()
+        assert raised_in_writer == [] and handler.presses == 2 and handler.raised
+
+
+@pytest.mark.parametrize("stops", [False, True])
+def test_run_script_is_quiet_about_ctrl_c_and_ignores_it_in_teardown(stops, capsys):
+    # As a script each program ends through cli.run_script: a KeyboardInterrupt that
+    # reaches it is one line and exit code 130, and after main Ctrl-C is ignored, so the
+    # interpreter's teardown cannot print a traceback either.
+    def main():
+        if stops:
+            ctrl_c()
+        return 0
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as info:
+            run_script(main)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert info.value.code == (130 if stops else 0)
+    assert capsys.readouterr().err == ("\ninterrupted\n" if stops else "")
 
 
 def test_resume_continues_the_count(device, fake_mnist, tmp_path, monkeypatch):

@@ -320,3 +320,41 @@ def test_a_batch_larger_than_the_data_is_one_line_and_exit_2(fake_mnist, tmp_pat
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
     assert "batch_size 16" in err or "--batch-size" in err
+
+
+def test_a_second_ctrl_c_while_the_vae_stops_is_ignored(fake_mnist, tmp_path, monkeypatch,
+                                                         capsys):
+    # A real SIGINT during step 7 stops the run at once; a second one lands while the
+    # program prints its one-line message. It must be ignored (before, it raised a second
+    # KeyboardInterrupt: a traceback instead of the message).
+    import builtins
+    import os
+    import signal
+
+    out = tmp_path / "vae"
+    adam_step, calls, real_print = optim.Adam.step, [], builtins.print
+
+    def step(self):
+        calls.append(1)
+        if len(calls) == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+        return adam_step(self)
+
+    def print_pressing_ctrl_c(*args, **kwargs):
+        if args and str(args[0]).startswith("\ninterrupted"):
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_print(*args, **kwargs)
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(optim.Adam, "step", step)
+            patch.setattr(mnist_vae, "print", print_pressing_ctrl_c, raising=False)
+            assert run_vae(["--epochs", "2", *TINY], fake_mnist, out) == 130
+    except KeyboardInterrupt:
+        pytest.fail("a KeyboardInterrupt escaped main(): a traceback instead of one line")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"interrupted: the checkpoint of the last finished epoch is kept in {out}")
+    assert load_checkpoint(out / "checkpoint.npz").meta["step"] == 4

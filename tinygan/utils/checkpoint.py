@@ -52,6 +52,10 @@ class Checkpoint:
         self.path, self._arrays, self._info = path, arrays, info
         self.meta = info["meta"]
 
+    def modules(self):
+        """The names of what it holds: modules and optimizers (e.g. generator, opt_g)."""
+        return sorted({key.split("/")[0] for key in self._arrays} | set(self._info["optimizers"]))
+
     def state_dict(self, name):
         prefix = f"{name}/"
         found = {k[len(prefix):]: v for k, v in self._arrays.items()
@@ -87,9 +91,20 @@ def load_checkpoint(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head[:2] != b"PK":                      # an .npz is a zip archive
+        kind = "an .npy array" if head == b"\x93NUMPY" else "not a zip archive"
+        raise ValueError(f"{path} is not a tinygan checkpoint (.npz): it is {kind}; "
+                         "expected the checkpoint.npz a training run wrote")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
+    except ValueError as exc:    # numpy's message for object arrays talks of allow_pickle
+        if "pickle" in str(exc):
+            raise ValueError(f"{path} is an .npz file but not a tinygan checkpoint: it holds "
+                             "pickled (object) arrays, which tinygan never loads") from exc
+        raise ValueError(f"{path} is not a readable tinygan checkpoint (.npz): {exc}") from exc
     except Exception as exc:
         raise ValueError(f"{path} is not a readable tinygan checkpoint (.npz): {exc}") from exc
     if "meta" not in arrays:

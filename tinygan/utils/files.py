@@ -1,10 +1,49 @@
-"""Atomic file writes: a killed run never leaves a half-written file behind."""
+"""Atomic file writes: a killed run never leaves a half-written file behind.
+
+When the disk is full (or read-only, or not ours) the error says so in one line, names the
+file and says what became of the previous version::
+
+    >>> import errno
+    >>> explain_os_error(OSError(errno.ENOSPC, "No space left on device", "runs/x/metrics.jsonl"))
+    'cannot write runs/x/metrics.jsonl: the disk is full (No space left on device)'
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+# errno -> what it means for someone writing a run's files
+REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "a file is in the way",
+}
+
+
+class WriteError(OSError):
+    """A file could not be written; the message names it, why, and says that the file
+    is as it was before (the temporary file is removed)."""
+
+
+def explain_os_error(exc, action="write"):
+    """One line for an OSError on a file: what could not be done to which path, and why."""
+    if isinstance(exc, WriteError):
+        return str(exc)
+    where = f" {exc.filename}" if exc.filename is not None else ""
+    return f"cannot {action}{where}: {_why(exc)}"
+
+
+def _why(exc):
+    reason = REASONS.get(exc.errno)
+    detail = exc.strerror or str(exc)
+    return f"{reason} ({detail})" if reason and detail else (reason or detail)
 
 
 @contextlib.contextmanager
@@ -13,22 +52,56 @@ def atomic_write(path, mode="wb"):
 
     The rename (``os.replace``) is atomic on POSIX and Windows: readers see the
     old file or the new one, never a mix. On any error the temporary file is
-    removed and ``path`` is untouched.
+    removed and ``path`` is untouched; an OSError (a full disk, a read-only folder)
+    becomes a :class:`WriteError` whose message names ``path``, the reason, and that
+    the previous file is intact.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_error(exc, path) from exc
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise _write_error(exc, path) from exc
         raise
+
+
+def append_text(path, text):
+    """Append ``text`` to ``path`` (a log such as metrics.jsonl); an OSError becomes a
+    :class:`WriteError` naming the file and why. A kill or a full disk can leave the last
+    line cut short: readers of such logs skip a torn last line (see read_metrics_upto)."""
+    path = Path(path)
+    try:
+        with open(path, "a") as f:
+            f.write(text)
+    except OSError as exc:
+        error = WriteError(f"cannot append to {path}: {_why(exc)}; the lines before are intact")
+        error.errno = exc.errno
+        raise error from exc
+
+
+def _write_error(exc, path):
+    """``exc`` (an OSError while writing ``path``) as a WriteError with a one-line message."""
+    why = _why(exc)
+    if exc.filename is not None and Path(exc.filename) not in (path, path.parent) \
+            and not str(exc.filename).startswith(str(path.parent / f".{path.name}.")):
+        why += f": {exc.filename}"   # e.g. a parent folder that could not be made
+    kept = (f"the previous {path} is intact" if path.exists()
+            else f"nothing was written to {path}")
+    error = WriteError(f"cannot write {path}: {why}; {kept}")
+    error.errno = exc.errno
+    return error
 
 
 def _umask():

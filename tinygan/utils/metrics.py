@@ -8,6 +8,8 @@ checked for NaN/inf, and averaged into one record.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -73,13 +75,44 @@ class DeviceMetrics:
             self._rows[:self._filled] = backend.to_device(rows, backend.device_of(self._rows))
 
 
-def read_metrics_upto(path, step):
+def read_metrics_upto(path, step, rewrite=True, warn=None):
     """The records of a metrics.jsonl file up to ``step``, dropping later lines from the
-    file too: a run killed after its last checkpoint wrote lines its resumed run rewrites."""
+    file too (unless ``rewrite`` is False): a run killed after its last checkpoint wrote
+    lines its resumed run rewrites.
+
+    A last line cut short (a run killed while appending it) is dropped, with a one-line
+    warning through ``warn`` (default: stderr); an unreadable line before the last one
+    raises ValueError naming the file and the line number.
+    """
+    path = Path(path)
     if not path.exists():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = path.read_text().splitlines()
+    numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    records = []
+    for i, (n, line) in enumerate(numbered):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("no integer 'step'")
+        except ValueError as exc:
+            if i < len(numbered) - 1:
+                raise ValueError(f"{path}, line {n}: expected a JSON record with a 'step', "
+                                 f"got {_shorten(line)} ({exc})") from None
+            (warn or _warn)(f"warning: {path}, line {n}: dropped the last line, cut short "
+                            f"(a run killed while writing it?): {_shorten(line)}")
+            continue
+        records.append(record)
     kept = [r for r in records if r["step"] <= step]
-    with atomic_write(path, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in kept)
+    if rewrite:
+        with atomic_write(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
     return kept
+
+
+def _shorten(text, width=60):
+    return repr(text if len(text) <= width else text[:width] + "...")
+
+
+def _warn(message):
+    print(message, file=sys.stderr)

@@ -21,6 +21,21 @@ from .metrics import DeviceMetrics
 METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
 
 
+def speed_text(steps, seconds):
+    """Steps per second, or seconds per step when a step takes longer than a second (so a
+    slow epoch of one big batch does not read "0.0 steps/s").
+
+    >>> speed_text(730, 50.0), speed_text(1, 25.0), speed_text(3, 2.0), speed_text(0, 0.01)
+    ('14.6 steps/s', '25.0 s/step', '1.5 steps/s', 'no steps trained')
+    """
+    if not steps:
+        return "no steps trained"
+    if seconds <= 0:
+        return f"{steps} step(s) in no measurable time"
+    rate = steps / seconds
+    return f"{rate:.1f} steps/s" if rate >= 1 else f"{seconds / steps:.1f} s/step"
+
+
 class Callback:
     """Hooks called by :meth:`TrainingRun.fit`; override the ones you need.
 
@@ -57,6 +72,7 @@ class TrainingRun:
         self.batch_in_epoch = 0          # batches of the epoch in progress done (or skipped)
         self.epoch_loader_state = None   # the loader's state when that epoch began
         self.last_epoch_seconds = None
+        self.last_epoch_steps = None     # steps trained in that epoch (skipped ones not counted)
         self.steps_per_second = None
 
     def train_step(self, real, labels=None):
@@ -107,11 +123,16 @@ class TrainingRun:
             trainer.epoch += 1
             self.batch_in_epoch = 0
             elapsed = time.perf_counter() - started
-            self.last_epoch_seconds = elapsed
+            self.last_epoch_seconds, self.last_epoch_steps = elapsed, steps
             self.steps_per_second = steps / elapsed if elapsed > 0 else math.inf
             for cb in callbacks:
                 cb.on_epoch_end(self, trainer.epoch)
         return self.history
+
+    def speed(self):
+        """The last epoch's time and speed as text, e.g. "18.2 s, 14.6 steps/s"."""
+        seconds = self.last_epoch_seconds
+        return f"{seconds:.1f} s, {speed_text(self.last_epoch_steps, seconds)}"
 
     def _log(self, callbacks, record):
         if record is not None:
