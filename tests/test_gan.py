@@ -268,6 +268,17 @@ def test_truncated_noise_is_redrawn_inside_the_threshold(device):
     assert 0.26 < z.std() < 0.31
 
 
+@pytest.mark.parametrize("t", [0.01, 0.2])
+def test_a_small_truncation_is_met_exactly(device, t):
+    # A fresh normal lands inside ±0.01 with probability 0.8%: redrawing normals would
+    # leave values outside after any fixed number of rounds. Inside, N(0, 1) restricted
+    # to ±t is nearly uniform: std t/√3 (up to a factor 1 - t²/10).
+    z = host(get_noise(4096, 4, device, truncation=t, generator=backend.RandomStream(1, device)))
+    assert np.abs(z).max() <= t
+    assert abs(z.std() / (t / np.sqrt(3)) - 1) < 0.03
+    assert abs(z.mean()) < 0.03 * t
+
+
 def test_truncated_noise_is_reproducible(device):
     a = get_noise(64, 3, device, truncation=0.7, generator=backend.RandomStream(5, device))
     b = get_noise(64, 3, device, truncation=0.7, generator=backend.RandomStream(5, device))
