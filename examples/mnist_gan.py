@@ -1,6 +1,6 @@
 """Train the course's GAN on MNIST (or Fashion-MNIST) and watch it learn.
 
-    python examples/mnist_gan.py --backend numpy --data-dir ../shared/data/mnist
+    python examples/mnist_gan.py --backend numpy --data-dir ~/data/mnist
     python examples/mnist_gan.py --backend cupy --epochs 20 --out runs/gpu
     python examples/mnist_gan.py --arch vanilla          # the seed tutorial's Tanh/Dropout GAN
     python examples/mnist_gan.py --conditional           # one grid row per digit

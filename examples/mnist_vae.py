@@ -1,6 +1,6 @@
 """Train a variational autoencoder on MNIST, with the GAN example's conventions.
 
-    python examples/mnist_vae.py --backend numpy --data-dir ../shared/data/mnist
+    python examples/mnist_vae.py --backend numpy --data-dir ~/data/mnist
 
 Writes to --out: samples/epoch_NNN.png (decoded from the same prior draws every epoch),
 metrics.jsonl (loss, reconstruction and KL terms per logging interval) and
