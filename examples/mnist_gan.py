@@ -7,7 +7,8 @@
 
 Writes to --out: samples/epoch_NNN.png (the same fixed noise every epoch), loss_curve.png,
 metrics.jsonl (one JSON line per logging interval) and checkpoint.npz (each epoch and on
-Ctrl-C). --resume continues that run from its checkpoint up to --epochs in total.
+Ctrl-C), with generator.safetensors and discriminator.safetensors beside it (the weights under
+PyTorch's names). --resume continues that run from its checkpoint up to --epochs in total.
 --tensorboard DIR also writes the losses, D(x), D(G(z)) and the grid as TensorBoard events.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tinygan.utils.files import append_text, atomic_write, explain_os_error
 from tinygan.utils.metrics import TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.utils.training import Callback, TrainingRun
+from tinygan.utils.weights import save_weights
 
 GRID_COLUMNS = 8  # samples per grid row; 8 rows, or one row per class when conditional
 NUM_CLASSES = 10
@@ -204,6 +206,19 @@ def save_run(out, args, run, loader):
         meta={"args": vars(args), "trainer": trainer.state(), "run": run.state(),
               "loader": run.epoch_loader_state if inside else loader.state_dict(),
               "batch_in_epoch": run.batch_in_epoch})
+    save_weights_for_pytorch(out, args, trainer)
+
+
+def save_weights_for_pytorch(out, args, trainer):
+    """generator.safetensors and discriminator.safetensors beside the checkpoint, under
+    PyTorch's names: ``G.load_state_dict(safetensors.torch.load_file(path))`` in the course's
+    code. A conditional model's file is its network (the course's G or D, taking the one-hot
+    class after the noise or the image); its metadata says how many classes."""
+    info = {"arch": args.arch, "num_classes": NUM_CLASSES if args.conditional else 0,
+            "epoch": trainer.epoch, "step": trainer.step}
+    for name, model in (("generator", trainer.generator),
+                        ("discriminator", trainer.discriminator)):
+        save_weights(model.net if args.conditional else model, out / f"{name}.safetensors", info)
 
 
 def main(argv=None):
@@ -328,6 +343,8 @@ def train(args, given):
         print(f"  tensorboard:  tensorboard --logdir {args.tensorboard}")
     print(f"  checkpoint:   {out / 'checkpoint.npz'} "
           f"(sample with: python examples/sample.py {out / 'checkpoint.npz'})")
+    print(f"  for PyTorch:  {out / 'generator.safetensors'}, {out / 'discriminator.safetensors'} "
+          "(G.load_state_dict(safetensors.torch.load_file(path)))")
     return 0
 
 

@@ -1,13 +1,16 @@
-"""Draw samples from a checkpoint written by mnist_gan.py (its generator) or mnist_vae.py.
+"""Draw samples from a checkpoint of mnist_gan.py (its generator) or mnist_vae.py, or a .safetensors.
 
     python examples/sample.py runs/mnist_gan/checkpoint.npz --grid 10 --out samples.png
     python examples/sample.py runs/mnist_gan/checkpoint.npz --npy samples.npy -n 10000
     python examples/sample.py runs/mnist_gan/checkpoint.npz --truncation 0.7
     python examples/sample.py runs/cgan/checkpoint.npz --label 3     # conditional runs: one digit
+    python examples/sample.py runs/mnist_gan/generator.safetensors   # or one PyTorch wrote
 
 A conditional run's grid has one row per class unless --label picks one. A VAE's
 checkpoint is sampled through its decoder, from z ~ N(0, I). With --npy and no --out,
-no grid is written.
+no grid is written. A .safetensors file (tinygan's or PyTorch's, PyTorch's names) is
+recognised from its names and shapes: the course's or the vanilla generator, or the VAE;
+--num-classes says that a generator PyTorch saved takes one-hot classes after its noise.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, positive_float,
                                 positive_int, run_script)
 from tinygan.utils.files import atomic_write, explain_os_error
+from tinygan.utils.weights import WeightsError, identify, load_weights, read_weights
 from tinygan.vae import VAE
 
 NUM_CLASSES = 10
@@ -30,7 +34,8 @@ NUM_CLASSES = 10
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
-    p.add_argument("checkpoint", help="checkpoint.npz from mnist_gan.py or mnist_vae.py")
+    p.add_argument("checkpoint", help="checkpoint.npz from mnist_gan.py or mnist_vae.py, or a "
+                   "generator's or VAE's .safetensors (tinygan's or PyTorch's)")
     p.add_argument("--out", default=None,
                    help="grid PNG to write (None: samples.png, or no grid when --npy is given)")
     p.add_argument("--grid", type=positive_int, default=8, help="the grid is GRID x GRID images")
@@ -42,6 +47,9 @@ def parse_args(argv=None):
                    help="redraw noise values beyond ±T (T > 0): less variety, cleaner digits")
     p.add_argument("--label", type=int, default=None,
                    help="conditional runs: draw only this class (0-9)")
+    p.add_argument("--num-classes", type=positive_int, default=None,
+                   help="a .safetensors generator without tinygan's metadata (saved by "
+                        "PyTorch) that takes this many one-hot classes after its noise")
     p.add_argument("--seed", type=int, default=0, help="seeds the noise")
     p.add_argument("--backend", choices=DEVICES, default="numpy",
                    help="numpy runs on the CPU, cupy on an NVIDIA GPU")
@@ -89,13 +97,8 @@ def load_generator(checkpoint, device, label):
         G, _ = build_models(settings["z_dim"], settings["hidden_dim"], arch=arch,
                             num_classes=NUM_CLASSES if conditional else 0)
         G.load_state_dict(checkpoint.state_dict("generator"))
-        G.to(device).eval()  # running BatchNorm stats: each sample independent of its batch
-        symmetric = ARCHITECTURES[arch][3] == "symmetric"  # Tanh images in [-1, 1]
-
-        def model(z, labels):
-            pictures = (G(z) if labels is None else G(z, labels)).numpy()
-            return (pictures + 1) / 2 if symmetric else pictures
-        return model, settings["z_dim"], conditional, checkpoint.meta["trainer"]["epoch"]
+        return sampler(G.to(device), arch), settings["z_dim"], conditional, \
+            checkpoint.meta["trainer"]["epoch"]
     if "vae" in held:   # the VAE's decoder maps z ~ N(0, I), the prior, to images
         if label is not None:
             fail("--label needs a checkpoint of a conditional GAN run; this is a VAE's")
@@ -108,14 +111,79 @@ def load_generator(checkpoint, device, label):
          f"expected a 'generator' or a 'vae', it has {', '.join(held) or 'nothing'}")
 
 
+def sampler(G, arch):
+    """z, labels -> host images in [0, 1] from a generator of ``arch`` (put in eval mode)."""
+    G.eval()  # running BatchNorm stats: each sample independent of its batch
+    symmetric = ARCHITECTURES[arch][3] == "symmetric"  # Tanh images in [-1, 1]
+
+    def model(z, labels):
+        pictures = (G(z) if labels is None else G(z, labels)).numpy()
+        return (pictures + 1) / 2 if symmetric else pictures
+    return model
+
+
+def load_weights_file(weights, device, label, num_classes=None):
+    """As load_generator, for a .safetensors file: its layout from its names and shapes
+    (a file PyTorch wrote has no metadata), the classes from tinygan's metadata or
+    --num-classes. Any mismatch is a WeightsError naming the file."""
+    layout, path = identify(weights), weights.path
+    dims, epoch = layout.dims, weights.metadata.get("epoch", "unknown")
+    if dims.get("im_dim") not in (None, 784):
+        fail(f"{path}: its {layout.kind} makes images of {dims['im_dim']} values; "
+             "expected 784 (28x28, MNIST)")
+    if layout.kind == "vae":
+        if label is not None:
+            fail("--label needs a conditional GAN's generator; this is a VAE's file")
+        vae = VAE(dims["im_dim"], dims["hidden_dim"], dims["z_dim"])
+        load_weights(vae, weights)
+        vae.to(device).eval()
+        return (lambda z, labels: vae.decode(z).numpy()), dims["z_dim"], False, epoch
+    if not layout.kind.endswith("generator"):
+        fail(f"{path} holds a {layout.kind}; expected a generator (generator.safetensors) "
+             "or a VAE")
+    saved = weights.metadata.get("num_classes")
+    if saved is not None and not saved.isdigit():
+        fail(f"{path}: its metadata num_classes is {saved!r}, expected a whole number")
+    if num_classes is not None and saved not in (None, str(num_classes)):
+        fail(f"--num-classes {num_classes}, but {path} says its generator takes {saved}")
+    classes = num_classes if num_classes is not None else int(saved or 0)
+    z_dim = dims["in_dim"] - classes
+    if z_dim <= 0:
+        fail(f"--num-classes {classes} leaves no noise: the generator in {path} takes "
+             f"{dims['in_dim']} inputs")
+    arch = layout.kind.split()[0]
+    G, _ = build_models(z_dim, dims["hidden_dim"], arch=arch, num_classes=classes)
+    load_weights(G.net if classes else G, weights)   # PyTorch's names: the network itself
+    return sampler(G.to(device), arch), z_dim, bool(classes), epoch
+
+
+def is_safetensors(path):
+    """By its name, or by its start: 8 bytes of header length, then the header's '{'."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        head = b""
+    return str(path).endswith(".safetensors") or head[8:9] == b"{"
+
+
 def main(argv=None):
     args = parse_args(argv)
     device = choose_device(args.backend)
-    try:
-        checkpoint = load_checkpoint(args.checkpoint)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
-    model, z_dim, conditional, epoch = load_generator(checkpoint, device, args.label)
+    if is_safetensors(args.checkpoint):
+        try:
+            model, z_dim, conditional, epoch = load_weights_file(
+                read_weights(args.checkpoint), device, args.label, args.num_classes)
+        except WeightsError as exc:
+            fail(str(exc))
+    else:
+        if args.num_classes is not None:
+            fail("--num-classes is for a .safetensors file; a checkpoint knows its classes")
+        try:
+            checkpoint = load_checkpoint(args.checkpoint)
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+        model, z_dim, conditional, epoch = load_generator(checkpoint, device, args.label)
     settings = {"conditional": conditional}
     rng = backend.RandomStream(args.seed, device)
 

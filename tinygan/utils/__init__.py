@@ -10,6 +10,7 @@ subject: read the engine, ``nn``, ``optim`` and ``gan`` first; nothing there nee
 - ``metrics``: that buffer (``DeviceMetrics``), ``TrainingDiverged``, ``read_metrics_upto``.
 - ``checkpoint``: models, optimizers and a run's state in one ``.npz`` (never pickled).
 - ``serialization``: ``tg.save`` / ``tg.load``, any state_dict in one ``.npz`` (never pickled).
+- ``weights``: a model's weights in safetensors under PyTorch's names, both ways.
 - ``images``: sample grids as PNG, loss curves.
 - ``tensorboard``: TensorBoard event files (optional tensorboardX).
 - ``files``: ``atomic_write``, how every file here is written.
