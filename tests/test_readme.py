@@ -30,6 +30,11 @@ def readme_blocks(with_torch=True):
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 
+def test_the_torch_blocks_are_the_ones_skipped_without_torch():
+    # Without torch (CI) the hand-over blocks are left out, and only they are.
+    assert len(readme_blocks(with_torch=False)) == len(readme_blocks()) - 2
+
+
 def test_readme_has_examples():
     assert len(readme_blocks()) >= 5
 
