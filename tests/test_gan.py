@@ -63,7 +63,8 @@ def set_weights(linear, rng, scale=1.0):
             p.copy_(tg.tensor(values, device=p.device))
 
 
-def linear_trainer(device, d_outputs="logits", g_loss="non_saturating", z_dim=3, im_dim=5):
+def linear_trainer(device, d_outputs="logits", g_loss="non_saturating", z_dim=3, im_dim=5,
+                   label_smoothing=0.0):
     """G = one Linear, D = one Linear (then Sigmoid for "probs"): gradients by hand are easy."""
     rng = np.random.default_rng(7)
     G = nn.Linear(z_dim, im_dim).to(device)
@@ -73,7 +74,8 @@ def linear_trainer(device, d_outputs="logits", g_loss="non_saturating", z_dim=3,
     D = d_linear if d_outputs == "logits" else nn.Sequential(d_linear, nn.Sigmoid())
     trainer = GANTrainer(G, D, optim.SGD(G.parameters(), lr=0.1),
                          optim.SGD(D.parameters(), lr=0.1), z_dim=z_dim, device=device,
-                         d_outputs=d_outputs, g_loss=g_loss, seed=3)
+                         d_outputs=d_outputs, g_loss=g_loss, seed=3,
+                         label_smoothing=label_smoothing)
     return trainer, G, d_linear
 
 
@@ -155,8 +157,11 @@ def test_d_requires_grad_is_restored_when_the_g_step_raises(device):
     assert all(p.requires_grad for p in trainer.discriminator.parameters())
 
 
-def test_d_loss_is_the_mean_of_real_and_fake_bce_with_its_gradient(device):
-    trainer, G, d_lin = linear_trainer(device)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_d_loss_is_the_mean_of_real_and_fake_bce_with_its_gradient(device, smoothing):
+    # With one-sided label smoothing s, the real target is t = 1 - s (fakes keep 0).
+    trainer, G, d_lin = linear_trainer(device, label_smoothing=smoothing)
+    t = 1 - smoothing
     drawn = record_noise(trainer)
     wg, bg = host(G.weight), host(G.bias)
     wd, bd = host(d_lin.weight), host(d_lin.bias)
@@ -170,11 +175,11 @@ def test_d_loss_is_the_mean_of_real_and_fake_bce_with_its_gradient(device):
     l_fake, l_real = linear_np(x_fake, wd, bd), linear_np(x_real, wd, bd)
     np.testing.assert_allclose(host(pred_fake), l_fake, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(host(pred_real), l_real, rtol=1e-5, atol=1e-6)
-    # BCE(l, 1) = softplus(-l), BCE(l, 0) = softplus(l); the D loss is their mean.
-    expected = (softplus(-l_real).mean() + softplus(l_fake).mean()) / 2
+    # BCE(l, t) = softplus(l) - t·l, BCE(l, 0) = softplus(l); the D loss is their mean.
+    expected = (softplus(l_real) - t * l_real).mean() / 2 + softplus(l_fake).mean() / 2
     assert d_loss.item() == pytest.approx(expected, rel=1e-5)
-    # d/dl of that loss: (σ(l) - 1)/(2N) for real rows, σ(l)/(2N) for fake rows.
-    g_real, g_fake = (sigmoid(l_real) - 1) / (2 * n), sigmoid(l_fake) / (2 * n)
+    # d/dl of that loss: (σ(l) - t)/(2N) for real rows, σ(l)/(2N) for fake rows.
+    g_real, g_fake = (sigmoid(l_real) - t) / (2 * n), sigmoid(l_fake) / (2 * n)
     np.testing.assert_allclose(host(d_lin.weight.grad), g_real.T @ x_real + g_fake.T @ x_fake,
                                rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(host(d_lin.bias.grad), (g_real + g_fake).sum(axis=0),
@@ -292,6 +297,12 @@ def test_truncation_must_be_positive(device, t):
 
 
 # --- a whole step -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("smoothing", [-0.1, 1.0])
+def test_label_smoothing_outside_0_1_is_refused(device, smoothing):
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
+        linear_trainer(device, label_smoothing=smoothing)
+
 
 def test_two_d_steps_per_g_step(device):
     trainer = course_trainer(device, d_steps_per_g=2)

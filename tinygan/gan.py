@@ -18,7 +18,7 @@ import numpy as np
 
 from . import backend, nn
 from .functional import cat
-from .tensor import Tensor, no_grad, ones, zeros
+from .tensor import Tensor, full, no_grad, ones, zeros
 
 
 # === the models =================================================================================
@@ -226,6 +226,10 @@ class GANTrainer:
     -log D(G(z)); ``"minimax"`` minimises log(1 - D(G(z))), the original form,
     whose gradient vanishes while D still wins easily.
 
+    ``label_smoothing`` s > 0 is one-sided label smoothing (Salimans et al., 2016): D's
+    target for real images is 1 - s instead of 1, so D cannot push its real outputs to
+    certainty; fakes keep the target 0 and G's loss is unchanged.
+
     ``step`` counts generator updates and ``epoch`` finished epochs (whoever loops
     over the data advances it); :meth:`state` and :meth:`load_state` carry them and
     the random states across a checkpoint.
@@ -233,7 +237,9 @@ class GANTrainer:
 
     def __init__(self, generator, discriminator, opt_g, opt_d, *, z_dim, device="cpu",
                  g_loss="non_saturating", d_steps_per_g=1, d_outputs="logits", seed=0,
-                 conditional=False):
+                 conditional=False, label_smoothing=0.0):
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if g_loss not in ("non_saturating", "minimax"):
             raise ValueError(f"g_loss must be 'non_saturating' or 'minimax', got {g_loss!r}")
         if d_outputs not in ("logits", "probs"):
@@ -245,6 +251,7 @@ class GANTrainer:
         self.z_dim, self.device = z_dim, backend.normalize_device(device)
         self.g_loss, self.d_steps_per_g, self.d_outputs = g_loss, d_steps_per_g, d_outputs
         self.conditional = conditional   # G and D take the class labels too
+        self.real_label = 1.0 - label_smoothing
         self.criterion = nn.BCEWithLogitsLoss() if d_outputs == "logits" else nn.BCELoss()
         self.noise_rng = backend.RandomStream([seed, 1], self.device)
         self.step = 0          # generator updates so far
@@ -269,14 +276,14 @@ class GANTrainer:
 
         Conditional: the fakes are made for the real batch's labels.
         """
-        # L_D = ½·[BCE(D(x), 1) + BCE(D(G(z)), 0)], no gradient into G
+        # L_D = ½·[BCE(D(x), 1 - s) + BCE(D(G(z)), 0)], no gradient into G (s: label_smoothing)
         n = real.shape[0]
         with no_grad():                     # the same as fake.detach(): D's loss stops at the fake
             fake = self._G(self.noise(n), labels)
         pred_fake = self._D(fake, labels)
         pred_real = self._D(real, labels)
         loss_fake = self.criterion(pred_fake, zeros(n, 1, device=self.device))
-        loss_real = self.criterion(pred_real, ones(n, 1, device=self.device))
+        loss_real = self.criterion(pred_real, full((n, 1), self.real_label, device=self.device))
         d_loss = (loss_fake + loss_real) / 2
         self.opt_d.zero_grad()
         d_loss.backward()
