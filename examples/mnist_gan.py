@@ -10,12 +10,15 @@ metrics.jsonl (one JSON line per logging interval) and checkpoint.npz (each epoc
 Ctrl-C), with generator.safetensors and discriminator.safetensors beside it (the weights under
 PyTorch's names). --resume continues that run from its checkpoint up to --epochs in total.
 --tensorboard DIR also writes the losses, D(x), D(G(z)) and the grid as TensorBoard events.
+--eval-every K scores --eval-samples images every K epochs and after the last (FID, inception
+score, digits covered: tinygan.utils.evaluate) into metrics.jsonl, TensorBoard and the curve.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ from tinygan import backend, optim
 from tinygan.gan import ARCHITECTURES, GANTrainer, build_models, get_noise
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
+from tinygan.utils.evaluate import evaluate, load_classifier
 from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, check_resume_settings,
                                 choose_device, fail, given_options, one_line, positive_float,
                                 positive_int, run_script, unit_interval)
@@ -90,6 +94,13 @@ def build_parser():
     p.add_argument("--dry-run", action="store_true", help="a few steps, no files written")
     p.add_argument("--tensorboard", default=None, metavar="DIR",
                    help="also log to TensorBoard event files in DIR (needs tensorboardX)")
+    p.add_argument("--eval-every", type=int, default=0, metavar="K",
+                   help="score samples after every K-th epoch and the last (FID, inception "
+                        "score, digits covered; 0: never). The first time trains the "
+                        "evaluator's classifier (under 2 minutes; cached beside the data). "
+                        "A resumed run takes it from the command line, as --eval-samples")
+    p.add_argument("--eval-samples", type=positive_int, default=10_000,
+                   help="how many samples --eval-every scores")
     return p
 
 
@@ -128,9 +139,11 @@ def grid_inputs(args, device):
 class Reporter(Callback):
     """Progress bar, metrics.jsonl, sample grid and checkpoint: what a person watches."""
 
-    def __init__(self, args, out, loader, grid, image_range, save, tensorboard=None):
+    def __init__(self, args, out, loader, grid, image_range, save, tensorboard=None,
+                 classifier=None, evals=()):
         self.args, self.out, self.loader, self.grid = args, out, loader, grid
         self.image_range, self.save, self.tensorboard = image_range, save, tensorboard
+        self.classifier, self.evals = classifier, list(evals)   # --eval-every: its records
         self.bar = None
 
     def on_epoch_start(self, run, epoch):
@@ -155,15 +168,54 @@ class Reporter(Callback):
     def on_epoch_end(self, run, epoch):
         self.bar.close()
         tqdm.write(f"epoch {epoch}: {run.speed()}")
+        every = self.args.eval_every
+        if self.classifier is not None and (epoch % every == 0 or epoch == self.total_epochs):
+            self.evaluate(run, epoch)   # before the checkpoint: a resumed run keeps its record
         if self.save:
             path = self.out / "samples" / f"epoch_{epoch:03d}.png"
             pictures = samples(run.trainer.generator, *self.grid, self.image_range)
             pixels = images.save_image_grid(pictures, path, nrow=GRID_COLUMNS)
-            images.save_loss_curve(run.history, self.out / "loss_curve.png")
+            images.save_loss_curve(run.history + self.evals, self.out / "loss_curve.png")
             save_run(self.out, self.args, run, self.loader)
             if self.tensorboard:
                 self.tensorboard.image("samples", pixels, run.trainer.step)
                 self.tensorboard.flush()
+
+
+    def evaluate(self, run, epoch):
+        """Score --eval-samples images of G (eval mode, the same noise each time) and write
+        the record to metrics.jsonl and TensorBoard."""
+        start = time.perf_counter()
+        scores = score_generator(run.trainer.generator, self.args, run.trainer.device,
+                                 self.image_range, self.classifier)
+        record = {"step": run.trainer.step, "epoch": epoch, **scores}
+        self.evals.append(record)
+        tqdm.write(f"epoch {epoch}: FID {scores['fid']:.1f}, inception score "
+                   f"{scores['inception_score']:.2f}, {scores['digits_covered']}/10 digits, "
+                   f"{100 * scores['confident']:.0f}% confident"
+                   + (f", {100 * scores['conditional_accuracy']:.1f}% of the class drawn for"
+                      if "conditional_accuracy" in scores else "")
+                   + f" ({scores['samples']} samples, {time.perf_counter() - start:.1f} s)")
+        if self.save:
+            append_text(self.out / "metrics.jsonl", json.dumps(record) + "\n")
+        if self.tensorboard:
+            self.tensorboard.scalars({f"eval/{key}": value for key, value in scores.items()
+                                      if isinstance(value, (int, float))}, record["step"])
+
+
+def score_generator(G, args, device, image_range, classifier, batch=1000):
+    """tinygan.utils.evaluate's scores of args.eval_samples images of G, drawn in batches from
+    fixed noise (its own stream: training's random numbers are untouched); a conditional G
+    draws the ten classes equally."""
+    n, rng = args.eval_samples, backend.RandomStream([args.seed, 3], device)
+    labels = np.arange(n) % NUM_CLASSES if args.conditional else None
+    parts = []
+    for start in range(0, n, batch):
+        size = min(batch, n - start)
+        noise = get_noise(size, args.z_dim, device, generator=rng)
+        part = None if labels is None else tg.tensor(labels[start:start + size], device=device)
+        parts.append(samples(G, noise, part, image_range))
+    return evaluate(np.concatenate(parts), labels, classifier=classifier)
 
 
 class StopOnCtrlC(CtrlC, Callback):
@@ -274,7 +326,7 @@ def train(args, given):
                          conditional=args.conditional)
     run = TrainingRun(trainer, log_every=min(args.log_every, 2) if args.dry_run else args.log_every)
 
-    skip = 0
+    skip, evals = 0, []
     if checkpoint is not None:
         checkpoint.restore(modules={"generator": G, "discriminator": D},
                            optimizers={"opt_g": opt_g, "opt_d": opt_d})
@@ -285,10 +337,12 @@ def train(args, given):
         loader.load_state_dict(checkpoint.meta["loader"])
         skip = checkpoint.meta["batch_in_epoch"]
         try:
-            run.history = read_metrics_upto(out / "metrics.jsonl", trainer.step,
-                                            rewrite=not args.dry_run)
+            records = read_metrics_upto(out / "metrics.jsonl", trainer.step,
+                                        rewrite=not args.dry_run)
         except ValueError as exc:   # a corrupt line in the middle: say which
             fail(f"--resume: {exc}")
+        run.history = [r for r in records if "fid" not in r]   # the losses
+        evals = [r for r in records if "fid" in r]             # --eval-every's scores
         print(f"resuming {out / 'checkpoint.npz'} at epoch {trainer.epoch + 1}, step {trainer.step}")
 
     save = not args.dry_run
@@ -305,8 +359,16 @@ def train(args, given):
         if checkpoint is None:
             with atomic_write(out / "metrics.jsonl", "w"):
                 pass                                    # a new run starts an empty file
+    if args.eval_every < 0:
+        fail(f"--eval-every: expected 0 (off) or a number of epochs, got {args.eval_every}")
+    classifier = None
+    if args.eval_every > 0 and not args.dry_run:   # a dry run writes no files: no classifier
+        try:
+            classifier = load_classifier(args.data_dir, device, dataset=args.dataset)
+        except (data.DatasetNotFound, data.ChecksumError, ValueError) as exc:
+            fail(f"--eval-every: {one_line(exc)}")
     reporter = Reporter(args, out, loader, grid_inputs(args, device), image_range, save,
-                        tensorboard)
+                        tensorboard, classifier, evals)
     reporter.total_epochs = trainer.epoch + epochs_left
     print(f"training on {device} ({args.backend}): {len(loader.images)} images, "
           f"{len(loader)} steps per epoch, {epochs_left} epoch(s)")

@@ -12,6 +12,7 @@ subject: read the engine, ``nn``, ``optim`` and ``gan`` first; nothing there nee
 - ``serialization``: ``tg.save`` / ``tg.load``, any state_dict in one ``.npz`` (never pickled).
 - ``weights``: a model's weights in safetensors under PyTorch's names, both ways.
 - ``images``: sample grids as PNG, loss curves.
+- ``evaluate``: scores for MNIST generators (FID by tinygan's own classifier, digits covered).
 - ``tensorboard``: TensorBoard event files (optional tensorboardX).
 - ``files``: ``atomic_write``, how every file here is written.
 - ``cli``: what the example programs share (``--backend``, one-line errors).

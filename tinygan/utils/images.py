@@ -54,26 +54,44 @@ def save_image_grid(images, path, nrow=8, image_shape=(28, 28), scale=4):
 
 
 def save_loss_curve(history, path):
-    """Plot d_loss and g_loss (and D(x), D(G(z))) against step; False without matplotlib."""
+    """Plot d_loss and g_loss (and D(x), D(G(z))) against step; False without matplotlib.
+
+    ``history`` is a list of metrics records (as in metrics.jsonl). Records with a
+    ``d_loss`` are the losses; records with a ``fid`` (the evaluator's, see
+    tinygan.utils.evaluate) add a third panel, FID against step. Other records are ignored.
+    """
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    steps = [r["step"] for r in history]
+    losses = [r for r in history if "d_loss" in r]
+    scores = [r for r in history if "fid" in r]
+    steps = [r["step"] for r in losses]
     style = dict(marker="o", markersize=3) if len(steps) < 20 else {}  # a few points stay visible
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    top.plot(steps, [r["d_loss"] for r in history], label="discriminator loss", **style)
-    top.plot(steps, [r["g_loss"] for r in history], label="generator loss", **style)
+    fig, axes = plt.subplots(3 if scores else 2, 1, figsize=(7, 8.5 if scores else 6),
+                             sharex=True)
+    top, bottom = axes[0], axes[1]
+    top.plot(steps, [r["d_loss"] for r in losses], label="discriminator loss", **style)
+    top.plot(steps, [r["g_loss"] for r in losses], label="generator loss", **style)
     top.set_ylabel("loss")
     top.legend()
-    bottom.plot(steps, [r["d_real"] for r in history], label="mean D(x)", **style)
-    bottom.plot(steps, [r["d_fake"] for r in history], label="mean D(G(z))", **style)
-    bottom.set_xlabel("generator step")
+    bottom.plot(steps, [r["d_real"] for r in losses], label="mean D(x)", **style)
+    bottom.plot(steps, [r["d_fake"] for r in losses], label="mean D(G(z))", **style)
     bottom.set_ylabel("probability real")
     bottom.set_ylim(0, 1)
     bottom.legend()
+    if scores:
+        fid = axes[2]
+        fid.plot([r["step"] for r in scores], [r["fid"] for r in scores], marker="o",
+                 markersize=3, color="tab:green",
+                 label="FID (tinygan's classifier; lower is better)")
+        fid.set_ylabel("FID")
+        if min(r["fid"] for r in scores) > 0:
+            fid.set_yscale("log")   # from hundreds (noise) down to a few (real digits)
+        fid.legend()
+    axes[-1].set_xlabel("generator step")
     fig.tight_layout()
     try:
         with atomic_write(path) as f:
