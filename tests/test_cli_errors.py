@@ -88,7 +88,8 @@ def test_course_gan_refuses_a_non_positive_epoch_count(value, monkeypatch, capsy
 # --- --help shows the defaults ----------------------------------------------------------------
 
 @pytest.mark.parametrize("program, shown", [
-    ("mnist_gan", ["(default: 0.0002)", "(default: 0.5)", "(default: 0.999)", "(default: 64)"]),
+    ("mnist_gan", ["(default: tinygan)", "lr 2e-3", "lr 1e-5", "(default: from --preset)",
+                   "(default: 5)"]),
     ("mnist_vae", ["(default: 0.001)", "(default: 20)", "(default: 400)", "(default: 128)"]),
     ("sample", ["(default: 8)", "(default: 1000)"]),
     ("toy_gan", ["(default: 10)", "(default: 200)"]),
@@ -152,8 +153,8 @@ def test_resume_refuses_settings_that_differ_from_the_runs(fake_mnist, tmp_path,
 
 def test_resume_refuses_a_default_written_out_when_the_run_had_another(fake_mnist, tmp_path,
                                                                        capsys):
-    # --lr 2e-4 is the default, but written on the command line it is a request: the run
-    # was started with 1e-3, so it is refused rather than silently ignored.
+    # --lr 2e-4 is vanilla's default, but written on the command line it is a request: the
+    # run was started with 1e-3, so it is refused rather than silently ignored.
     out = tmp_path / "run"
     common = ["--data-dir", str(fake_mnist), "--out", str(out)]
     assert mnist_gan.main(["--epochs", "1", "--lr", "1e-3", *GAN_TINY, *common]) == 0
@@ -278,3 +279,35 @@ def test_the_toy_figure_clips_no_title():
             assert 0 <= box.y0 and box.y1 <= fig.bbox.height, (title.get_text(), box.y1)
     finally:
         plt.close(fig)
+
+
+# --- --preset: the recipe behind the defaults ------------------------------------------------
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "label_smoothing": 0.1}),
+    (["--preset", "course"],
+     {"lr": 1e-5, "beta1": 0.9, "beta2": 0.999, "batch_size": 128, "label_smoothing": 0.0}),
+    (["--preset", "course", "--lr", "3e-4"], {"lr": 3e-4, "beta1": 0.9, "batch_size": 128}),
+    (["--arch", "vanilla"], {"lr": 2e-4, "beta1": 0.5, "batch_size": 64, "label_smoothing": 0.0}),
+    (["--label-smoothing", "0"], {"lr": 2e-3, "label_smoothing": 0.0}),
+])
+def test_preset_fills_what_the_command_line_leaves_out(argv, expected):
+    args, given = mnist_gan.parse_args(argv)
+    assert {key: getattr(args, key) for key in expected} == expected
+    assert "lr" not in given or "--lr" in argv    # a preset's value is not "given"
+
+
+def test_the_trainer_gets_the_label_smoothing(fake_mnist, tmp_path, monkeypatch):
+    from tinygan import gan
+    seen = []
+    original = gan.GANTrainer.__init__
+
+    def recording_init(self, *args, **kwargs):
+        seen.append(kwargs.get("label_smoothing"))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(mnist_gan.GANTrainer, "__init__", recording_init)
+    out = tmp_path / "run"
+    assert mnist_gan.main(["--epochs", "1", *GAN_TINY, "--label-smoothing", "0.25",
+                           "--data-dir", str(fake_mnist), "--out", str(out)]) == 0
+    assert seen == [0.25]

@@ -26,7 +26,13 @@ def choose_device(backend_name):
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """--help shows each option's default, and the description and epilog as written."""
+    """--help shows each option's default, and the description and epilog as written. A
+    default of None is not shown: that option's help says what None means."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def one_line(message):
