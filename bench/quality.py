@@ -1,0 +1,153 @@
+"""How good are the digits? The course's GAN trained by tinygan and by PyTorch, one recipe each,
+scored by tinygan's evaluator (FID of its MNIST classifier's features, digits covered).
+
+    python bench/quality.py --data-dir ~/data/mnist                       # all recipes, 5 epochs
+    python bench/quality.py --recipes tinygan --frameworks tinygan torch --epochs 5 20 --seeds 0 1
+
+A recipe is the course's architecture (G: 64 → 128 → 256 → 512 → 1024 → 784 with BatchNorm,
+D: 784 → 512 → 256 → 128 → 1 with LeakyReLU 0.2, BCEWithLogitsLoss, the non-saturating G
+loss) with its hyper-parameters; the training loop is the course's (a D step on real and
+detached fakes, then a G step) in both frameworks. After each epoch in --epochs, 10,000
+samples from G in eval mode are scored. Results are appended, one JSON line per score, to
+--results (default bench/results-quality.jsonl) with the machine, and printed as a table.
+PyTorch (not a dependency of tinygan) is needed for --frameworks torch only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RECIPES = {   # lr, Adam's betas, batch, one-sided label smoothing
+    "course": {"lr": 1e-5, "betas": (0.9, 0.999), "batch": 128, "smoothing": 0.0},
+    "old-defaults": {"lr": 2e-4, "betas": (0.5, 0.999), "batch": 64, "smoothing": 0.0},
+    "lr-2e-3": {"lr": 2e-3, "betas": (0.5, 0.999), "batch": 64, "smoothing": 0.0},
+    "tinygan": {"lr": 2e-3, "betas": (0.5, 0.999), "batch": 64, "smoothing": 0.1},
+}
+Z_DIM, SAMPLES = 64, 10_000
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
+    p.add_argument("--frameworks", nargs="+", choices=["tinygan", "torch"], default=["tinygan"])
+    p.add_argument("--epochs", type=int, nargs="+", default=[5], help="score after these")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--data-dir", default=None, help="the MNIST folder (also caches the classifier)")
+    p.add_argument("--results", default=str(Path(__file__).with_name("results-quality.jsonl")))
+    return p.parse_args()
+
+
+def train_tinygan(images, recipe, seed, score_at):
+    """The recipe with tinygan's GANTrainer; yields (epoch, 10,000 samples) at score_at."""
+    import tinygan as tg
+    from tinygan import optim
+    from tinygan.gan import GANTrainer, build_models, get_noise
+    from tinygan.utils import data
+
+    tg.manual_seed(seed)
+    loader = data.DataLoader(images, recipe["batch"], seed=seed)
+    G, D = build_models(Z_DIM)
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
+                         optim.Adam(D.parameters(), lr=recipe["lr"], betas=recipe["betas"]),
+                         z_dim=Z_DIM, seed=seed, label_smoothing=recipe["smoothing"])
+    noise = get_noise(SAMPLES, Z_DIM, generator=tg.backend.RandomStream([seed, 9]))
+    for epoch in range(1, max(score_at) + 1):
+        for real, _ in loader:
+            trainer.train_step(real)
+        if epoch in score_at:
+            G.eval()
+            with tg.no_grad():
+                samples = G(noise).numpy()
+            G.train()
+            yield epoch, samples
+
+
+def train_torch(images, recipe, seed, score_at):
+    """The same recipe and loop in PyTorch eager (the course's code)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+
+    def g_block(i, o):
+        return nn.Sequential(nn.Linear(i, o), nn.BatchNorm1d(o), nn.ReLU(inplace=True))
+
+    def d_block(i, o):
+        return nn.Sequential(nn.Linear(i, o), nn.LeakyReLU(0.2, inplace=True))
+
+    G = nn.Sequential(g_block(Z_DIM, 128), g_block(128, 256), g_block(256, 512),
+                      g_block(512, 1024), nn.Linear(1024, 784), nn.Sigmoid())
+    D = nn.Sequential(d_block(784, 512), d_block(512, 256), d_block(256, 128), nn.Linear(128, 1))
+    opt_g = torch.optim.Adam(G.parameters(), lr=recipe["lr"], betas=recipe["betas"])
+    opt_d = torch.optim.Adam(D.parameters(), lr=recipe["lr"], betas=recipe["betas"])
+    criterion = nn.BCEWithLogitsLoss()
+    x = torch.from_numpy(images.reshape(len(images), 784).astype(np.float32) / 255)
+    noise = torch.randn(SAMPLES, Z_DIM, generator=torch.Generator().manual_seed(seed + 9))
+    batch, real_label = recipe["batch"], 1.0 - recipe["smoothing"]
+    for epoch in range(1, max(score_at) + 1):
+        for idx in torch.randperm(len(x)).split(batch):
+            real = x[idx]
+            fake = G(torch.randn(len(real), Z_DIM))
+            pred_fake, pred_real = D(fake.detach()), D(real)
+            d_loss = (criterion(pred_fake, torch.zeros_like(pred_fake))
+                      + criterion(pred_real, torch.full_like(pred_real, real_label))) / 2
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            pred = D(G(torch.randn(len(real), Z_DIM)))
+            g_loss = criterion(pred, torch.ones_like(pred))
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+        if epoch in score_at:
+            G.eval()
+            with torch.no_grad():
+                samples = G(noise).numpy()
+            G.train()
+            yield epoch, samples
+
+
+def main():
+    args = parse_args()
+    from tinygan.utils import data
+    from tinygan.utils.evaluate import evaluate, load_classifier
+
+    images, _ = data.load_mnist(data_dir=args.data_dir)
+    classifier = load_classifier(args.data_dir)
+    machine = f"{platform.node()}, {platform.processor() or platform.machine()}"
+    train = {"tinygan": train_tinygan, "torch": train_torch}
+    rows = []
+    for recipe in args.recipes:
+        for framework in args.frameworks:
+            for seed in args.seeds:
+                started = time.perf_counter()
+                for epoch, samples in train[framework](images, RECIPES[recipe], seed,
+                                                       set(args.epochs)):
+                    scores = evaluate(samples, classifier=classifier)
+                    row = {"recipe": recipe, "framework": framework, "seed": seed,
+                           "epoch": epoch, "seconds": round(time.perf_counter() - started, 1),
+                           "fid": round(scores["fid"], 2),
+                           "digits_covered": scores["digits_covered"],
+                           "min_digit_share": round(min(scores["digit_shares"]), 3),
+                           "inception_score": round(scores["inception_score"], 2),
+                           "machine": machine}
+                    rows.append(row)
+                    with open(args.results, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    print(json.dumps(row), flush=True)
+    print("\n| recipe | framework | seed | epoch | FID | digits covered | min share |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['recipe']} | {r['framework']} | {r['seed']} | {r['epoch']} | {r['fid']} "
+              f"| {r['digits_covered']} | {r['min_digit_share']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
