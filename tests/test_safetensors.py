@@ -220,6 +220,32 @@ def test_a_tinygan_trained_generator_gives_pytorch_the_same_images(device, arch,
         assert int(pt.gen[0][1].num_batches_tracked) == 6
 
 
+def test_a_long_trained_generator_computes_what_pytorch_computes(tmp_path):
+    # After 200 steps at lr 1e-2 the weights are far from their start, and float32 results
+    # of two BLAS libraries drift apart by a few 1e-6 (each is that far from float64). The
+    # same file in float64 in both frameworks must agree to rounding: the same function.
+    torch = pytest.importorskip("torch")
+    import safetensors.torch
+    tg.manual_seed(0)
+    G, D = build_models(64, 128)
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=1e-2),
+                         optim.Adam(D.parameters(), lr=1e-2), z_dim=64, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        trainer.train_step(tg.tensor(rng.random((32, 784), dtype=np.float32)))
+    save_weights(G.eval(), tmp_path / "generator.safetensors")
+    pt = torch_models()["course/generator"]().eval()
+    pt.load_state_dict(safetensors.torch.load_file(tmp_path / "generator.safetensors"))
+    z = np.random.default_rng(1).standard_normal((256, 64))
+    with tg.no_grad():
+        ours = G.to(dtype=tg.float64)(tg.tensor(z, dtype=tg.float64)).numpy()
+    with torch.no_grad():
+        theirs = pt.double()(torch.from_numpy(z)).numpy()
+    difference = float(np.abs(ours - theirs).max())
+    print(f"tinygan -> PyTorch, course, 200 steps, float64: max abs difference {difference:.3g}")
+    assert difference <= 1e-12
+
+
 def torch_trained(torch, model, inputs, steps=3):
     """A PyTorch model after a few Adam steps in train mode (BatchNorm statistics moved)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
