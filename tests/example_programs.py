@@ -7,6 +7,12 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
+# Tiny runs of mnist_gan.py and mnist_vae.py: 64 images in batches of 16, 4 steps per epoch.
+GAN_TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
+            "--hidden-dim", "4"]
+VAE_TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
+            "--hidden-dim", "8"]
+
 
 def load_example(name):
     """examples/<name>.py as a module, so a test can call its main(argv) in this process

@@ -20,14 +20,12 @@ from tinygan.utils import data
 from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.images import image_grid
 
-from example_programs import load_example
+from example_programs import GAN_TINY as TINY, load_example
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
 
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
-TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
-        "--hidden-dim", "4"]                                  # 4 steps per epoch
 
 
 def host(t):

@@ -13,7 +13,7 @@ import pytest
 from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.training import TrainingRun, speed_text
 
-from example_programs import EXAMPLES, load_example, png_size
+from example_programs import EXAMPLES, GAN_TINY, VAE_TINY, load_example, png_size
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
@@ -22,10 +22,6 @@ mnist_vae = load_example("mnist_vae")
 sample = load_example("sample")
 toy_gan = load_example("toy_gan")
 
-GAN_TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
-            "--hidden-dim", "4"]
-VAE_TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
-            "--hidden-dim", "8"]
 PROGRAMS = {"mnist_gan": mnist_gan.main, "mnist_vae": mnist_vae.main, "sample": sample.main,
             "toy_gan": toy_gan.main}
 

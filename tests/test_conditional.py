@@ -18,14 +18,12 @@ from tinygan.utils import data
 from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.training import TrainingRun
 
-from example_programs import load_example, png_size
+from example_programs import GAN_TINY as TINY, load_example, png_size
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
 
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
-TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
-        "--hidden-dim", "4"]                                  # 4 steps per epoch
 GRID_COLUMNS, NUM_CLASSES, SCALE = 8, 10, 4                   # examples/mnist_gan.py, images
 
 

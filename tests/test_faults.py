@@ -15,7 +15,7 @@ from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.files import WriteError, atomic_write
 from tinygan.utils.metrics import read_metrics_upto
 
-from example_programs import load_example
+from example_programs import GAN_TINY, VAE_TINY, load_example
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
@@ -24,10 +24,6 @@ mnist_vae = load_example("mnist_vae")
 sample = load_example("sample")
 toy_gan = load_example("toy_gan")
 
-GAN_TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
-            "--hidden-dim", "4"]
-VAE_TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
-            "--hidden-dim", "8"]
 
 
 def one_line_exit_2(capsys, main, argv):

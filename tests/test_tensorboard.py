@@ -23,14 +23,12 @@ event_accumulator = pytest.importorskip(
 
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable  # noqa: E402
 
-from example_programs import load_example  # noqa: E402
+from example_programs import GAN_TINY as TINY, load_example  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
 
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
-TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
-        "--hidden-dim", "4"]                                  # 4 steps per epoch
 GAN_TAGS = {"loss/discriminator": "d_loss", "loss/generator": "g_loss",
             "D/mean_D_x": "d_real", "D/mean_D_G_z": "d_fake"}
 VAE_TAGS = {"vae/loss": "loss", "vae/reconstruction": "reconstruction", "vae/kl": "kl"}

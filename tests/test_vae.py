@@ -17,14 +17,12 @@ from tinygan import backend, optim
 from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.vae import VAE, kl_divergence, reparameterize, vae_loss
 
-from example_programs import load_example, png_size
+from example_programs import VAE_TINY as TINY, load_example, png_size
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
 
 BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
-TINY = ["--limit", "64", "--batch-size", "16", "--log-every", "2", "--z-dim", "4",
-        "--hidden-dim", "8"]                                  # 4 steps per epoch
 
 
 def host(t):

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import builtins
 
-import numpy as np
-
 from .. import backend
 from ..backend import array_module
 from ..function import Function
@@ -33,7 +31,8 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx, grad):                                # undo the permutation
-        return grad.permute(tuple(np.argsort(ctx.dims).tolist()))
+        inverse = sorted(range(len(ctx.dims)), key=ctx.dims.__getitem__)
+        return grad.permute(tuple(inverse))
 
 
 class Expand(Function):
