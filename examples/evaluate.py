@@ -28,15 +28,12 @@ import numpy as np
 
 from tinygan import backend
 from tinygan.utils import data
-from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, one_line,
                                 positive_int, run_script)
 from tinygan.utils.evaluate import as_samples, evaluate, format_scores, load_classifier
-from tinygan.utils.weights import WeightsError, read_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # sample.py, beside this file,
-from sample import (generate, is_safetensors, load_generator,  # noqa: E402  rebuild G
-                    load_weights_file)
+from sample import generate, load_model  # noqa: E402   rebuilds G from a checkpoint
 
 NUM_CLASSES = 10
 
@@ -82,14 +79,7 @@ def read_npy(path, n):
 
 def draw(path, n, seed, device, num_classes=None):
     """(n samples as float32 (n, 784) in [0, 1], their classes or None, the epoch)."""
-    try:
-        if is_safetensors(path):
-            model, z_dim, conditional, epoch = load_weights_file(read_weights(path), device,
-                                                                 None, num_classes)
-        else:
-            model, z_dim, conditional, epoch = load_generator(load_checkpoint(path), device, None)
-    except (FileNotFoundError, ValueError, WeightsError) as exc:
-        fail(str(exc))
+    model, z_dim, conditional, epoch = load_model(path, device, None, num_classes)
     labels = np.arange(n) % NUM_CLASSES if conditional else None   # each class n/10 times
     rng = backend.RandomStream(seed, device)
     return generate(model, n, z_dim, device, None, rng, labels), labels, epoch

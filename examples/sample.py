@@ -167,23 +167,28 @@ def is_safetensors(path):
     return str(path).endswith(".safetensors") or head[8:9] == b"{"
 
 
+def load_model(path, device, label=None, num_classes=None):
+    """(z, labels -> images, z_dim, conditional, epoch) from a checkpoint or a .safetensors
+    file; a file that is neither, or does not fit, is a one-line error."""
+    if is_safetensors(path):
+        try:
+            return load_weights_file(read_weights(path), device, label, num_classes)
+        except (FileNotFoundError, WeightsError) as exc:
+            fail(str(exc))
+    if num_classes is not None:
+        fail("--num-classes is for a .safetensors file; a checkpoint knows its classes")
+    try:
+        checkpoint = load_checkpoint(path)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    return load_generator(checkpoint, device, label)
+
+
 def main(argv=None):
     args = parse_args(argv)
     device = choose_device(args.backend)
-    if is_safetensors(args.checkpoint):
-        try:
-            model, z_dim, conditional, epoch = load_weights_file(
-                read_weights(args.checkpoint), device, args.label, args.num_classes)
-        except WeightsError as exc:
-            fail(str(exc))
-    else:
-        if args.num_classes is not None:
-            fail("--num-classes is for a .safetensors file; a checkpoint knows its classes")
-        try:
-            checkpoint = load_checkpoint(args.checkpoint)
-        except (FileNotFoundError, ValueError) as exc:
-            fail(str(exc))
-        model, z_dim, conditional, epoch = load_generator(checkpoint, device, args.label)
+    model, z_dim, conditional, epoch = load_model(args.checkpoint, device, args.label,
+                                                  args.num_classes)
     settings = {"conditional": conditional}
     rng = backend.RandomStream(args.seed, device)
 
