@@ -302,3 +302,77 @@ def test_optimizer_five_steps(device, name):
         g_opt.step()
     for tp, gp in zip(t_params, g_params):
         assert_parity(host(gp), tnp(tp))
+
+
+# --- the GAN loop: GANTrainer against the course's PyTorch loop ---------------------------------
+
+def torch_course_gan(z_dim, hidden, im_dim):
+    """The course's G and D, as its PyTorch notebook writes them."""
+    from torch import nn as tnn
+
+    def g_block(i, o):
+        return tnn.Sequential(tnn.Linear(i, o), tnn.BatchNorm1d(o), tnn.ReLU(inplace=True))
+
+    def d_block(i, o):
+        return tnn.Sequential(tnn.Linear(i, o), tnn.LeakyReLU(0.2, inplace=True))
+
+    G = tnn.Sequential(g_block(z_dim, hidden), g_block(hidden, hidden * 2),
+                       g_block(hidden * 2, hidden * 4), g_block(hidden * 4, hidden * 8),
+                       tnn.Linear(hidden * 8, im_dim), tnn.Sigmoid())
+    D = tnn.Sequential(d_block(im_dim, hidden * 4), d_block(hidden * 4, hidden * 2),
+                       d_block(hidden * 2, hidden), tnn.Linear(hidden, 1))
+    return G.double(), D.double()
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_gan_trainer_is_the_course_loop_in_pytorch(device, smoothing):
+    """Twenty steps of GANTrainer (D on real and detached fakes, then the non-saturating G step,
+    Adam, BatchNorm in train mode) give the weights and running stats that the course's PyTorch
+    loop gives from the same start, noise and batches: the loop, not just each op, is PyTorch's.
+    """
+    from tinygan.gan import GANTrainer, build_models
+
+    z_dim, hidden, im_dim, batch, steps = 8, 8, 20, 16, 20
+    G, D = build_models(z_dim, hidden, im_dim=im_dim)
+    G, D = G.double().to(device), D.double().to(device)
+    tG, tD = torch_course_gan(z_dim, hidden, im_dim)
+    tG.load_state_dict({k: torch.from_numpy(v) for k, v in G.gen.state_dict().items()})
+    tD.load_state_dict({k: torch.from_numpy(v) for k, v in D.disc.state_dict().items()})
+    adam = {"lr": 2e-3, "betas": (0.5, 0.999)}
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), **adam),
+                         optim.Adam(D.parameters(), **adam), z_dim=z_dim, device=device,
+                         label_smoothing=smoothing)
+    t_opt_g = torch.optim.Adam(tG.parameters(), **adam)
+    t_opt_d = torch.optim.Adam(tD.parameters(), **adam)
+    rng = np.random.default_rng(5)
+    noises = []                                  # the trainer's noise, replayed to PyTorch
+
+    def replayable_noise(n):
+        noises.append(rng.standard_normal((n, z_dim)))
+        return tgt(noises[-1], device)
+    trainer.noise = replayable_noise
+    criterion = torch.nn.BCEWithLogitsLoss()
+    for _ in range(steps):
+        real = rng.random((batch, im_dim))
+        result = trainer.train_step(tgt(real, device))
+        # the course's loop (C1W1), with one-sided label smoothing on D's real target
+        fake = tG(tt(noises[-2]))
+        pred_fake, pred_real = tD(fake.detach()), tD(tt(real))
+        d_loss = (criterion(pred_fake, torch.zeros_like(pred_fake))
+                  + criterion(pred_real, torch.full_like(pred_real, 1 - smoothing))) / 2
+        t_opt_d.zero_grad()
+        d_loss.backward()
+        t_opt_d.step()
+        pred = tD(tG(tt(noises[-1])))
+        g_loss = criterion(pred, torch.ones_like(pred))
+        t_opt_g.zero_grad()
+        g_loss.backward()
+        t_opt_g.step()
+        np.testing.assert_allclose(host(result.d_loss), tnp(d_loss), rtol=1e-9)
+        np.testing.assert_allclose(host(result.g_loss), tnp(g_loss), rtol=1e-9)
+    # Twenty chaotic steps amplify float64 rounding (a GAN step is not contractive), so 1e-9
+    # rather than the per-op 1e-12; a wrong loop (a label, a detach, a stale D) is off by ~1e-2.
+    for ours, theirs in ((G.gen, tG), (D.disc, tD)):
+        for name, value in theirs.state_dict().items():
+            np.testing.assert_allclose(ours.state_dict()[name], value.numpy(), rtol=1e-9,
+                                       atol=1e-9, err_msg=name)

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import backend, nn
 from .functional import cat
-from .tensor import Tensor, full, no_grad, ones, zeros
+from .tensor import Tensor, full_like, no_grad, ones_like, zeros_like
 
 
 # === the models =================================================================================
@@ -282,8 +282,9 @@ class GANTrainer:
             fake = self._G(self.noise(n), labels)
         pred_fake = self._D(fake, labels)
         pred_real = self._D(real, labels)
-        loss_fake = self.criterion(pred_fake, zeros(n, 1, device=self.device))
-        loss_real = self.criterion(pred_real, full((n, 1), self.real_label, device=self.device))
+        # targets in D's dtype, as the course's zeros_like/ones_like (0.9 in float32 is not 0.9)
+        loss_fake = self.criterion(pred_fake, zeros_like(pred_fake))
+        loss_real = self.criterion(pred_real, full_like(pred_real, self.real_label))
         d_loss = (loss_fake + loss_real) / 2
         self.opt_d.zero_grad()
         d_loss.backward()
@@ -298,9 +299,9 @@ class GANTrainer:
         try:
             pred = self._D(fake, labels)           # D as it is after its update
             if self.g_loss == "non_saturating":    # minimise -log D(G(z))
-                g_loss = self.criterion(pred, ones(n, 1, device=self.device))
+                g_loss = self.criterion(pred, ones_like(pred))
             else:                                  # minimise log(1 - D(G(z))) = -BCE(D(G(z)), 0)
-                g_loss = -self.criterion(pred, zeros(n, 1, device=self.device))
+                g_loss = -self.criterion(pred, zeros_like(pred))
             self.opt_g.zero_grad()
             g_loss.backward()
         finally:
