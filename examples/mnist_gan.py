@@ -47,22 +47,26 @@ NUM_CLASSES = 10
 # "tinygan" was chosen by measurement (README, "Choosing the defaults"): lr 2e-3 and one-sided
 # label smoothing 0.1 took the 5-epoch FID of the course model from 103 to 8 (seeds 0 and 1).
 # "course" is the course notebook's: Adam at lr 1e-5 with PyTorch's default betas, batch 128.
+# mismatched_reals (matching-aware D) applies with --conditional only: after 5 epochs (seed 0)
+# it took the share of samples classified as the class they were drawn for from 88.9% to
+# 99.6%, at a cost in FID (5.4 to 9.3) and one more D pass per step.
 PRESETS = {
     "tinygan": {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 64,
-                "label_smoothing": 0.1},
+                "label_smoothing": 0.1, "mismatched_reals": True},
     "course": {"lr": 1e-5, "beta1": 0.9, "beta2": 0.999, "batch_size": 128,
-               "label_smoothing": 0.0},
+               "label_smoothing": 0.0, "mismatched_reals": False},
 }
 # --arch vanilla keeps the seed tutorial's values under the default preset (not tuned here).
-VANILLA = {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "label_smoothing": 0.0}
+VANILLA = {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "label_smoothing": 0.0,
+           "mismatched_reals": False}
 
 # With --resume the run keeps the settings saved in its checkpoint; these are the ones that
 # may be given again (the same value is fine, another one is refused: see --help).
 RUN_SETTINGS = ("dataset", "batch_size", "lr", "beta1", "beta2", "z_dim", "hidden_dim", "g_loss",
                 "d_steps", "log_every", "seed", "limit", "arch", "conditional", "preset",
-                "label_smoothing")
+                "label_smoothing", "mismatched_reals")
 # What a checkpoint written before a setting existed ran with.
-BEFORE_0_2 = {"preset": None, "label_smoothing": 0.0}
+BEFORE_0_2 = {"preset": None, "label_smoothing": 0.0, "mismatched_reals": False}
 RESUME_NOTE = """--resume continues the run in --out with the settings saved in its checkpoint
 (architecture, sizes, optimizer, data, seed). Giving one of them again with the same value is
 fine; with another value it is an error (exit code 2), since the run could not continue as it
@@ -100,6 +104,9 @@ def build_parser():
                         "vanilla: LeakyReLU/Tanh G, Dropout D with Sigmoid and BCELoss")
     p.add_argument("--conditional", action="store_true",
                    help="G and D also take the digit's class (one-hot)")
+    p.add_argument("--mismatched-reals", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --conditional: D also sees real images under wrong labels, "
+                        "labelled fake, so it checks the class (default: from --preset)")
     p.add_argument("--z-dim", type=positive_int, default=None,
                    help="noise size; None: 64 for course, 100 for vanilla")
     p.add_argument("--hidden-dim", type=positive_int, default=128,
@@ -347,6 +354,8 @@ def train(args, given):
                                  limit=8 * args.batch_size if args.dry_run else args.limit)
     except ValueError as exc:  # e.g. --batch-size larger than --limit
         fail(str(exc))
+    if "mismatched_reals" in given and args.mismatched_reals and not args.conditional:
+        fail("--mismatched-reals needs --conditional: it shows D real images under wrong labels")
     G, D = build_models(args.z_dim, args.hidden_dim, arch=args.arch,
                         num_classes=NUM_CLASSES if args.conditional else 0)
     G.to(device), D.to(device)
@@ -354,7 +363,8 @@ def train(args, given):
     opt_d = optim.Adam(D.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
     trainer = GANTrainer(G, D, opt_g, opt_d, z_dim=args.z_dim, device=device, g_loss=args.g_loss,
                          d_steps_per_g=args.d_steps, d_outputs=d_outputs, seed=args.seed,
-                         conditional=args.conditional, label_smoothing=args.label_smoothing)
+                         conditional=args.conditional, label_smoothing=args.label_smoothing,
+                         mismatched_reals=args.conditional and args.mismatched_reals)
     run = TrainingRun(trainer, log_every=min(args.log_every, 2) if args.dry_run else args.log_every)
 
     skip, evals = 0, []

@@ -280,9 +280,12 @@ def test_the_toy_figure_clips_no_title():
 # --- --preset: the recipe behind the defaults ------------------------------------------------
 
 @pytest.mark.parametrize("argv, expected", [
-    ([], {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "label_smoothing": 0.1}),
+    ([], {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "label_smoothing": 0.1,
+          "mismatched_reals": True}),
     (["--preset", "course"],
-     {"lr": 1e-5, "beta1": 0.9, "beta2": 0.999, "batch_size": 128, "label_smoothing": 0.0}),
+     {"lr": 1e-5, "beta1": 0.9, "beta2": 0.999, "batch_size": 128, "label_smoothing": 0.0,
+      "mismatched_reals": False}),
+    (["--no-mismatched-reals"], {"lr": 2e-3, "mismatched_reals": False}),
     (["--preset", "course", "--lr", "3e-4"], {"lr": 3e-4, "beta1": 0.9, "batch_size": 128}),
     (["--arch", "vanilla"], {"lr": 2e-4, "beta1": 0.5, "batch_size": 64, "label_smoothing": 0.0}),
     (["--label-smoothing", "0"], {"lr": 2e-3, "label_smoothing": 0.0}),
@@ -293,17 +296,32 @@ def test_preset_fills_what_the_command_line_leaves_out(argv, expected):
     assert "lr" not in given or "--lr" in argv    # a preset's value is not "given"
 
 
-def test_the_trainer_gets_the_label_smoothing(fake_mnist, tmp_path, monkeypatch):
+@pytest.mark.parametrize("argv, expected", [
+    (["--label-smoothing", "0.25"], {"label_smoothing": 0.25, "mismatched_reals": False}),
+    (["--conditional"], {"label_smoothing": 0.1, "mismatched_reals": True}),
+    (["--conditional", "--no-mismatched-reals"], {"mismatched_reals": False}),
+    (["--conditional", "--preset", "course"], {"mismatched_reals": False}),
+])
+def test_the_trainer_gets_the_recipes_techniques(fake_mnist, tmp_path, monkeypatch, argv,
+                                                 expected):
     from tinygan import gan
     seen = []
     original = gan.GANTrainer.__init__
 
     def recording_init(self, *args, **kwargs):
-        seen.append(kwargs.get("label_smoothing"))
+        seen.append({key: kwargs.get(key) for key in expected})
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(mnist_gan.GANTrainer, "__init__", recording_init)
     out = tmp_path / "run"
-    assert mnist_gan.main(["--epochs", "1", *GAN_TINY, "--label-smoothing", "0.25",
+    assert mnist_gan.main(["--epochs", "1", *GAN_TINY, *argv,
                            "--data-dir", str(fake_mnist), "--out", str(out)]) == 0
-    assert seen == [0.25]
+    assert seen == [expected]
+
+
+def test_mismatched_reals_without_conditional_is_one_line_and_exit_2(fake_mnist, tmp_path,
+                                                                     capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        mnist_gan.main(["--mismatched-reals", "--dry-run", "--data-dir", str(fake_mnist)])
+    assert exit_info.value.code == 2
+    assert "--mismatched-reals needs --conditional" in capsys.readouterr().err

@@ -143,6 +143,67 @@ def test_train_step_of_a_conditional_trainer_needs_labels(device):
     assert trainer.step == 1                                # with labels it trains
 
 
+# --- the matching-aware discriminator (mismatched_reals) ------------------------------------
+
+def test_wrong_labels_are_every_other_class_never_the_right_one(device):
+    trainer = conditional_ring_trainer(device)
+    trainer.mismatched_reals = True
+    labels = np.arange(8_000) % toy.NUM_MODES
+    wrong = host(trainer.wrong_labels(tg.tensor(labels, device=device)))
+    assert wrong.dtype == labels.dtype and not np.any(wrong == labels)
+    assert wrong.min() >= 0 and wrong.max() < toy.NUM_MODES
+    # for each class, the 7 others equally often: 1,000 draws each, 143 ± 11 per cell
+    counts = np.zeros((toy.NUM_MODES, toy.NUM_MODES))
+    np.add.at(counts, (labels, wrong), 1)
+    off_diagonal = counts[~np.eye(toy.NUM_MODES, dtype=bool)]
+    assert off_diagonal.min() > 100 and off_diagonal.max() < 190   # ± 4 sigma
+
+
+def test_mismatched_reals_d_loss_adds_real_images_under_wrong_labels_as_fakes(device):
+    """L_D = ½·[BCE(D(x, y), 1 - s) + ½·(BCE(D(G(z, y), y), 0) + BCE(D(x, ŷ), 0))], ŷ ≠ y,
+    the fakes and ŷ drawn from the trainer's stream in that order."""
+    smoothing = 0.1
+    trainer = conditional_ring_trainer(device)
+    trainer.real_label = 1 - smoothing
+    trainer.mismatched_reals = True
+    rng = np.random.default_rng(3)
+    real = tg.tensor(rng.standard_normal((16, 2)), device=device, dtype=tg.float32)
+    labels = tg.tensor(rng.integers(0, toy.NUM_MODES, 16), device=device)
+    replay = backend.RandomStream(device=device)
+    replay.set_state(trainer.noise_rng.get_state())
+    G, D = trainer.generator, trainer.discriminator
+
+    def bce(logits, target):
+        return tg.nn.functional.binary_cross_entropy_with_logits(logits, tg.full_like(logits, target))
+
+    with tg.no_grad():       # the expected loss, from D before its update
+        z = get_noise(16, trainer.z_dim, device, generator=replay)
+        shift = tg.randint(1, toy.NUM_MODES, (16,), generator=replay, device=device)
+        wrong = tg.tensor((host(labels) + host(shift)) % toy.NUM_MODES, device=device)
+        expected = (bce(D(real, labels), 1 - smoothing)
+                    + (bce(D(G(z, labels), labels), 0.0) + bce(D(real, wrong), 0.0)) / 2) / 2
+    d_loss, _, _ = trainer.d_step(real, labels)
+    np.testing.assert_allclose(host(d_loss), host(expected), rtol=1e-6)
+
+
+def test_mismatched_reals_needs_a_conditional_d_with_num_classes(device):
+    G, D = conditional_ring_models(2, 8)
+    opts = optim.SGD(G.parameters(), lr=0.1), optim.SGD(D.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="needs conditional=True"):
+        GANTrainer(G, D, *opts, z_dim=2, mismatched_reals=True)
+    with pytest.raises(ValueError, match="no integer num_classes"):
+        GANTrainer(G, D.net, *opts, z_dim=2, conditional=True, mismatched_reals=True)
+
+
+def test_a_matching_aware_d_puts_each_class_at_its_mode(device):
+    """The ring of 8 Gaussians as in the plain conditional test below, with mismatched_reals."""
+    trainer = conditional_ring_trainer(device)
+    trainer.mismatched_reals = True
+    TrainingRun(trainer, log_every=100).fit(toy.RingLoader(64, 600, seed=0, device=device), 1)
+    shares = per_class_accuracy(trainer.generator, 2, device)
+    assert all(share >= 0.9 for share in shares), shares
+
+
 def per_class_accuracy(G, z_dim, device, n=500, seed=7):
     """For each mode k: the share of G(z, k) nearest to mode k (the same z for every k)."""
     z = get_noise(n, z_dim, device, generator=backend.RandomStream(seed, device))
@@ -266,3 +327,25 @@ def test_sample_label_on_an_unconditional_checkpoint_is_one_line_and_exit_2(fake
     assert err.startswith("error: --label") and "--conditional" in err
     assert "Traceback" not in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_conditional_checkpoint_from_before_mismatched_reals_resumes_without_it(
+        conditional_run, fake_mnist, monkeypatch):
+    """A 0.2.0 checkpoint has no "mismatched_reals" setting: it trained without, and goes on so."""
+    import json
+    path = conditional_run / "checkpoint.npz"
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    info = json.loads(str(arrays["meta"]))
+    assert info["meta"]["args"].pop("mismatched_reals") is True   # the default now
+    arrays["meta"] = np.array(json.dumps(info))
+    np.savez(path, **arrays)
+    seen, original = [], GANTrainer.__init__
+
+    def recording_init(self, *args, **kwargs):
+        seen.append(kwargs["mismatched_reals"])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(mnist_gan.GANTrainer, "__init__", recording_init)
+    assert run_gan(["--epochs", "2", "--resume"], fake_mnist, conditional_run) == 0
+    assert seen == [False]

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import backend, nn
 from .functional import cat
-from .tensor import Tensor, full_like, no_grad, ones_like, zeros_like
+from .tensor import Tensor, full_like, no_grad, ones_like, randint, zeros_like
 
 
 # === the models =================================================================================
@@ -230,6 +230,12 @@ class GANTrainer:
     target for real images is 1 - s instead of 1, so D cannot push its real outputs to
     certainty; fakes keep the target 0 and G's loss is unchanged.
 
+    ``mismatched_reals=True`` (conditional only) makes D matching-aware (Reed et al.,
+    2016): D also sees each real image under a wrong label, drawn uniformly from the other
+    classes, labelled fake, so it must check that image and label agree, not only that the
+    image looks real; D's fake term becomes the mean of the fakes' and the mismatches' loss.
+    G's loss is unchanged, but the D it fools now punishes a digit of the wrong class.
+
     ``step`` counts generator updates and ``epoch`` finished epochs (whoever loops
     over the data advances it); :meth:`state` and :meth:`load_state` carry them and
     the random states across a checkpoint.
@@ -237,7 +243,7 @@ class GANTrainer:
 
     def __init__(self, generator, discriminator, opt_g, opt_d, *, z_dim, device="cpu",
                  g_loss="non_saturating", d_steps_per_g=1, d_outputs="logits", seed=0,
-                 conditional=False, label_smoothing=0.0):
+                 conditional=False, label_smoothing=0.0, mismatched_reals=False):
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if g_loss not in ("non_saturating", "minimax"):
@@ -251,6 +257,14 @@ class GANTrainer:
         self.z_dim, self.device = z_dim, backend.normalize_device(device)
         self.g_loss, self.d_steps_per_g, self.d_outputs = g_loss, d_steps_per_g, d_outputs
         self.conditional = conditional   # G and D take the class labels too
+        if mismatched_reals and not conditional:
+            raise ValueError("mismatched_reals needs conditional=True: real images are "
+                             "shown under wrong labels")
+        if mismatched_reals and not isinstance(getattr(discriminator, "num_classes", None), int):
+            raise ValueError("mismatched_reals draws wrong labels from range(D.num_classes), "
+                             f"but the discriminator ({type(discriminator).__name__}) has no "
+                             "integer num_classes")
+        self.mismatched_reals = mismatched_reals
         self.real_label = 1.0 - label_smoothing
         self.criterion = nn.BCEWithLogitsLoss() if d_outputs == "logits" else nn.BCELoss()
         self.noise_rng = backend.RandomStream([seed, 1], self.device)
@@ -285,11 +299,21 @@ class GANTrainer:
         # targets in D's dtype, as the course's zeros_like/ones_like (0.9 in float32 is not 0.9)
         loss_fake = self.criterion(pred_fake, zeros_like(pred_fake))
         loss_real = self.criterion(pred_real, full_like(pred_real, self.real_label))
+        if self.mismatched_reals:            # a real image under a wrong label is fake too
+            pred_wrong = self._D(real, self.wrong_labels(labels))
+            loss_fake = (loss_fake + self.criterion(pred_wrong, zeros_like(pred_wrong))) / 2
         d_loss = (loss_fake + loss_real) / 2
         self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()
         return d_loss, pred_real, pred_fake
+
+    def wrong_labels(self, labels):
+        """Each label moved to one of the other classes, uniformly: (y + k) mod C, k in [1, C)."""
+        classes = self.discriminator.num_classes
+        shift = randint(1, classes, (labels.shape[0],), generator=self.noise_rng,
+                        device=self.device, dtype=labels.dtype)
+        return Tensor((labels.data + shift.data) % classes)   # integers: no graph to keep
 
     def g_step(self, n, labels=None):
         """One generator update on n fresh samples; returns the loss."""
