@@ -10,7 +10,9 @@ For each backend and batch size, in one run on one machine:
 - the same step in PyTorch (same shapes, hyper-parameters, dtype) when torch imports,
   and the ratio tinygan / PyTorch;
 - peak memory (RSS on the CPU, the pool on the GPU) and its growth over --memory-steps;
-- with --profile, where the time goes (GEMM, elementwise, Adam, the rest).
+- with --profile, where the time goes (GEMM, elementwise, Adam, the rest);
+- device ops per step on the cuda path (kernel launches and copies, counted on the CuPy
+  stand-in in tests/) beside PyTorch's ATen op count for the same step (--count-ops).
 
 A user's machine has no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE; this program drops both
 (re-executing itself before numpy loads) unless --keep-openblas-env, and reports the
@@ -19,6 +21,7 @@ BLAS kernel that ran and the sgemm rate it measured.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
@@ -41,6 +44,9 @@ def parse_args():
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--keep-openblas-env", action="store_true")
+    p.add_argument("--count-ops", choices=["on", "off", "only"], default="on",
+                   help="device ops per step beside PyTorch's ATen ops: a few steps, so on by "
+                        "default; 'only' skips the timings")
     return p.parse_args()
 
 
@@ -109,7 +115,7 @@ def layer_gemms_ms(batch, use_torch):
 
 # --- the step in tinygan and in PyTorch -----------------------------------------------------------
 
-def tinygan_step(device, batch):
+def tinygan_step(device, batch, metrics=True):
     import tinygan as tg
     from tinygan import backend, optim
     from tinygan.gan import GANTrainer, build_models
@@ -122,10 +128,11 @@ def tinygan_step(device, batch):
                          optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999)),
                          z_dim=64, device=device)
     run = TrainingRun(trainer, log_every=50)   # a step as a training run makes it: metrics too
+    train = run.train_step if metrics else trainer.train_step   # the latter: torch_step's work
     real = tg.rand(batch, 784, device=device)
 
     def step():
-        run.train_step(real)
+        train(real)
 
     return step, lambda: backend.synchronize(device)
 
@@ -280,6 +287,97 @@ def profile(device, steps=50):
     return {k: round(v, 2) for k, v in result.items()}
 
 
+# --- ops per step ------------------------------------------------------------------------------
+
+TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
+
+
+def device_ops_per_step(batch):
+    """Device ops (kernels and copies, see cupy_standin.OpCounter) in one GANTrainer.train_step
+    on the cuda path: the fewest of 3 steps after 2 warm-up steps (as tests/test_device_ops.py:
+    a few gradient copies come and go from step to step); None without the stand-in.
+
+    Counted on the CuPy stand-in, even with a GPU: real CuPy has no launch counter, and the
+    count belongs to tinygan's code, not to the hardware. The stand-in replaces "cuda" through
+    the backend's test hook (as tests/conftest.py does) for this function only.
+    """
+    from tinygan import backend
+    if TESTS not in sys.path:
+        sys.path.append(TESTS)   # appended: nothing of the bench's own is shadowed
+    try:
+        import cupy_standin
+    except ImportError:
+        return None
+    previous = backend._cuda_module, backend._cuda_reason, backend._cuda_probed
+    backend._use_cuda_module(cupy_standin)
+    try:
+        step, _ = tinygan_step("cuda", batch, metrics=False)
+        step(), step()   # Adam's state and work buffers are made in the first step
+        counts = []
+        for _ in range(3):
+            with cupy_standin.device_ops.counting() as ops:
+                step()
+            counts.append(ops.by_name)
+    finally:
+        # "cuda" as it was: real CuPy, or nothing, or (under pytest) the stand-in
+        backend._cuda_module, backend._cuda_reason, backend._cuda_probed = previous
+    return min(counts, key=lambda c: sum(c.values()))
+
+
+# ATen ops that make no kernel: views and detach (the stand-in counts views as free too).
+ATEN_VIEWS = {"aten::t", "aten::view", "aten::detach", "aten::transpose", "aten::expand",
+              "aten::as_strided", "aten::alias", "aten::unsqueeze", "aten::squeeze",
+              "aten::permute", "aten::slice", "aten::select", "aten::_reshape_alias"}
+
+
+def aten_ops_per_step(batch):
+    """The ATen ops PyTorch eager dispatches in one torch_step on the CPU, after 2 warm-up
+    steps, by torch.profiler: the events named "aten::*" with no "aten::" event above them,
+    i.e. the ops called from Python, the optimizer and autograd's backward nodes, not the
+    ops those run inside (aten::linear's aten::addmm). The profiler's own events are not
+    "aten::" ones. Views count here (ATEN_VIEWS: the caller also reports the count without)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    step, _ = torch_step("cpu", batch)
+    step(), step()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+
+    def top_level(event):
+        parent = event.cpu_parent
+        while parent is not None:
+            if parent.name.startswith("aten::"):
+                return False
+            parent = parent.cpu_parent
+        return True
+
+    return collections.Counter(e.name for e in prof.events()
+                               if e.name.startswith("aten::") and top_level(e))
+
+
+def count_ops(batches, have_torch):
+    """One row per batch size: tinygan's device ops and PyTorch's ATen ops, with the top 15."""
+    rows = []
+    for batch in batches:
+        row = {"batch": batch}
+        ours = device_ops_per_step(batch)
+        if ours is None:
+            print(f"device ops not counted: no CuPy stand-in in {TESTS}")
+        else:
+            row.update(tinygan_device_ops=sum(ours.values()),
+                       tinygan_top=dict(ours.most_common(15)))
+        if have_torch:
+            aten = aten_ops_per_step(batch)
+            row.update(torch_aten_ops=sum(aten.values()),
+                       torch_aten_ops_without_views=sum(n for k, n in aten.items()
+                                                        if k not in ATEN_VIEWS),
+                       torch_top=dict(aten.most_common(15)))
+        rows.append(row)
+        print(json.dumps(row))
+    return rows
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 def machine_facts():
@@ -321,10 +419,10 @@ def main():
 
     from tinygan import backend
 
-    devices = []
-    if args.backend in ("numpy", "all"):
+    devices = []   # to time; none with --count-ops only (the counts need no GPU)
+    if args.backend in ("numpy", "all") and args.count_ops != "only":
         devices.append("cpu")
-    if args.backend in ("cupy", "all"):
+    if args.backend in ("cupy", "all") and args.count_ops != "only":
         if backend.cuda_available():
             devices.append("cuda")
         elif args.backend == "cupy":
@@ -367,6 +465,10 @@ def main():
             prof = profile(device)
             results[f"profile_{device}_ms_per_step"] = prof
             print(f"[{device}] profile, ms per step at batch 128: {json.dumps(prof)}")
+    if args.count_ops != "off":
+        print("\n[ops] per step: tinygan's device ops on the cuda path (CuPy stand-in), "
+              "PyTorch's top-level ATen ops (CPU)")
+        results["ops_per_step"] = count_ops(args.batch, have_torch)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -149,7 +149,7 @@ def test_cuda_namespace():
 def test_standin_defines_only_real_cupy_names():
     names = stored_names()
     public = lambda ns: {n for n in ns if not n.startswith("_")}
-    assert public(vars(cp)) - set(names["module"]) == {"transfers"}  # the stand-in's own API
+    assert public(vars(cp)) - set(names["module"]) == {"transfers", "device_ops"}  # its own API
     assert public(vars(cp.random)) <= set(names["random"])
     assert public(vars(cp.cuda)) <= set(names["cuda"])
     assert public(vars(cp.random.Generator)) <= set(names["generator"])
@@ -276,6 +276,83 @@ def test_reset():
     cp.asarray([1.0]).get()
     cp.transfers.reset()
     assert cp.transfers.device_to_host == cp.transfers.host_to_device == 0
+
+
+# --- device ops ---------------------------------------------------------------------
+
+def ops(work, a):
+    with cp.device_ops.counting() as n:
+        work(a)
+    return n.count
+
+
+@pytest.mark.parametrize("work, count", [
+    # views are free
+    (lambda a: a.T, 0), (lambda a: a.reshape(3, 2), 0), (lambda a: a[1:, ::2], 0),
+    (lambda a: a[0, 1], 0), (lambda a: a.ravel(), 0), (lambda a: cp.expand_dims(a, 0), 0),
+    (lambda a: cp.broadcast_to(a, (4, 2, 3)), 0), (lambda a: a.transpose(1, 0), 0),
+    (lambda a: list(a), 0), (lambda a: cp.asarray(a), 0), (lambda a: +a, 0),
+    (lambda a: a.astype(cp.float32, copy=False), 0),
+    (lambda a: cp.empty((3, 3)), 0),                     # memory, no kernel
+    # one kernel each
+    (lambda a: cp.exp(a), 1), (lambda a: np.exp(a), 1), (lambda a: a * 2, 1),
+    (lambda a: 2 - a, 1), (lambda a: a.__imul__(2), 1), (lambda a: -a, 1),
+    (lambda a: cp.multiply(a, 2, out=a), 1), (lambda a: a > 1, 1),
+    (lambda a: a.sum(), 1), (lambda a: cp.mean(a, axis=0), 1), (lambda a: a.argmax(), 1),
+    (lambda a: a.var(), 1), (lambda a: cp.add.reduce(a), 1), (lambda a: a.max(out=a[0, 0]), 1),
+    (lambda a: a @ a.T, 1), (lambda a: cp.dot(a, a.T), 1), (lambda a: cp.einsum("ij->i", a), 1),
+    (lambda a: cp.zeros(3), 1), (lambda a: cp.ones_like(a), 1), (lambda a: cp.arange(4), 1),
+    (lambda a: cp.random.default_rng(0).standard_normal((2, 2)), 1),
+    (lambda a: a.astype(cp.float64), 1), (lambda a: a.copy(), 1), (lambda a: copy.copy(a), 1),
+    (lambda a: cp.ascontiguousarray(a.T), 1), (lambda a: a.T.reshape(-1), 1),
+    (lambda a: cp.concatenate([a, a, a]), 1), (lambda a: cp.stack([a, a]), 1),
+    (lambda a: a[:, cp.asarray([0, 2])], 2),             # the index's host copy, the gather
+    (lambda a: a[a > 2], 2),                             # the mask, the gather
+    (lambda a: cp.take(a, a[0].astype(cp.int32)), 2),    # the astype, the take
+    (lambda a: a.__setitem__((0, slice(None)), 7.0), 1), (lambda a: a.fill(0), 1),
+    (lambda a: cp.add.at(a, (0, 0), 1.0), 1), (lambda a: cp.copyto(a, a[::-1]), 1),
+    (lambda a: cp.where(a, a, 0.0), 1), (lambda a: a.clip(1, 2), 1),
+    (lambda a: cp.allclose(a, a), 1),
+    # copies between host and device
+    (lambda a: a.get(), 1), (lambda a: float(a[0, 0]), 1), (lambda a: cp.asarray([1.0]), 1),
+])
+def test_device_ops_are_counted_per_kernel(a, work, count):
+    assert ops(work, a) == count
+
+
+def test_a_fused_function_is_one_op(a):
+    @cp.fuse
+    def axpy(x, y):
+        return 2 * x + y
+
+    @cp.fuse(kernel_name="squared_diff")
+    def squared_diff(x, y):
+        return (x - y) * (x - y)
+
+    assert ops(lambda a: axpy(a, a), a) == 1
+    assert ops(lambda a: squared_diff(a, a), a) == 1
+
+
+def test_device_ops_by_name_and_reset(a):
+    with cp.device_ops.counting() as n:
+        b = cp.exp(a) * a                 # exp, __mul__
+        b.sum(axis=0), b.sum()            # ndarray.sum twice
+        b[0] = 1                          # ndarray.__setitem__
+        b.get()
+    assert n.count == 6
+    assert n.by_name == {"exp": 1, "ndarray.__mul__": 1, "ndarray.sum": 2,
+                         "ndarray.__setitem__": 1, "to host: .get()": 1}
+    a.sum()
+    assert cp.device_ops.count > 0
+    cp.device_ops.reset()
+    assert cp.device_ops.count == 0 and not cp.device_ops.by_name
+
+
+def test_transfers_count_once_as_device_ops(a):
+    with cp.transfers.counting() as t, cp.device_ops.counting() as n:
+        with cp.transfers.counting():     # nested transfer counters: still one op per copy
+            a.get()
+    assert (t.device_to_host, n.count) == (1, 1)
 
 
 # --- helpers CuPy has and numpy lacks ---------------------------------------------------

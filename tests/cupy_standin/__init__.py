@@ -53,14 +53,37 @@ Stand-in-only API (real CuPy has none of it)::
         ...                                        # count this block only
     with cupy_standin.transfers.forbid():          # any device-to-host copy raises
         ...
+
+    cupy_standin.device_ops.count                  # device ops since import / reset()
+    cupy_standin.device_ops.by_name                # collections.Counter: op name -> count
+    cupy_standin.device_ops.reset()
+    with cupy_standin.device_ops.counting() as n:  # n.count, n.by_name: this block only
+        ...
+
+A device op is a call that launches a kernel (or a copy) on real CuPy, one per call:
+every ufunc, operator and ufunc method (``a + b``, ``a *= 2``, ``cupy.exp``,
+``cupy.add.at``); every function or method whose result is new memory (reductions,
+``matmul``/``dot``/``einsum``, ``zeros``/``ones``/``full``/``arange``/``eye``, random
+draws, ``concatenate``/``stack``, ``astype``/``copy``/``ascontiguousarray`` that copy,
+``take`` and fancy-index or mask gathers, ``where``, ``clip``); every write (``a[i] = v``,
+``out=``, ``fill``, ``copyto``, ``put``, ``scatter_add``); a host<->device copy (counted
+in ``transfers`` as well); a call of a ``cupy.fuse`` function (one kernel). Free: views
+(basic slicing, ``reshape``/``ravel`` without a copy, ``transpose``, ``.T``,
+``broadcast_to``, ``expand_dims``, ``squeeze``), ``empty``/``empty_like`` (memory, no
+kernel), and a result that is an input (``asarray(a)``, ``astype(same, copy=False)``).
+Names: ``"exp"`` (a function or ufunc), ``"ndarray.sum"`` (a method),
+``"ndarray.__mul__"`` (an operator), ``"random.standard_normal"``, ``"to host: .get()"``.
+Where CuPy runs one call as a few kernels (``var``, ``linalg.norm``, a mask gather),
+it counts one: the count is a floor.
 """
+import functools as _functools
 import sys as _sys
 import types as _types
 
 import numpy as _np
 
 from . import _core
-from ._core import NAMES as _NAMES, ndarray, transfers, ufunc
+from ._core import NAMES as _NAMES, device_ops, ndarray, transfers, ufunc
 
 
 def asnumpy(a, stream=None, order="C", out=None, blocking=True):
@@ -73,7 +96,7 @@ def asnumpy(a, stream=None, order="C", out=None, blocking=True):
 def _host_to_device(np_func, name):
     def function(obj, dtype=None, **kwargs):
         if _all_device(obj):  # numpy's copy rules: asarray(a) is a, array(a) copies
-            return _core.call_numpy(np_func, (obj, dtype), kwargs)
+            return _core.call_numpy(np_func, (obj, dtype), kwargs, op=name)
         transfers.record("host_to_device", f"{name}()")
         kwargs.pop("copy", None)  # a host -> device copy never aliases the host data
         host = _core.from_device(obj, {}, host_ok=True)
@@ -107,10 +130,17 @@ def is_available():
 
 
 def fuse(*args, **kwargs):
-    """CuPy compiles the function into one kernel; here it simply runs as written."""
+    """CuPy compiles the function into one kernel; here it runs as written, and a call
+    counts as one device op, whatever ops it holds."""
+    def fused(function):
+        @_functools.wraps(function)
+        def call(*a, **k):
+            with device_ops.one_op(f"fuse({function.__name__})"):
+                return function(*a, **k)
+        return call
     if len(args) == 1 and callable(args[0]) and not kwargs:
-        return args[0]
-    return lambda function: function
+        return fused(args[0])
+    return fused
 
 
 class _Submodule(_types.ModuleType):

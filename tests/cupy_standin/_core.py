@@ -1,6 +1,7 @@
-"""The heart of the stand-in: CuPy's name lists, the transfer counter, the memory
-pool, moving values in and out of numpy, and the ``ndarray`` and ``ufunc`` types.
-The indexing and writing rules it enforces are in ``_rules``."""
+"""The heart of the stand-in: CuPy's name lists, the transfer and device-op counters,
+the memory pool, moving values in and out of numpy, and the ``ndarray`` and ``ufunc``
+types. The indexing and writing rules it enforces are in ``_rules``."""
+import collections
 import contextlib
 import inspect
 import json
@@ -81,15 +82,98 @@ class TransferCounter:
         finally:
             self._forbidden -= 1
 
-    def record(self, kind, what):
+    def record(self, kind, what, op=True):
         if kind == "device_to_host" and self._forbidden:
             raise RuntimeError(f"cupy_standin: device-to-host transfer ({what}) inside transfers.forbid()")
         setattr(self, kind, getattr(self, kind) + 1)
         for child in self._children:
-            child.record(kind, what)
+            child.record(kind, what, op=False)
+        if op:  # a copy is a device op too (once, not once per counter)
+            device_ops.record(f"{'to host' if kind == 'device_to_host' else 'to device'}: {what}")
 
 
 transfers = TransferCounter()
+
+
+# --- device ops ------------------------------------------------------------------------
+
+class OpCounter:
+    """Counts device ops: the calls that launch a kernel (or a copy) on real CuPy.
+
+    One per call, named in ``by_name`` (a Counter): a ufunc, operator or ufunc method
+    (``cupy.exp``, ``a + b``, ``a += b``, ``cupy.add.at``); a function or method whose
+    result is new memory (reductions, matmul, ``zeros``, ``arange``, random draws,
+    ``concatenate``, ``astype``/``copy`` that copy, a fancy-index gather); a write
+    (``a[i] = v``, ``out=``, ``fill``, ``copyto``, ``put``...); a host<->device copy (also
+    in ``transfers``); a ``cupy.fuse`` function (one kernel, whatever it holds). Free:
+    views (basic slicing, reshape/ravel without a copy, transpose, ``.T``,
+    ``broadcast_to``, ``expand_dims``), ``empty``/``empty_like`` (an allocation, no
+    kernel), and results that are an input (``asarray(a)``, ``astype`` to the same dtype
+    with copy=False). A call CuPy runs as a few kernels (``var``, ``linalg.norm``, a
+    boolean-mask gather) counts one, so the count is a floor.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.by_name = collections.Counter()
+        self._children = []
+        self._muted = 0   # inside a fused function: its ops are the one kernel
+
+    def reset(self):
+        self.count = 0
+        self.by_name.clear()
+
+    @contextlib.contextmanager
+    def counting(self):
+        child = OpCounter()
+        self._children.append(child)
+        try:
+            yield child
+        finally:
+            self._children.remove(child)
+
+    def record(self, name):
+        if self._muted:
+            return
+        self.count += 1
+        self.by_name[name] += 1
+        for child in self._children:
+            child.record(name)
+
+    @contextlib.contextmanager
+    def one_op(self, name):
+        """What runs inside counts as the one op ``name`` (cupy.fuse: one kernel)."""
+        self.record(name)
+        self._muted += 1
+        try:
+            yield
+        finally:
+            self._muted -= 1
+
+
+device_ops = OpCounter()
+
+
+def root(a):
+    """The numpy array that owns the memory behind ``a`` (``a`` itself unless a view)."""
+    while True:
+        base = a.base
+        if not isinstance(base, np.ndarray):
+            base = getattr(base, "base", None)  # as_strided's DummyArray keeps the array
+            if not isinstance(base, np.ndarray):
+                return a
+        a = base
+
+
+def new_memory(result, memo):
+    """Whether a numpy result holds memory that no input (``memo``'s arrays) owns:
+    then a kernel wrote it. Views of an input, and an input itself, are free."""
+    parts = result if type(result) in (list, tuple) else (result,)
+    arrays = [r for r in parts if isinstance(r, (np.ndarray, np.generic))]
+    if not arrays:
+        return False
+    inputs = {id(root(x._a)) for x in memo.values()}
+    return any(isinstance(r, np.generic) or id(root(r)) not in inputs for r in arrays)
 
 
 class MemoryPool:
@@ -101,18 +185,11 @@ class MemoryPool:
         self._live = {}  # id(buffer) -> nbytes, dropped by a finalizer when the buffer dies
 
     def track(self, a):
-        root = a
-        while True:
-            base = root.base
-            if not isinstance(base, np.ndarray):
-                base = getattr(base, "base", None)  # as_strided's DummyArray keeps the array
-                if not isinstance(base, np.ndarray):
-                    break
-            root = base
-        key = id(root)
+        owner = root(a)
+        key = id(owner)
         if key not in self._live:
-            self._live[key] = root.nbytes
-            weakref.finalize(root, self._live.pop, key, None)
+            self._live[key] = owner.nbytes
+            weakref.finalize(owner, self._live.pop, key, None)
 
     def used_bytes(self):
         return sum(self._live.values())
@@ -170,9 +247,14 @@ def to_device(obj, memo=None):
     return obj
 
 
-def call_numpy(func, args, kwargs, memo=None):
+def call_numpy(func, args, kwargs, memo=None, op=None, writes=False):
+    """``func`` on the numpy data; with ``op``, a device op of that name when the call
+    writes (``writes``, or ``out=``) or its result is new memory (see ``OpCounter``)."""
     memo = {} if memo is None else memo
-    return to_device(func(*from_device(args, memo), **from_device(kwargs, memo)), memo)
+    result = func(*from_device(args, memo), **from_device(kwargs, memo))
+    if op is not None and (writes or kwargs.get("out") is not None or new_memory(result, memo)):
+        device_ops.record(op)
+    return to_device(result, memo)
 
 
 # --- ndarray -----------------------------------------------------------------------
@@ -237,7 +319,8 @@ class ndarray:
                     check(name, self, args, kwargs)
                 if kwargs.get("out") is not None:
                     _rules.check_outputs(from_device(kwargs["out"], {}), f".{name}(out=)")
-                return call_numpy(value, args, kwargs, {id(self._a): self})
+                return call_numpy(value, args, kwargs, {id(self._a): self}, op=f"ndarray.{name}",
+                                  writes=name in _WRITING_METHODS)
             return method
         return to_device(value)
 
@@ -295,9 +378,11 @@ class ndarray:
         return _unpickle, (np.array(self._host("pickle"), copy=True),)
 
     def __copy__(self):
+        device_ops.record("copy.copy")
         return ndarray._wrap(self._a.copy())
 
     def __deepcopy__(self, memo):
+        device_ops.record("copy.deepcopy")
         return ndarray._wrap(self._a.copy())
 
     # Containers: iteration yields device sub-arrays, as in CuPy; no transfer.
@@ -315,6 +400,8 @@ class ndarray:
         result = self._a[key]
         if isinstance(result, np.generic):  # CuPy returns a 0-d view; Ellipsis makes numpy do so too
             result = self._a[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
+        if root(result) is not root(self._a):  # an index array or mask: a gather kernel
+            device_ops.record("ndarray.__getitem__")
         return ndarray._wrap(result)
 
     def __setitem__(self, key, value):
@@ -322,6 +409,7 @@ class ndarray:
         key, value = from_device(key, {}), elementwise_arg(value, {})
         _rules.check_setitem(self._a, key, value)  # bounds, broadcast views, repeated elements
         self._a[key] = value
+        device_ops.record("ndarray.__setitem__")  # a copy, fill or scatter kernel
 
     # numpy protocols: np.exp(a), np.sum(a) run the stand-in's function, as in CuPy.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -410,6 +498,7 @@ def scatter(target, name, indices, value, what):
         raise TypeError(f"cupy.{name}.at only supports {_SCATTER_TYPE_NAMES[name]} "
                         f"as data type (CUDA atomics), got {a.dtype}")
     getattr(np, name).at(a, key, None if value is None else elementwise_arg(value, {}))
+    device_ops.record(f"{name}.at")  # a.scatter_add is add.at in CuPy too
 
 
 def _scatter(name):
@@ -418,10 +507,17 @@ def _scatter(name):
     return method
 
 
+def _unary(op):
+    def method(self):
+        device_ops.record(f"ndarray.__{op.__name__}__")
+        return to_device(op(self._a))
+    return method
+
+
 for _convert in (float, int, complex, bool, bytes, repr, str):
     setattr(ndarray, f"__{_convert.__name__}__", _host_conversion(_convert))
-for _name, _op in (("neg", operator.neg), ("abs", operator.abs), ("invert", operator.invert)):
-    setattr(ndarray, f"__{_name}__", lambda self, op=_op: to_device(op(self._a)))
+for _op in (operator.neg, operator.abs, operator.invert):
+    setattr(ndarray, f"__{_op.__name__}__", _unary(_op))
 for _name in ("add", "maximum", "minimum"):
     setattr(ndarray, f"scatter_{_name[:3]}", _scatter(_name))
 
@@ -434,7 +530,9 @@ def _binary(op, reflected):
             return NotImplemented
         memo = {}
         other = elementwise_arg(other, memo)
-        return to_device(op(other, self._a) if reflected else op(self._a, other), memo)
+        result = op(other, self._a) if reflected else op(self._a, other)
+        device_ops.record(f"ndarray.__{'r' if reflected else ''}{op.__name__.strip('_')}__")
+        return to_device(result, memo)
     return method
 
 
@@ -443,6 +541,7 @@ def _inplace(op):
         other = elementwise_arg(other, {})
         _rules.check_writable(self._a, f"__{op.__name__}__")
         op(self._a, other)  # numpy's in-place operators write into _a
+        device_ops.record(f"ndarray.__{op.__name__}__")
         return self
     return method
 
@@ -493,7 +592,9 @@ class ufunc:
             _rules.check_outputs(tuple(args[self.nin:]), f"cupy.{self.name}(out=)")
         if kwargs.get("out") is not None:
             _rules.check_outputs(kwargs["out"], f"cupy.{self.name}(out=)")
-        return to_device(self._f(*args, **kwargs), memo)
+        result = self._f(*args, **kwargs)
+        device_ops.record(self.name)  # every ufunc call is one elementwise kernel
+        return to_device(result, memo)
 
     def _unsupported(self, method):  # CuPy's message, with CuPy's name for the ufunc
         name = "true_divide" if self.name == "divide" else self.name   # cupy.divide is it
@@ -526,12 +627,13 @@ class ufunc:
             _rules.check_bounds(_index_argument(indices), n, axis, "cupy.add.reduceat")
         if out is not None:
             _rules.check_outputs(from_device(out, {}), "cupy.add.reduceat(out=)")
-        return call_numpy(self._f.reduceat, (array, indices, axis, dtype, out), {})
+        return call_numpy(self._f.reduceat, (array, indices, axis, dtype, out), {},
+                          op="add.reduceat", writes=True)
 
     def outer(self, A, B, **kwargs):
         if kwargs.get("out") is not None:
             _rules.check_outputs(from_device(kwargs["out"], {}), f"cupy.{self.name}.outer(out=)")
-        return call_numpy(self._f.outer, (A, B), kwargs)
+        return call_numpy(self._f.outer, (A, B), kwargs, op=f"{self.name}.outer", writes=True)
 
 
 def _device_operand(array, name):
@@ -736,6 +838,11 @@ _DEVICE_SCALAR_RESULTS = {"allclose", "array_equal", "array_equiv", "count_nonze
 # numpy functions that read the data on the host (CuPy's copy it there first).
 _HOST_FUNCTIONS = {"save", "savez", "savez_compressed", "savetxt", "array2string",
                    "array_repr", "array_str"}
+# Device ops (see OpCounter): these write into an argument and return None, so they count
+# though no new memory comes back; empty/empty_like allocate without a kernel, so they don't.
+_WRITING_FUNCTIONS = {"copyto", "place", "putmask", "fill_diagonal", "put", "put_along_axis"}
+_WRITING_METHODS = {"fill", "sort", "partition", "put"}
+_NO_KERNEL = {"empty", "empty_like"}
 
 
 def device_function(np_func, name):
@@ -749,8 +856,10 @@ def device_function(np_func, name):
             check(name, args, kwargs)
         if kwargs.get("out") is not None:
             _rules.check_outputs(from_device(kwargs["out"], {}), f"{name}(out=)")
-        result = call_numpy(np_func, args, kwargs)
+        result = call_numpy(np_func, args, kwargs, op=None if name in _NO_KERNEL else name,
+                            writes=name in _WRITING_FUNCTIONS)
         if name in _DEVICE_SCALAR_RESULTS and isinstance(result, (bool, int, float)):
+            device_ops.record(name)  # a reduction kernel on CuPy
             result = ndarray._wrap(np.asarray(result))
         return result
     function.__name__ = function.__qualname__ = name

@@ -31,6 +31,8 @@ def _draw(owner, name, args, kwargs):
         result = _np.asarray(result)  # CuPy draws arrays, never scalars
     if dtype is not None:
         result = result.astype(dtype, copy=False)
+    if isinstance(result, _np.ndarray):  # a draw is one kernel (seed() returns None)
+        _core.device_ops.record(f"random.{name}")
     return _core.to_device(result, memo)
 
 
