@@ -292,6 +292,77 @@ def test_loading_optimizer_state_with_a_different_parameter_count_is_an_error(de
         small.load_state_dict(big.state_dict())
 
 
+# --- Adam's flat buffers: one update for the whole group, whoever moves the tensors --------
+
+def adam_run(params, grads_per_step, **kwargs):
+    """Adam over params with these gradients (None: no gradient that step)."""
+    opt = optim.Adam(params, lr=0.1, **kwargs)
+    for grads in grads_per_step:
+        opt.zero_grad()
+        for p, g in zip(params, grads):
+            if g is not None:
+                set_grad(p, g)
+        opt.step()
+    return opt
+
+
+def test_adam_on_a_group_equals_adam_on_each_parameter_alone(device):
+    # Laid out in one buffer or not, the arithmetic is the same: bit for bit.
+    shapes = [(3, 2), (4,), (1,)]
+    grads = [[g[t] for g in (grads_for(s, 3, seed=i) for i, s in enumerate(shapes))]
+             for t in range(3)]
+    start = [np.random.default_rng(9).standard_normal(s) for s in shapes]
+    together = [param(v, device) for v in start]
+    adam_run(together, grads)
+    for i, v in enumerate(start):
+        alone = param(v, device)
+        adam_run([alone], [[g[i]] for g in grads])
+        np.testing.assert_array_equal(host(together[i]), host(alone))
+
+
+def test_adam_with_a_parameter_that_misses_steps_counts_its_own_steps(device):
+    # PyTorch skips a parameter without a gradient and counts steps per parameter: b's
+    # second update is its first, with the bias correction of step 1.
+    a, b = param([1.0, 2.0], device), param([3.0], device)
+    adam_run([a, b], [[[1.0, 1.0], None], [[1.0, -1.0], [2.0]], [[0.5, 0.5], [1.0]]])
+    np.testing.assert_allclose(host(a), adam_reference([1.0, 2.0], [np.array([1.0, 1.0]),
+                               np.array([1.0, -1.0]), np.array([0.5, 0.5])], lr=0.1), rtol=1e-12)
+    np.testing.assert_allclose(host(b), adam_reference([3.0], [np.array([2.0]), np.array([1.0])],
+                                                       lr=0.1), rtol=1e-12)
+
+
+def test_adam_keeps_training_a_model_moved_or_reloaded_around_its_steps(device):
+    # The flat buffers are made at the first step, so .to() before it is free; loading a
+    # model copies into its parameters, loading the optimizer replaces its averages (laid
+    # out again): the step repeated from a reload is bit for bit the first one.
+    tg.manual_seed(0)
+    model = tiny_model("cpu")
+    opt = optim.Adam(model.parameters(), lr=0.05)
+    model.to(device)                                  # after the optimizer, as users do
+    rng = np.random.default_rng(2)
+    x, y = (tg.tensor(rng.standard_normal((6, 3)).astype(np.float32), device=device),
+            tg.tensor(rng.integers(0, 2, (6, 1)).astype(np.float32), device=device))
+    train_step(model, opt, x, y)
+    saved = copy.deepcopy((model.state_dict(), opt.state_dict()))
+    train_step(model, opt, x, y)
+    after = model.state_dict()
+    model.load_state_dict(saved[0])
+    opt.load_state_dict(saved[1])
+    train_step(model, opt, x, y)
+    for (name, a), b in zip(model.state_dict().items(), after.values()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert not np.array_equal(after["0.weight"], saved[0]["0.weight"])   # it did train
+
+
+def test_adam_updates_tied_parameters_in_place(device):
+    # b is a view of a's memory: the two must stay tied, so neither moves to a flat buffer.
+    a = param([1.0, 2.0, 3.0, 4.0], device)
+    b = nn.Parameter(tg.Tensor(a.data[2:]))
+    adam_run([a, b], [[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0]]])
+    np.testing.assert_array_equal(host(a)[2:], host(b))
+    assert host(a)[0] == pytest.approx(0.9)
+
+
 # --- smoke test ---------------------------------------------------------------------------------------
 
 def test_mlp_learns_xor_with_adam(device):

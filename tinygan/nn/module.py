@@ -249,7 +249,13 @@ class Module:
             for key, tensor in own.items():
                 if key in state_dict:
                     value = backend.to_device(state_dict[key], tensor.device)  # numpy or cupy
-                    tensor.data = value.astype(tensor.dtype, order="C", copy=True)
+                    # into the tensor's own memory, as PyTorch's copy_: whatever points
+                    # at it (an optimizer's flat buffer, a user's view) sees the new values
+                    if isinstance(tensor.data, np.generic):   # a counter held as a number
+                        tensor.data = value.astype(tensor.dtype, copy=True)
+                        continue
+                    backend.array_module(value).copyto(tensor.data, value, casting="unsafe")
+                    tensor._bump_version()
         return missing, unexpected
 
     # --- printing ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import math
 from .. import backend
 from ..tensor import no_grad
 from ..backend import array_module
+from .flat import FlatBuffer, can_flatten
 from .optimizer import Optimizer
 
 # On the CPU the update runs over blocks of this many elements, so that the dozen
@@ -55,29 +56,84 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=bool(decoupled_weight_decay)))
         self._scratch = {}   # (device, dtype) -> a work buffer, reused every step
+        self._flat = {}      # group index -> FlatBuffers of its parameters, exp_avg, exp_avg_sq
 
     @no_grad()
     def step(self):
-        for group, p, state in self._each_param():
-            g = p.grad.data
-            if group["weight_decay"]:
-                if group.get("decoupled_weight_decay"):   # AdamW: shrink p, leave g alone
-                    p.data *= 1 - group["lr"] * group["weight_decay"]
-                else:                                     # Adam: L2, added to g
-                    g = g + group["weight_decay"] * p.data
+        for index, group in enumerate(self.param_groups):
+            params = group["params"]
+            states = self._states_of(index)
+            if all(p.grad is not None for p in params) and self._flatten(index, params, states):
+                self._step_flat(index, group, params, states)
+            else:    # some without a gradient this step, or not one device and dtype
+                for p, state in zip(params, states):
+                    if p.grad is not None:
+                        self._step_one(group, p, state)
+
+    def _states_of(self, group_index):
+        start = sum(len(g["params"]) for g in self.param_groups[:group_index])
+        return self.state[start:start + len(self.param_groups[group_index]["params"])]
+
+    def _flatten(self, index, params, states):
+        """Lay the group's parameters and averages out in flat buffers (once, and again when
+        someone rebound them); False where they cannot share one (see can_flatten)."""
+        flat = self._flat.get(index)
+        arrays = [p.data for p in params]
+        if flat is not None and flat[0].holds(arrays) and all(
+                buffer.holds([s[key] for s in states])
+                for buffer, key in zip(flat[1:], ("exp_avg", "exp_avg_sq"))):
+            return True
+        steps = {s.get("step", 0) for s in states}
+        if len(steps) > 1 or not can_flatten(arrays, flat[0] if flat else None):
+            return False                     # one step count for all: the corrections are shared
+        xp = array_module(arrays[0])
+        for p, state in zip(params, states):
             if not state:
-                xp = array_module(g)
-                state["step"] = 0
-                state["exp_avg"] = xp.zeros(p.shape, dtype=p.dtype)      # row-major, whatever
-                state["exp_avg_sq"] = xp.zeros(p.shape, dtype=p.dtype)   # the gradient's layout
+                state.update(step=0, exp_avg=xp.zeros(p.shape, dtype=p.dtype),
+                             exp_avg_sq=xp.zeros(p.shape, dtype=p.dtype))
+        flat = [FlatBuffer(arrays)] + [FlatBuffer([s[key] for s in states])
+                                       for key in ("exp_avg", "exp_avg_sq")]
+        for p, view in zip(params, flat[0].views):
+            p.data = view                    # the values are unchanged; only where they live
+        for buffer, key in zip(flat[1:], ("exp_avg", "exp_avg_sq")):
+            for state, view in zip(states, buffer.views):
+                state[key] = view
+        self._flat[index] = flat
+        return True
+
+    def _step_flat(self, index, group, params, states):
+        """All of the group's parameters in one update of the flat buffers."""
+        p_flat, m_flat, v_flat = (buffer.buffer for buffer in self._flat[index])
+        xp = array_module(p_flat)
+        g = xp.concatenate([p.grad.data.reshape(-1) for p in params])   # one gather
+        for state in states:
             state["step"] += 1
-            beta1, beta2 = group["betas"]
-            t = state["step"]
-            step_size = group["lr"] / (1 - beta1 ** t)
-            root_correction = 1 / math.sqrt(1 - beta2 ** t)
-            self._update(p.data, g, state["exp_avg"], state["exp_avg_sq"], beta1, beta2,
-                         step_size, root_correction, group["eps"])
+        self._apply(group, p_flat, g, m_flat, v_flat, states[0]["step"])
+        for p in params:
             p._bump_version()
+
+    def _step_one(self, group, p, state):
+        if not state:
+            xp = array_module(p.data)
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros(p.shape, dtype=p.dtype)      # row-major, whatever
+            state["exp_avg_sq"] = xp.zeros(p.shape, dtype=p.dtype)   # the gradient's layout
+        state["step"] += 1
+        self._apply(group, p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
+                    state["step"])
+        p._bump_version()
+
+    def _apply(self, group, p, g, m, v, t):
+        """Weight decay, then the update of step t, in place on p, m and v."""
+        if group["weight_decay"]:
+            if group.get("decoupled_weight_decay"):   # AdamW: shrink p, leave g alone
+                p *= 1 - group["lr"] * group["weight_decay"]
+            else:                                     # Adam: L2, added to g
+                g = g + group["weight_decay"] * p
+        beta1, beta2 = group["betas"]
+        step_size = group["lr"] / (1 - beta1 ** t)
+        root_correction = 1 / math.sqrt(1 - beta2 ** t)
+        self._update(p, g, m, v, beta1, beta2, step_size, root_correction, group["eps"])
 
     def _update(self, p, g, m, v, beta1, beta2, step_size, root_correction, eps):
         """The update of one parameter, in place: block by block on the CPU, whole on a GPU."""

@@ -1,0 +1,93 @@
+"""Device ops per GAN training step on "cuda": a ratchet that keeps the count from creeping up.
+
+On a GPU every device op (an elementwise kernel, a reduction, a GEMM, a copy, a gather or
+scatter) costs a launch, ~5-10 µs of CPU time however small the arrays, so at MNIST sizes a
+step's launch count bounds its speed. Counted with the CuPy stand-in's op counter
+(``cupy_standin.device_ops``: what counts is in its docstring), so these tests run with the
+stand-in only: real CuPy has no counter. ``python bench/gan_step.py`` prints the same count
+at each batch size, beside PyTorch's ATen op count for the same step.
+"""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygan as tg
+from tinygan import backend, optim
+from tinygan.gan import GANTrainer, build_models
+
+# A ratchet: measured 515 device ops in one train_step (default MNIST GAN, batch 128, the
+# "tinygan" recipe of examples/mnist_gan.py; the fewest of 3 steps, see below). Lower it
+# whenever the count drops; never raise it to make a change pass. The target is 300.
+MAX_DEVICE_OPS_PER_STEP = 525
+
+
+@pytest.fixture
+def device_ops(cuda_kind):
+    if cuda_kind != "stand-in":
+        pytest.skip("device ops are counted by the CuPy stand-in, not real CuPy")
+    import cupy_standin
+    assert backend.xp_for("cuda") is cupy_standin
+    return cupy_standin.device_ops
+
+
+def mnist_trainer(batch):
+    """examples/mnist_gan.py's default recipe on "cuda", and a batch of random images."""
+    tg.manual_seed(0)
+    G, D = build_models(64, 128)
+    G.to("cuda"), D.to("cuda")
+    adam = dict(lr=2e-3, betas=(0.5, 0.999))
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), **adam),
+                         optim.Adam(D.parameters(), **adam),
+                         z_dim=64, device="cuda", label_smoothing=0.1)
+    real = tg.tensor(np.random.default_rng(0).random((batch, 784), dtype=np.float32), device="cuda")
+    return trainer, real
+
+
+def top(counter, n=15):
+    return "\n".join(f"{count:5d}  {name}" for name, count in counter.by_name.most_common(n))
+
+
+def test_device_ops_per_train_step_do_not_creep_up(device_ops):
+    trainer, real = mnist_trainer(128)
+    for _ in range(2):   # warm-up: Adam's state and the work buffers are made in the first step
+        trainer.train_step(real)
+    steps = []
+    for _ in range(3):
+        with device_ops.counting() as n:
+            trainer.train_step(real)
+        steps.append(n)
+    # The fewest of 3: the count varies from step to step (510 plus 0-13 gradient copies
+    # seen) because autograd._accumulate copies a leaf's first gradient when its id() is in
+    # a set that may hold ids of arrays already freed, and Python reuses ids.
+    step = min(steps, key=lambda n: n.count)
+    # after the step: D's gradients are still there (D is frozen in the G step), G's too
+    with device_ops.counting() as adam_d:
+        trainer.opt_d.step()
+    with device_ops.counting() as adam_g:
+        trainer.opt_g.step()
+    with device_ops.counting() as zero_grad:
+        trainer.opt_d.zero_grad()
+        trainer.opt_g.zero_grad()
+    print(f"\ndevice ops in one train_step at batch 128: {step.count} "
+          f"(3 steps: {[n.count for n in steps]})\n{top(step)}")
+    n_d, n_g = (len(opt.param_groups[0]["params"]) for opt in (trainer.opt_d, trainer.opt_g))
+    print(f"Adam step: D {adam_d.count} ({n_d} parameters), G {adam_g.count} ({n_g} parameters)")
+    print(f"zero_grad, both optimizers: {zero_grad.count}")
+    assert step.count <= MAX_DEVICE_OPS_PER_STEP, (
+        f"{step.count} device ops per step, more than {MAX_DEVICE_OPS_PER_STEP}; "
+        f"where they go:\n{top(step)}")
+
+
+def test_bench_gan_step_counts_the_same_ops(device_ops):
+    path = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"
+    spec = importlib.util.spec_from_file_location("bench_gan_step", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    ours = bench.device_ops_per_step(8)
+    assert 0 < sum(ours.values()) <= MAX_DEVICE_OPS_PER_STEP
+    assert backend.xp_for("cuda").device_ops is device_ops   # "cuda" put back as it was
+    pytest.importorskip("torch")
+    aten = bench.aten_ops_per_step(8)
+    assert aten["aten::linear"] > 0 and "aten::addmm" not in aten   # top-level ops only
