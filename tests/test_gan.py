@@ -393,3 +393,45 @@ def test_toy_gan_covers_most_modes(device):
     assert report["modes_covered"] >= 6, report
     assert report["high_quality"] > 0.2, report
     assert len(snapshots.reports) == 3
+
+
+# --- D over fakes and reals in one pass --------------------------------------------------------
+
+@pytest.mark.parametrize("mismatched", [False, True], ids=["plain", "mismatched_reals"])
+def test_one_pass_of_d_gives_the_loss_and_gradients_of_separate_passes(device, mismatched):
+    """GANTrainer stacks fakes, reals (and mismatches) into one D pass when D's rows are
+    independent; the loss, D's outputs and D's update equal those of separate passes."""
+    from tinygan.gan import Conditional, rows_independent
+    results = []
+    for one_pass in (True, False):
+        tg.manual_seed(0)
+        G = Conditional(nn.Sequential(nn.Linear(3 + 4, 6), nn.ReLU(), nn.Linear(6, 5)), 4)
+        D = Conditional(nn.Sequential(nn.Linear(5 + 4, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1)), 4)
+        G.to(device), D.to(device)
+        assert rows_independent(D)
+        G.double(), D.double()
+        trainer = GANTrainer(G, D, optim.SGD(G.parameters(), lr=0.1),
+                             optim.SGD(D.parameters(), lr=0.1), z_dim=3, device=device,
+                             conditional=True, label_smoothing=0.1, mismatched_reals=mismatched)
+        trainer.d_rows_independent = one_pass
+        trainer.noise = lambda n: tg.tensor(np.random.default_rng(1).standard_normal((n, 3)),
+                                            device=device)
+        real = tg.tensor(np.random.default_rng(2).random((6, 5)), device=device)
+        labels = tg.tensor(np.arange(6) % 4, device=device)
+        d_loss, pred_real, pred_fake = trainer.d_step(real, labels)
+        results.append([host(d_loss), host(pred_real), host(pred_fake)]
+                       + [host(p) for p in D.parameters()])
+    for ours, separate in zip(*results):
+        np.testing.assert_allclose(ours, separate, rtol=1e-13, atol=1e-15)
+
+
+def test_a_d_with_batch_statistics_sees_fakes_and_reals_apart():
+    from tinygan.gan import build_models, rows_independent
+
+    class MinibatchFeatures(nn.Linear):      # a subclass may mix rows in its own forward
+        pass
+
+    _, D = build_models(4, 8)
+    assert rows_independent(D)
+    assert not rows_independent(nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)))
+    assert not rows_independent(nn.Sequential(MinibatchFeatures(5, 1)))

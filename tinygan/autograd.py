@@ -243,7 +243,10 @@ def run_backward(tensor, grad, retain_graph=None, create_graph=False):
     """
     # The chain rule: ∂L/∂x = Σ over uses of x of (∂L/∂y)·(∂y/∂x), in reverse topological order
     retain_graph = create_graph if retain_graph is None else retain_graph
-    handed_out = {id(grad.data)}   # arrays others hold: a leaf copies these, never keeps them
+    # Arrays others hold: a leaf copies these, never keeps them. Kept by id *with* the array,
+    # so that no id is reused by a new array while the pass runs (a stale id would make a
+    # leaf copy a gradient it could keep: 0-13 needless copies a GAN step, varying).
+    handed_out = {id(grad.data): grad.data}
     root = tensor.grad_fn
     with _GradMode(create_graph), backend.errstate(divide="ignore", invalid="ignore",
                                                   over="ignore"):
@@ -267,7 +270,8 @@ def run_backward(tensor, grad, retain_graph=None, create_graph=False):
                         if edge is not None and g is not None]
             if len(outgoing) > 1:  # one array sent down two edges (Add: grad, grad) is shared
                 ids = [id(g.data) for _, g in outgoing]
-                handed_out.update(i for i in ids if ids.count(i) > 1)
+                handed_out.update((id(g.data), g.data) for _, g in outgoing
+                                  if ids.count(id(g.data)) > 1)
             for (target, shape, dtype), g in outgoing:
                 g = sum_to(g, shape)
                 if g.dtype != dtype:   # e.g. a float64 0-d tensor promoted to float32 in the op
@@ -279,7 +283,7 @@ def run_backward(tensor, grad, retain_graph=None, create_graph=False):
                     pending[target] = pending[target] + g   # out of place: g may be held elsewhere
                 else:
                     pending[target] = g
-                    handed_out.add(id(g.data))
+                    handed_out[id(g.data)] = g.data
             if not retain_graph:
                 node.free()
 
@@ -318,6 +322,6 @@ def _accumulate(leaf, g, handed_out, create_graph):
         array = g.data
         owned = id(array) not in handed_out and array.base is None and array.flags.c_contiguous
         leaf.grad = leaf._wrap(array if owned else array.copy())
-        handed_out.add(id(leaf.grad.data))
+        handed_out[id(leaf.grad.data)] = leaf.grad.data
     else:
         leaf.grad.data += g.data

@@ -12,17 +12,18 @@ import numpy as np
 from .. import backend
 from ..backend import array_module
 from ..function import Function, once_differentiable
-from .activations import stable_sigmoid
+from .activations import sigmoid
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """ℓ(x, y) = max(x, 0) - x·y + log(1 + exp(-|x|)), weighted by pos_weight on positives."""
+    """ℓ(x, y) = (1 - y)·x + log(1 + e^-x), weighted by pos_weight on positives."""
 
     @staticmethod
     def forward(ctx, x, y, pos_weight=None):
         xp = array_module(x)
-        # softplus(-x) = log(1 + e^(-x)) = max(-x, 0) + log1p(e^(-|x|)): e^(-|x|) ≤ 1 never overflows
-        softplus_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        # softplus(-x) = log(1 + e^-x) = logaddexp(0, -x): one ufunc that never overflows
+        # (it is max(-x, 0) + log1p(e^-|x|) inside; written out, that was 6 device ops)
+        softplus_neg = xp.logaddexp(0, -x)
         ctx.save_for_backward(x, y, pos_weight, softplus_neg)
         if pos_weight is None:
             return (1 - y) * x + softplus_neg
@@ -33,7 +34,7 @@ class BinaryCrossEntropyWithLogits(Function):
     def backward(ctx, grad):
         x, y, pos_weight, softplus_neg = ctx.saved_arrays
         need_x, need_y = ctx.needs_input_grad[:2]
-        sig = stable_sigmoid(x)
+        sig = sigmoid(x)
         if pos_weight is None:
             grad_x = grad * (sig - y) if need_x else None               # dℓ/dx = σ(x) - y
             grad_y = grad * -x if need_y else None                      # dℓ/dy = -x
