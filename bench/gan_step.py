@@ -124,8 +124,10 @@ def tinygan_step(device, batch, metrics=True):
     tg.manual_seed(0)
     G, D = build_models()
     G.to(device), D.to(device)
-    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999)),
-                         optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+    # examples/mnist_gan.py's default recipe (--preset tinygan)
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=2e-3, betas=(0.5, 0.999)),
+                         optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999)),
+                         label_smoothing=0.1,
                          z_dim=64, device=device)
     run = TrainingRun(trainer, log_every=50)   # a step as a training run makes it: metrics too
     train = run.train_step if metrics else trainer.train_step   # the latter: torch_step's work
@@ -154,18 +156,20 @@ def torch_step(device, batch):
                       *g_block(512, 1024), nn.Linear(1024, 784), nn.Sigmoid()).to(device)
     D = nn.Sequential(*d_block(784, 512), *d_block(512, 256), *d_block(256, 128),
                       nn.Linear(128, 1)).to(device)
-    # foreach=False: the per-parameter loop, as tinygan runs it.
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), foreach=False)
+    # PyTorch's default Adam for the device: a loop over parameters on the CPU, foreach
+    # kernels on CUDA
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999))
     criterion = nn.BCEWithLogitsLoss()
     real = torch.rand(batch, 784, device=device)
     ones = torch.ones(batch, 1, device=device)
+    smoothed = torch.full((batch, 1), 0.9, device=device)   # one-sided label smoothing 0.1
     zeros = torch.zeros(batch, 1, device=device)
 
     def step():
         with torch.no_grad():
             fake = G(torch.randn(batch, 64, device=device))
-        d_loss = (criterion(D(fake), zeros) + criterion(D(real), ones)) / 2
+        d_loss = (criterion(D(fake), zeros) + criterion(D(real), smoothed)) / 2
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()

@@ -186,20 +186,22 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     stats = {}
     out = BatchNormalize.apply(input, weight, bias, axes=axes, eps=eps, stats=stats)
     if training and running_mean is not None:
-        _update_running_stats(running_mean, running_var, stats["mean"],
-                              stats["var"] * (count / (count - 1)), momentum)
+        _update_running_stats(running_mean, running_var, stats["mean"], stats["var"], count,
+                              momentum)
     return out
 
 
-def _update_running_stats(running_mean, running_var, mean, unbiased_var, momentum):
-    """running = (1 - m)·running + m·batch, in place (momentum None: cumulative average)."""
+def _update_running_stats(running_mean, running_var, mean, var, count, momentum):
+    """running = (1 - m)·running + m·batch, in place (momentum None: cumulative average),
+    the variance unbiased: var·n/(n-1), the factor folded into m (one device op fewer)."""
     if momentum is None:
         raise ValueError("momentum=None needs the module's num_batches_tracked; "
                          "use nn.BatchNorm1d(momentum=None)")
-    for buffer, value in ((running_mean, mean), (running_var, unbiased_var)):
+    for buffer, value, rate in ((running_mean, mean, momentum),
+                                (running_var, var, momentum * count / (count - 1))):
         data = buffer.data
         data *= 1.0 - momentum
-        data += momentum * value.astype(data.dtype, copy=False)
+        data += rate * value.astype(data.dtype, copy=False)
         buffer._bump_version()
 
 

@@ -59,9 +59,9 @@ class BatchNormalize(Function):
             if ctx.batch_stats:
                 # μ and σ² depend on x: dx = γ/√(σ²+eps) · (g - mean(g) - x̂·mean(g·x̂))
                 count = grad.size // grad.shape[1]
-                grad_x = x_hat * (-sum_gx / count).reshape(shape)
-                grad_x += grad
-                grad_x -= (sum_g / count).reshape(shape)
+                grad_x = x_hat * (sum_gx * (-1.0 / count)).reshape(shape)   # scalars folded:
+                grad_x += grad                                            # one op, not two
+                grad_x -= (sum_g * (1.0 / count)).reshape(shape)
                 grad_x *= scale.reshape(shape)
             else:
                 grad_x = grad * scale.reshape(shape)        # running stats are constants
