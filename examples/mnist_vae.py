@@ -21,7 +21,8 @@ import tinygan as tg
 from tinygan import backend, optim
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
-from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, check_resume_settings,
+from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option,
+                                check_resume_settings, use_threads,
                                 choose_device, fail, given_options, one_line, positive_float,
                                 positive_int, run_script)
 from tinygan.utils.files import append_text, atomic_write, explain_os_error
@@ -57,6 +58,7 @@ def build_parser():
                    help="width of the encoder's and decoder's hidden layer")
     p.add_argument("--log-every", type=positive_int, default=50, help="steps per metrics line")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, data order and noise")
+    add_threads_option(p)
     p.add_argument("--data-dir", default=None, help="folder with the four MNIST .gz files")
     p.add_argument("--out", default="runs/mnist_vae", help="folder for samples and checkpoints")
     p.add_argument("--resume", action="store_true",
@@ -85,6 +87,7 @@ def main(argv=None):
 
 def train(args, given):
     device = choose_device(args.backend)
+    use_threads(args)
     out = Path(args.out)
     checkpoint = None
     if args.resume:

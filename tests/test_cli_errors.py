@@ -325,3 +325,35 @@ def test_mismatched_reals_without_conditional_is_one_line_and_exit_2(fake_mnist,
         mnist_gan.main(["--mismatched-reals", "--dry-run", "--data-dir", str(fake_mnist)])
     assert exit_info.value.code == 2
     assert "--mismatched-reals needs --conditional" in capsys.readouterr().err
+
+
+# --- --threads: BLAS threads, half the cores by default ----------------------------------------
+
+@pytest.mark.parametrize("argv, expected", [([], "default"), (["--threads", "3"], 3)])
+def test_the_run_sets_the_blas_threads(fake_mnist, monkeypatch, argv, expected):
+    from tinygan import backend
+    from tinygan.utils import cli
+    seen = []
+    monkeypatch.setattr(backend, "set_num_threads", seen.append)
+    assert mnist_gan.main(["--dry-run", *argv, "--data-dir", str(fake_mnist)]) == 0
+    assert seen == [cli.default_threads() if expected == "default" else expected]
+
+
+def test_threads_must_be_a_positive_integer(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        mnist_gan.main(["--threads", "0", "--dry-run"])
+    assert exit_info.value.code == 2
+    assert "--threads" in capsys.readouterr().err
+
+
+def test_set_num_threads_sets_numpys_blas_and_refuses_nonsense():
+    import tinygan as tg
+    before = tg.get_num_threads()
+    try:
+        tg.set_num_threads(1)
+        assert tg.get_num_threads() == 1
+    finally:
+        tg.set_num_threads(before)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="positive integer"):
+            tg.set_num_threads(bad)

@@ -9,7 +9,7 @@ tensor([2., 4., 6.])
 from . import backend, nn, optim
 from . import cuda
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import CudaUnavailableError, manual_seed
+from .backend import CudaUnavailableError, get_num_threads, manual_seed, set_num_threads
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
                      set_default_dtype, uint8)
 from .function import Function, once_differentiable

@@ -208,6 +208,28 @@ def errstate(**kwargs):
     return np.errstate(**kwargs)
 
 
+def set_num_threads(n):
+    """Let the CPU's matrix products (NumPy's BLAS) use ``n`` threads, as torch.set_num_threads.
+
+    BLAS starts one thread per core and keeps them spinning between calls. Alone that is the
+    fastest; beside another busy program on the same cores the spinning threads take turns
+    with the other program's work, and both slow down many times over (see the README).
+    Set at run time through threadpoolctl: environment variables such as
+    OPENBLAS_NUM_THREADS are read once, when NumPy loads.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
+    from threadpoolctl import threadpool_limits   # here: import tinygan never needs it
+    threadpool_limits(limits=n, user_api="blas")
+
+
+def get_num_threads():
+    """The threads NumPy's BLAS may use now (the smallest, if NumPy loaded several BLAS)."""
+    from threadpoolctl import threadpool_info
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return min(counts) if counts else 1
+
+
 def memory_in_use(device=CPU):
     """Bytes held by the device's memory pool (None on "cpu": read RSS instead)."""
     if normalize_device(device) == CPU:
