@@ -62,3 +62,16 @@ def test_the_measurements_run_on_each_device(device):
 def test_sgemm_peak_is_a_rate(device):
     from tinygan import backend
     assert gan_step.sgemm_peak(backend.xp_for(device), lambda: None, n=64, repeats=2) > 0
+
+
+def test_tricks_compares_each_trick_with_its_plain_form(cuda_kind):
+    """bench/tricks.py: both variants of each trick train, and each trick saves device ops."""
+    spec = importlib.util.spec_from_file_location("bench_tricks", BENCH.with_name("tricks.py"))
+    tricks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tricks)
+    for trick in ("flat_adam", "d_one_pass"):
+        ms = tricks.cpu_ms(8, trick, rounds=1)
+        assert all(t > 0 for t in ms.values())
+        if cuda_kind == "stand-in":
+            ops = tricks.device_ops(8, trick)
+            assert ops[True] < ops[False], (trick, ops)
