@@ -19,7 +19,7 @@ import numpy as np
 from . import backend, nn
 from .nn import functional as F
 from .functional import cat
-from .tensor import Tensor, full_like, no_grad, ones_like, randint, tensor, zeros_like
+from .tensor import Tensor, full, full_like, no_grad, ones_like, randint, zeros_like
 
 
 # === the models =================================================================================
@@ -346,16 +346,17 @@ class GANTrainer:
 
     def _d_targets(self, n, groups, dtype):
         """D's targets (0 for fakes and mismatches, 1 - s for reals) and each row's weight in
-        the loss, made once per batch size: constants need no kernel every step."""
+        the loss, made once per batch size, on the device (no host copy): constants need no
+        kernel every step."""
         key = (n, groups, dtype)
         if key not in self._constants:
             real_weight = 1 / (2 * n)                     # ½ · mean over the reals
             fake_weight = real_weight / (groups - 1)      # ½ · mean over fakes (and mismatches)
-            target = [0.0] * n + [self.real_label] * n + [0.0] * n * (groups - 2)
-            weight = [fake_weight] * n + [real_weight] * n + [fake_weight] * n * (groups - 2)
+            rows = {"target": (0.0, self.real_label, 0.0), "weight": (fake_weight, real_weight,
+                                                                        fake_weight)}
             self._constants[key] = tuple(
-                tensor(np.array(v, dtype=dtype).reshape(-1, 1), device=self.device)
-                for v in (target, weight))
+                cat([full((n, 1), value, dtype=dtype, device=self.device)
+                     for value in values[:groups]]) for values in rows.values())
         return self._constants[key]
 
     def wrong_labels(self, labels):
