@@ -46,7 +46,33 @@ def parse_args():
                    help="override the recipes' learning rate (to find a recipe's best lr)")
     p.add_argument("--data-dir", default=None, help="the MNIST folder (also caches the classifier)")
     p.add_argument("--results", default=str(Path(__file__).with_name("results-quality.jsonl")))
+    p.add_argument("--table", action="store_true",
+                   help="train nothing: print --results as a table, one column per seed (the "
+                        "latest score of each recipe, framework, lr, seed and epoch)")
     return p.parse_args()
+
+
+def table(path):
+    """The README's table: FID (digits covered, smallest digit share) per seed."""
+    latest = {}
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            lr = r.get("lr", RECIPES.get(r["recipe"], {}).get("lr"))
+            latest[(r["recipe"], r["framework"], lr, r["epoch"], r["seed"])] = r
+    seeds = sorted({key[-1] for key in latest})
+    rows = sorted({key[:-1] for key in latest},
+                  key=lambda k: (list(RECIPES).index(k[0]) if k[0] in RECIPES else 99, k[1], -k[2], k[3]))
+    lines = ["| recipe | framework | lr | epochs | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+             "|---|---|---|---|" + "---|" * len(seeds)]
+    for row in rows:
+        cells = []
+        for seed in seeds:
+            r = latest.get(row + (seed,))
+            cells.append(f"{r['fid']:.1f} ({r['digits_covered']}, {100 * r['min_digit_share']:.1f}%)"
+                         if r else "")
+        lines.append(f"| {row[0]} | {row[1]} | {row[2]:g} | {row[3]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def train_tinygan(images, recipe, seed, score_at):
@@ -121,6 +147,9 @@ def train_torch(images, recipe, seed, score_at):
 
 def main():
     args = parse_args()
+    if args.table:
+        print(table(args.results))
+        return 0
     from tinygan.utils import data
     from tinygan.utils.evaluate import evaluate, load_classifier
 
