@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -156,6 +157,8 @@ def main():
     images, _ = data.load_mnist(data_dir=args.data_dir)
     classifier = load_classifier(args.data_dir)
     machine = f"{platform.node()}, {platform.processor() or platform.machine()}"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip() or None
     train = {"tinygan": train_tinygan, "torch": train_torch}
     rows = []
     for recipe in args.recipes:
@@ -172,7 +175,7 @@ def main():
                            "digits_covered": scores["digits_covered"],
                            "min_digit_share": round(min(scores["digit_shares"]), 3),
                            "inception_score": round(scores["inception_score"], 2),
-                           "machine": machine}
+                           "machine": machine, "commit": commit}
                     rows.append(row)
                     with open(args.results, "a") as f:
                         f.write(json.dumps(row) + "\n")
