@@ -249,6 +249,10 @@ class GANTrainer:
     image looks real; D's fake term becomes the mean of the fakes' and the mismatches' loss.
     G's loss is unchanged, but the D it fools now punishes a digit of the wrong class.
 
+    When D treats each row on its own (``rows_independent``: no BatchNorm), the D step
+    stacks fakes and reals (and mismatches) into one pass of D, with the same loss;
+    ``d_rows_independent = False`` makes it take one pass each, as the course writes it.
+
     ``step`` counts generator updates and ``epoch`` finished epochs (whoever loops
     over the data advances it); :meth:`state` and :meth:`load_state` carry them and
     the random states across a checkpoint.
