@@ -48,7 +48,7 @@ def trainer(device, batch, trick, on):
     if trick == "flat_adam" and not on:
         for opt in (opt_g, opt_d):
             opt._flatten = lambda *args: False      # every parameter on its own
-    t = GANTrainer(G, D, opt_g, opt_d, z_dim=64, device=device, label_smoothing=0.1)
+    t = GANTrainer(G, D, opt_g, opt_d, z_dim=64, device=device)
     if trick == "d_one_pass":
         t.d_rows_independent = on
     real = tg.tensor(np.random.default_rng(0).random((batch, 784), dtype=np.float32),

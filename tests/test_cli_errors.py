@@ -280,7 +280,7 @@ def test_the_toy_figure_clips_no_title():
 # --- --preset: the recipe behind the defaults ------------------------------------------------
 
 @pytest.mark.parametrize("argv, expected", [
-    ([], {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "label_smoothing": 0.1,
+    ([], {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "label_smoothing": 0.0,
           "mismatched_reals": True}),
     (["--preset", "course"],
      {"lr": 1e-5, "beta1": 0.9, "beta2": 0.999, "batch_size": 128, "label_smoothing": 0.0,
@@ -288,7 +288,7 @@ def test_the_toy_figure_clips_no_title():
     (["--no-mismatched-reals"], {"lr": 2e-3, "mismatched_reals": False}),
     (["--preset", "course", "--lr", "3e-4"], {"lr": 3e-4, "beta1": 0.9, "batch_size": 128}),
     (["--arch", "vanilla"], {"lr": 2e-4, "beta1": 0.5, "batch_size": 64, "label_smoothing": 0.0}),
-    (["--label-smoothing", "0"], {"lr": 2e-3, "label_smoothing": 0.0}),
+    (["--label-smoothing", "0.1"], {"lr": 2e-3, "label_smoothing": 0.1}),
 ])
 def test_preset_fills_what_the_command_line_leaves_out(argv, expected):
     args, given = mnist_gan.parse_args(argv)
@@ -298,7 +298,7 @@ def test_preset_fills_what_the_command_line_leaves_out(argv, expected):
 
 @pytest.mark.parametrize("argv, expected", [
     (["--label-smoothing", "0.25"], {"label_smoothing": 0.25, "mismatched_reals": False}),
-    (["--conditional"], {"label_smoothing": 0.1, "mismatched_reals": True}),
+    (["--conditional"], {"label_smoothing": 0.0, "mismatched_reals": True}),
     (["--conditional", "--no-mismatched-reals"], {"mismatched_reals": False}),
     (["--conditional", "--preset", "course"], {"mismatched_reals": False}),
 ])

@@ -41,7 +41,7 @@ def mnist_trainer(batch):
     adam = dict(lr=2e-3, betas=(0.5, 0.999))
     trainer = GANTrainer(G, D, optim.Adam(G.parameters(), **adam),
                          optim.Adam(D.parameters(), **adam),
-                         z_dim=64, device="cuda", label_smoothing=0.1)
+                         z_dim=64, device="cuda")
     real = tg.tensor(np.random.default_rng(0).random((batch, 784), dtype=np.float32), device="cuda")
     return trainer, real
 
