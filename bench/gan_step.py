@@ -113,6 +113,45 @@ def layer_gemms_ms(batch, use_torch):
     return total
 
 
+def gemm_floor_ms(device, batch, warmup=3, steps=30):
+    """The step's GEMM floor: every matrix product one GANTrainer.train_step runs (Affine's
+    x·Wᵀ and each MatMul of the backwards), recorded with its operands in their own layouts
+    (a transposed view stays one), then replayed alone with the same BLAS: what the step
+    would cost if everything else were free. Returns (ms, number of GEMMs)."""
+    from tinygan import backend
+    from tinygan.ops import matmul
+
+    recorded = []
+    affine, matmul_ = matmul.Affine.forward, matmul.MatMul.forward
+
+    def recording_affine(ctx, x, weight, bias=None):
+        recorded.append((x.copy(), weight.copy().T))          # x · Wᵀ, Wᵀ a transposed view
+        return affine(ctx, x, weight, bias)
+
+    def recording_matmul(ctx, a, b):
+        recorded.append((keep_layout(a), keep_layout(b)))
+        return matmul_(ctx, a, b)
+
+    def keep_layout(a):   # a copy with the same strides' order (row- or column-major)
+        return a.copy() if a.flags.c_contiguous or not a.flags.f_contiguous else a.T.copy().T
+
+    step, sync = tinygan_step(device, batch, metrics=False)
+    step()                                    # Adam's state is made in the first step
+    matmul.Affine.forward, matmul.MatMul.forward = (staticmethod(recording_affine),
+                                                    staticmethod(recording_matmul))
+    try:
+        step()
+    finally:
+        matmul.Affine.forward, matmul.MatMul.forward = (staticmethod(affine),
+                                                        staticmethod(matmul_))
+    xp = backend.xp_for(device)
+
+    def gemms():
+        for a, b in recorded:
+            xp.matmul(a, b)
+    return time_steps(gemms, sync, warmup, steps), len(recorded)
+
+
 # --- the step in tinygan and in PyTorch -----------------------------------------------------------
 
 def tinygan_step(device, batch, metrics=True):
@@ -454,8 +493,11 @@ def main():
                 tms = time_steps(*torch_step(device, batch), args.warmup, args.steps)
                 row.update(torch_ms=round(tms, 2), ratio_tinygan_over_torch=round(ms / tms, 3),
                            torch_peak_fraction=round(flops / tms / 1e6 / peak, 3))
-                if device == "cpu":  # the BLAS underneath each: numpy's vs PyTorch's
-                    row.update(layer_gemms_numpy_ms=round(layer_gemms_ms(batch, False), 2),
+            floor, count = gemm_floor_ms(device, batch)
+            row.update(gemm_floor_ms=round(floor, 2), gemms_per_step=count,
+                       ratio_tinygan_over_gemm_floor=round(ms / floor, 3))
+            if have_torch and device == "cpu":  # the BLAS underneath each: numpy's vs PyTorch's
+                row.update(layer_gemms_numpy_ms=round(layer_gemms_ms(batch, False), 2),
                                layer_gemms_torch_ms=round(layer_gemms_ms(batch, True), 2))
             results["runs"].append(row)
             print(json.dumps(row))

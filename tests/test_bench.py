@@ -75,3 +75,18 @@ def test_tricks_compares_each_trick_with_its_plain_form(cuda_kind):
         if cuda_kind == "stand-in":
             ops = tricks.device_ops(8, trick)
             assert ops[True] < ops[False], (trick, ops)
+
+
+def test_the_gemm_floor_replays_the_steps_matrix_products(device):
+    # As many GEMMs as the analytic count has (forward, input and weight gradients), each
+    # replayed with its own operands: a time, and the engine back as it was.
+    from tinygan.ops import matmul
+    affine, matmul_ = matmul.Affine.forward, matmul.MatMul.forward
+    ms, count = gan_step.gemm_floor_ms(device, 4, warmup=0, steps=1)
+    assert ms > 0
+    # D step: G forward (5), one D pass over fakes and reals (4), D's weight gradients (4)
+    # and input gradients but at its first layer (3); G step: G and D forward (5 + 4), D's
+    # input gradients (4; D frozen), G's weight gradients (5) and input gradients but at
+    # its first layer (4)
+    assert count == (5 + 4 + 4 + 3) + (5 + 4 + 4 + 5 + 4)
+    assert (matmul.Affine.forward, matmul.MatMul.forward) == (affine, matmul_)
