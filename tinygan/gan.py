@@ -335,7 +335,8 @@ class GANTrainer:
     def _d_loss_in_one_pass(self, fake, real, labels):
         """d_step's loss from one pass of D over the fakes, the reals (and the mismatches)
         stacked: the same loss as separate passes when no row of D's input sees another (no
-        BatchNorm in D), with fewer kernel launches (430 → 369 device ops a GAN step).
+        BatchNorm in D), with fewer kernel launches: 430 → 369 device ops a GAN step, and
+        4.2% of a CPU step at batch 128, 3.6% at 512 (bench/tricks.py, 2-core VM).
         The mean of each group's BCE becomes one weighted sum: ½·mean_real + ½·mean_fake
         (+ mismatches: ½·mean_real + ¼·mean_fake + ¼·mean_wrong)."""
         n = real.shape[0]
