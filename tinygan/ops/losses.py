@@ -23,7 +23,8 @@ class BinaryCrossEntropyWithLogits(Function):
         xp = array_module(x)
         # softplus(-x) = log(1 + e^-x) = logaddexp(0, -x): one ufunc that never overflows
         # (it is max(-x, 0) + log1p(e^-|x|) inside; written out, that was 6 device ops)
-        softplus_neg = xp.logaddexp(0, -x)
+        with backend.errstate(invalid="ignore"):   # a NaN logit gives a NaN loss, silently
+            softplus_neg = xp.logaddexp(0, -x)
         ctx.save_for_backward(x, y, pos_weight, softplus_neg)
         if pos_weight is None:
             return (1 - y) * x + softplus_neg
