@@ -11,11 +11,20 @@ stand-in in tests/, as bench/gan_step.py does). The tricks:
 - flat_adam: Adam over one flat buffer per parameter group (tinygan/optim/flat.py), against
   Adam over each parameter on its own;
 - d_one_pass: D over fakes and reals stacked in one pass (GANTrainer._d_loss_in_one_pass),
-  against one pass each.
+  against one pass each;
+- adam_blocks: Adam's update on the CPU in cache-sized blocks (tinygan/optim/adam.py),
+  against one pass over the whole flat buffer;
+- batchnorm_fused: BatchNorm as one Function with its backward by hand
+  (tinygan/ops/normalization.py), against the composed form a learner writes (mean, var,
+  normalise) that autograd differentiates op by op.
+
+A trick is switched off by swapping in its plain form only while its own trainer steps, so
+both trainers share the process and the machine.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -26,11 +35,54 @@ import time
 TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
 
 
+TRICKS = ("flat_adam", "d_one_pass", "adam_blocks", "batchnorm_fused")
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, nargs="+", default=[128])
     p.add_argument("--rounds", type=int, default=30, help="timed steps of each variant, taken in turns")
+    p.add_argument("--tricks", nargs="+", choices=TRICKS, default=list(TRICKS))
     return p.parse_args()
+
+
+# --- the plain forms ------------------------------------------------------------------------
+
+def composed_batch_norm(input, running_mean, running_var, weight=None, bias=None,
+                        training=False, momentum=0.1, eps=1e-5):
+    """F.batch_norm (training, (N, C) input) from tensor ops, as a learner writes it."""
+    from tinygan.nn import functional as F
+    from tinygan.tensor import no_grad
+    assert training and input.ndim == 2, "the GAN step trains on (N, C) input"
+    mean = input.mean(0)
+    centred = input - mean
+    var = (centred * centred).mean(0)
+    out = centred / (var + eps).sqrt() * weight + bias
+    with no_grad():
+        F._update_running_stats(running_mean, running_var, mean.data, var.data,
+                                input.shape[0], momentum)
+    return out
+
+
+@contextlib.contextmanager
+def plain_form(trick):
+    """While inside, the library runs ``trick``'s plain form (tricks switched per trainer,
+    flat_adam and d_one_pass, need nothing here)."""
+    from tinygan.nn import functional as F
+    from tinygan.optim import adam
+    if trick == "adam_blocks":
+        saved = adam, "CPU_BLOCK", adam.CPU_BLOCK
+        adam.CPU_BLOCK = 1 << 62                      # one block: the whole buffer
+    elif trick == "batchnorm_fused":
+        saved = F, "batch_norm", F.batch_norm
+        F.batch_norm = composed_batch_norm
+    else:
+        yield
+        return
+    try:
+        yield
+    finally:
+        setattr(*saved)
 
 
 def trainer(device, batch, trick, on):
@@ -53,7 +105,13 @@ def trainer(device, batch, trick, on):
         t.d_rows_independent = on
     real = tg.tensor(np.random.default_rng(0).random((batch, 784), dtype=np.float32),
                      device=device)
-    return lambda: t.train_step(real)
+    if on:
+        return lambda: t.train_step(real)
+
+    def plain_step():
+        with plain_form(trick):
+            return t.train_step(real)
+    return plain_step
 
 
 def cpu_ms(batch, trick, rounds):
@@ -95,7 +153,7 @@ def main():
     print("| trick | batch | CPU ms with | without | with / without | device ops with | without |")
     print("|---|---|---|---|---|---|---|")
     for batch in args.batch:
-        for trick in ("flat_adam", "d_one_pass"):
+        for trick in args.tricks:
             ms, ops = cpu_ms(batch, trick, args.rounds), device_ops(batch, trick)
             print(f"| {trick} | {batch} | {ms[True]:.2f} | {ms[False]:.2f} | "
                   f"{ms[True] / ms[False]:.3f} | {ops[True]} | {ops[False]} |", flush=True)
