@@ -49,18 +49,20 @@ def parse_args():
 # --- the plain forms ------------------------------------------------------------------------
 
 def composed_batch_norm(input, running_mean, running_var, weight=None, bias=None,
-                        training=False, momentum=0.1, eps=1e-5):
+                        training=False, momentum=0.1, eps=1e-5, _running_rows=None):
     """F.batch_norm (training, (N, C) input) from tensor ops, as a learner writes it."""
-    from tinygan.nn import functional as F
     from tinygan.tensor import no_grad
     assert training and input.ndim == 2, "the GAN step trains on (N, C) input"
     mean = input.mean(0)
     centred = input - mean
     var = (centred * centred).mean(0)
     out = centred / (var + eps).sqrt() * weight + bias
-    with no_grad():
-        F._update_running_stats(running_mean, running_var, mean.data, var.data,
-                                input.shape[0], momentum)
+    n = input.shape[0]
+    with no_grad():                                   # the variance unbiased: n/(n-1)
+        for buffer, value, rate in ((running_mean, mean, momentum),
+                                    (running_var, var, momentum * n / (n - 1))):
+            buffer.data *= 1.0 - momentum
+            buffer.data += rate * value.data
     return out
 
 

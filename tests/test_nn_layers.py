@@ -290,6 +290,66 @@ def test_batch_norm_float32_running_stats(device):
     np.testing.assert_allclose(host(bn.running_var), running_var, rtol=1e-5)
 
 
+def test_batch_norm_running_stats_in_one_array_update_as_two_buffers_would(device):
+    # BatchNorm1d keeps running_mean and running_var as the rows of one array (one update
+    # for both); F.batch_norm on two separate buffers must give the very same numbers.
+    rng = np.random.default_rng(3)
+    bn = nn.BatchNorm1d(4).to(device)
+    mean, var = tg.zeros(4, device=device), tg.ones(4, device=device)
+    for _ in range(3):
+        x = tg.tensor(rng.standard_normal((6, 4)).astype(np.float32), device=device)
+        bn(x)
+        F.batch_norm(x, mean, var, training=True)
+    assert np.array_equal(host(bn.running_mean), host(mean))
+    assert np.array_equal(host(bn.running_var), host(var))
+
+
+def test_batch_norm_running_stats_survive_rebinding_moving_and_deep_copies(device):
+    """Whoever replaces a running stat's array (an assignment, .to(), a deep copy, a state
+    dict) gets a module whose own running stats keep updating, and only its own."""
+    import copy
+    rng = np.random.default_rng(4)
+    batches = [tg.tensor(rng.standard_normal((6, 3)).astype(np.float32), device=device)
+               for _ in range(3)]
+
+    def assert_stats(module, steps):              # as two plain buffers after those batches
+        mean, var = tg.zeros(3, device=device), tg.ones(3, device=device)
+        for x in batches[:steps]:
+            F.batch_norm(x, mean, var, training=True)
+        assert np.array_equal(host(module.running_mean), host(mean))
+        assert np.array_equal(host(module.running_var), host(var))
+        assert module.num_batches_tracked.item() == steps
+
+    bn = nn.BatchNorm1d(3).to(device)
+    bn(batches[0])
+    twin = copy.deepcopy(bn)                      # arrays of its own, not views of bn's
+    twin(batches[1])
+    assert_stats(bn, 1)
+    assert_stats(twin, 2)
+
+    bn.running_var.data = bn.running_var.data.copy()    # no longer a row of bn's array
+    bn(batches[1])
+    assert_stats(bn, 2)
+    bn = bn.to("cpu").to(device)                        # new arrays for every buffer
+    bn(batches[2])
+    assert_stats(bn, 3)
+    bn.load_state_dict(twin.state_dict())               # copied into bn's own arrays
+    assert_stats(bn, 2)
+    bn(batches[2])
+    assert_stats(bn, 3)
+    assert_stats(twin, 2)
+
+
+def test_batch_norm_running_stats_of_two_dtypes_update_one_by_one(device):
+    bn = nn.BatchNorm1d(2).to(device)
+    bn.running_var.data = bn.running_var.data.astype(np.float64)    # cannot share one array
+    x = tg.tensor([[1.0, 10.0], [3.0, 30.0]], device=device)
+    bn(x)
+    assert bn.running_var.dtype == np.float64 and bn.running_mean.dtype == np.float32
+    np.testing.assert_allclose(host(bn.running_mean), [0.2, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(host(bn.running_var), [0.9 + 0.1 * 2, 0.9 + 0.1 * 200], rtol=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1)])
 def test_batch_norm_one_value_per_channel_in_training_is_an_error(device, shape):
     bn = nn.BatchNorm1d(3).to(device)

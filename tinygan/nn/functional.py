@@ -6,6 +6,7 @@ backward rules, because the composed versions are either numerically wrong
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -163,13 +164,14 @@ def dropout(x, p=0.5, training=True, generator=None):
 # === batch norm ================================================================================
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5, *, _running_rows=None):
     """Batch normalisation of (N, C) or (N, C, L) input, with PyTorch's signature.
 
     Training: normalise with the batch mean and biased variance and, when running
     stats are given, update them in place with momentum (the variance unbiased,
     n/(n-1)). Evaluation: normalise with the running stats; still differentiable.
-    ``momentum=None`` means a cumulative average, as in PyTorch.
+    ``momentum=None`` means a cumulative average, as in PyTorch. (``_running_rows``:
+    BatchNorm1d's (2, C) array whose rows are running_mean and running_var.)
     """
     if input.ndim not in (2, 3):
         raise ValueError(f"batch_norm: expected 2D (N, C) or 3D (N, C, L) input, "
@@ -186,23 +188,41 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     stats = {}
     out = BatchNormalize.apply(input, weight, bias, axes=axes, eps=eps, stats=stats)
     if training and running_mean is not None:
-        _update_running_stats(running_mean, running_var, stats["mean"], stats["var"], count,
-                              momentum)
+        _update_running_stats(running_mean, running_var, stats["mean_var"], count, momentum,
+                              _running_rows)
     return out
 
 
-def _update_running_stats(running_mean, running_var, mean, var, count, momentum):
-    """running = (1 - m)·running + m·batch, in place (momentum None: cumulative average),
-    the variance unbiased: var·n/(n-1), the factor folded into m (one device op fewer)."""
+def _update_running_stats(running_mean, running_var, mean_var, count, momentum, rows=None):
+    """running = (1 - m)·running + m·batch, in place, the variance unbiased: var·n/(n-1),
+    the factor folded into its rate. ``mean_var``: the batch's mean and biased variance as
+    the rows of one array. When ``rows`` holds the running stats the same way, one update
+    moves both: 3 device ops, not 6 (24 of a GAN step's 357, with G's 4 BatchNorms)."""
     if momentum is None:
         raise ValueError("momentum=None needs the module's num_batches_tracked; "
                          "use nn.BatchNorm1d(momentum=None)")
-    for buffer, value, rate in ((running_mean, mean, momentum),
-                                (running_var, var, momentum * count / (count - 1))):
-        data = buffer.data
-        data *= 1.0 - momentum
-        data += rate * value.astype(data.dtype, copy=False)
-        buffer._bump_version()
+    xp = array_module(mean_var)
+    if rows is not None:
+        rates = _running_rates(xp, rows.dtype, count, momentum)
+        rows *= 1.0 - momentum
+        rows += rates * mean_var.astype(rows.dtype, copy=False)
+    else:                                     # two separate buffers: one update each
+        for row, (buffer, value) in enumerate(zip((running_mean, running_var), mean_var)):
+            data = buffer.data
+            rate = _running_rates(xp, data.dtype, count, momentum)[row]
+            data *= 1.0 - momentum
+            data += rate * value.astype(data.dtype, copy=False)
+    running_mean._bump_version(), running_var._bump_version()
+
+
+@functools.lru_cache(maxsize=32)
+def _running_rates(xp, dtype, count, momentum):
+    """(2, 1): the running mean's rate m, then the running variance's m·n/(n-1), made once
+    per batch size and dtype, by two fills on the device (a copy from the host would make
+    the GPU wait)."""
+    rates = xp.empty((2, 1), dtype=dtype)
+    rates[0], rates[1] = momentum, momentum * count / (count - 1)
+    return rates
 
 
 # === losses ====================================================================================

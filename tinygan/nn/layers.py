@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..backend import array_module
 from ..tensor import no_grad, ones, tensor, zeros
 from . import functional as F
 from . import init
@@ -246,14 +247,29 @@ class BatchNorm1d(Module):
             raise ValueError(f"BatchNorm1d({self.num_features}): expected input of shape "
                              f"(N, {self.num_features}) or (N, {self.num_features}, L), "
                              f"got {x.shape}")
-        momentum = self.momentum
+        momentum, rows = self.momentum, None
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data = self.num_batches_tracked.data + 1
             if momentum is None:  # a cumulative average, as in PyTorch
                 momentum = 1.0 / self.num_batches_tracked.item()
+            rows = self._running_rows()
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             training=self.training or not self.track_running_stats,
-                            momentum=momentum, eps=self.eps)
+                            momentum=momentum, eps=self.eps, _running_rows=rows)
+
+    def _running_rows(self):
+        """running_mean and running_var as the two rows of one array, so that one update moves
+        both (3 device ops, not 6). Laid out on first use, and again whenever either is no
+        longer a row of it (``.to()``, an assignment, a deep copy); the values stay."""
+        mean, var = self.running_mean.data, self.running_var.data
+        xp, rows = array_module(mean), getattr(self, "_rows", None)
+        if (rows is None or array_module(rows) is not xp or rows.dtype != mean.dtype
+                or not (xp.may_share_memory(rows, mean) and xp.may_share_memory(rows, var))):
+            if array_module(var) is not xp or var.dtype != mean.dtype:
+                return None                  # cannot share one array: update them one by one
+            rows = self._rows = xp.stack([mean, var])
+            self.running_mean.data, self.running_var.data = rows[0], rows[1]
+        return rows
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

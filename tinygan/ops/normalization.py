@@ -16,8 +16,9 @@ class BatchNormalize(Function):
     """y = γ·x̂ + β with x̂ = (x - μ)/√(σ² + eps), per channel of (N, C[, L]) input.
 
     With ``stats`` (a dict), μ and σ² are this batch's mean and biased variance,
-    and forward reports them there (for the running averages); without, they are
-    the given running statistics.
+    and forward reports them there as the two rows of one (2, C) array,
+    ``stats["mean_var"]`` (for the running averages: one update moves both); without,
+    they are the given running statistics.
     """
 
     @staticmethod
@@ -27,10 +28,12 @@ class BatchNormalize(Function):
         shape = [1] * x.ndim
         shape[1] = x.shape[1]                               # broadcast per channel
         if stats is not None:
-            mean = x.mean(axis=axes)
+            mean_var = xp.empty((2, x.shape[1]), dtype=x.dtype)   # written by the next two
+            mean = x.mean(axis=axes, out=mean_var[0])
             x_hat = x - mean.reshape(shape)                 # centred now, scaled below
-            var = _per_channel_dot(x_hat, x_hat) / (x.size // x.shape[1])
-            stats["mean"], stats["var"] = mean, var
+            var = xp.divide(_per_channel_dot(x_hat, x_hat), x.size // x.shape[1],
+                            out=mean_var[1])
+            stats["mean_var"] = mean_var
         else:
             mean, var = running_mean, running_var
             x_hat = x - mean.reshape(shape)
