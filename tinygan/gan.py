@@ -19,7 +19,7 @@ import numpy as np
 from . import backend, nn
 from .nn import functional as F
 from .functional import cat
-from .tensor import Tensor, full, full_like, no_grad, ones_like, randint, zeros_like
+from .tensor import Tensor, full, no_grad, randint
 
 
 # === the models =================================================================================
@@ -285,7 +285,7 @@ class GANTrainer:
         self.d_rows_independent = rows_independent(discriminator)
         self._bce = F.binary_cross_entropy_with_logits if d_outputs == "logits" else \
             F.binary_cross_entropy
-        self._constants = {}   # d_step's targets and weights, per batch size
+        self._constants = {}   # the losses' constant targets and weights, per shape
         self.real_label = 1.0 - label_smoothing
         self.criterion = nn.BCEWithLogitsLoss() if d_outputs == "logits" else nn.BCELoss()
         self.noise_rng = backend.RandomStream([seed, 1], self.device)
@@ -302,8 +302,15 @@ class GANTrainer:
     def _D(self, x, labels):
         return self.discriminator(x, labels) if self.conditional else self.discriminator(x)
 
-    def _prob(self, pred):
-        return pred.sigmoid() if self.d_outputs == "logits" else pred
+    def _probabilities(self, pred_real, pred_fake):
+        """D(x) and D(G(z)) as probabilities, detached: to look at, not to train on. Logits go
+        through one σ together (a copy and 4 device ops, not 8)."""
+        pred_real, pred_fake = pred_real.detach(), pred_fake.detach()
+        if self.d_outputs != "logits":
+            return pred_real, pred_fake
+        n = pred_real.shape[0]
+        both = cat([pred_real, pred_fake]).sigmoid()
+        return both[:n], both[n:]
 
     # --- the two steps ----------------------------------------------------------------------
     def d_step(self, real, labels=None):
@@ -321,11 +328,12 @@ class GANTrainer:
             pred_fake = self._D(fake, labels)
             pred_real = self._D(real, labels)
             # targets in D's dtype, as the course's zeros_like (0.9 in float32 is not 0.9)
-            loss_fake = self.criterion(pred_fake, zeros_like(pred_fake))
-            loss_real = self.criterion(pred_real, full_like(pred_real, self.real_label))
+            loss_fake = self.criterion(pred_fake, self._filled(pred_fake, 0.0))
+            loss_real = self.criterion(pred_real, self._filled(pred_real, self.real_label))
             if self.mismatched_reals:        # a real image under a wrong label is fake too
                 pred_wrong = self._D(real, self.wrong_labels(labels))
-                loss_fake = (loss_fake + self.criterion(pred_wrong, zeros_like(pred_wrong))) / 2
+                wrong = self.criterion(pred_wrong, self._filled(pred_wrong, 0.0))
+                loss_fake = (loss_fake + wrong) / 2
             d_loss = (loss_fake + loss_real) / 2
         self.opt_d.zero_grad()
         d_loss.backward()
@@ -364,6 +372,14 @@ class GANTrainer:
                      for value in values[:groups]]) for values in rows.values())
         return self._constants[key]
 
+    def _filled(self, like, value):
+        """A constant target shaped like ``like``, made once per shape on the device (no
+        fill kernel every step). Nobody writes into it: the losses only read their target."""
+        key = ("filled", like.shape, like.dtype, value)
+        if key not in self._constants:
+            self._constants[key] = full(like.shape, value, dtype=like.dtype, device=self.device)
+        return self._constants[key]
+
     def wrong_labels(self, labels):
         """Each label moved to one of the other classes, uniformly: (y + k) mod C, k in [1, C)."""
         classes = self.discriminator.num_classes
@@ -379,9 +395,9 @@ class GANTrainer:
         try:
             pred = self._D(fake, labels)           # D as it is after its update
             if self.g_loss == "non_saturating":    # minimise -log D(G(z))
-                g_loss = self.criterion(pred, ones_like(pred))
+                g_loss = self.criterion(pred, self._filled(pred, 1.0))
             else:                                  # minimise log(1 - D(G(z))) = -BCE(D(G(z)), 0)
-                g_loss = -self.criterion(pred, zeros_like(pred))
+                g_loss = -self.criterion(pred, self._filled(pred, 0.0))
             self.opt_g.zero_grad()
             g_loss.backward()
         finally:
@@ -400,8 +416,7 @@ class GANTrainer:
             d_loss, pred_real, pred_fake = self.d_step(real, labels)
         g_loss = self.g_step(real.shape[0], labels)
         self.step += 1
-        # D's outputs as probabilities, detached: to look at, not to train on
-        d_real, d_fake = self._prob(pred_real.detach()), self._prob(pred_fake.detach())
+        d_real, d_fake = self._probabilities(pred_real, pred_fake)
         return StepResult(d_loss.detach(), g_loss.detach(), d_real, d_fake)
 
     # --- state for checkpoints ------------------------------------------------------------------
