@@ -154,22 +154,40 @@ def gemm_floor_ms(device, batch, warmup=3, steps=30):
 
 # --- the step in tinygan and in PyTorch -----------------------------------------------------------
 
-def tinygan_step(device, batch, metrics=True):
+def default_trainer(device, batch):
+    """examples/mnist_gan.py's default GAN and recipe (its "tinygan" preset, read from the
+    example itself, unconditional) on ``device``, and a batch of random images: the step that
+    every program here times and tests/test_device_ops.py counts."""
+    import importlib.util
+
     import tinygan as tg
-    from tinygan import backend, optim
+    from tinygan import optim
     from tinygan.gan import GANTrainer, build_models
-    from tinygan.utils.training import TrainingRun
+
+    example = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "examples", "mnist_gan.py")
+    spec = importlib.util.spec_from_file_location("mnist_gan", example)
+    mnist_gan = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mnist_gan)
+    recipe = mnist_gan.PRESETS["tinygan"]
 
     tg.manual_seed(0)
-    G, D = build_models()
+    G, D = build_models(64, 128)                 # z_dim and hidden_dim: the example's defaults
     G.to(device), D.to(device)
-    # examples/mnist_gan.py's default recipe (--preset tinygan)
-    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), lr=2e-3, betas=(0.5, 0.999)),
-                         optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999)),
-                         z_dim=64, device=device)
+    adam = dict(lr=recipe["lr"], betas=(recipe["beta1"], recipe["beta2"]))
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), **adam),
+                         optim.Adam(D.parameters(), **adam), z_dim=64, device=device,
+                         label_smoothing=recipe["label_smoothing"])
+    return trainer, tg.rand(batch, 784, device=device)
+
+
+def tinygan_step(device, batch, metrics=True):
+    from tinygan import backend
+    from tinygan.utils.training import TrainingRun
+
+    trainer, real = default_trainer(device, batch)
     run = TrainingRun(trainer, log_every=50)   # a step as a training run makes it: metrics too
     train = run.train_step if metrics else trainer.train_step   # the latter: torch_step's work
-    real = tg.rand(batch, 784, device=device)
 
     def step():
         train(real)

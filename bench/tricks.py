@@ -32,7 +32,10 @@ import statistics
 import sys
 import time
 
-TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
+BENCH = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.join(os.path.dirname(BENCH), "tests")
+if BENCH not in sys.path:              # gan_step, beside this file, when loaded from elsewhere
+    sys.path.append(BENCH)
 
 
 TRICKS = ("flat_adam", "d_one_pass", "adam_blocks", "batchnorm_fused")
@@ -88,25 +91,16 @@ def plain_form(trick):
 
 
 def trainer(device, batch, trick, on):
-    """mnist_gan.py's default GAN and recipe, with ``trick`` on or off."""
-    import numpy as np
-    import tinygan as tg
-    from tinygan import optim
-    from tinygan.gan import GANTrainer, build_models
+    """mnist_gan.py's default GAN and recipe (gan_step.default_trainer), with ``trick`` on or
+    off; returns its step."""
+    from gan_step import default_trainer
 
-    tg.manual_seed(0)
-    G, D = build_models(64, 128)
-    G.to(device), D.to(device)
-    adam = dict(lr=2e-3, betas=(0.5, 0.999))
-    opt_g, opt_d = optim.Adam(G.parameters(), **adam), optim.Adam(D.parameters(), **adam)
+    t, real = default_trainer(device, batch)
     if trick == "flat_adam" and not on:
-        for opt in (opt_g, opt_d):
+        for opt in (t.opt_g, t.opt_d):
             opt._flatten = lambda *args: False      # every parameter on its own
-    t = GANTrainer(G, D, opt_g, opt_d, z_dim=64, device=device)
     if trick == "d_one_pass":
         t.d_rows_independent = on
-    real = tg.tensor(np.random.default_rng(0).random((batch, 784), dtype=np.float32),
-                     device=device)
     if on:
         return lambda: t.train_step(real)
 

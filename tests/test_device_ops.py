@@ -10,12 +10,11 @@ at each batch size, beside PyTorch's ATen op count for the same step.
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-import tinygan as tg
-from tinygan import backend, optim
-from tinygan.gan import GANTrainer, build_models
+from tinygan import backend
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"
 
 # A ratchet: measured 329 device ops in one train_step (default MNIST GAN, batch 128, the
 # "tinygan" recipe of examples/mnist_gan.py), the same in every step. It was 825 before Adam's
@@ -34,17 +33,17 @@ def device_ops(cuda_kind):
     return cupy_standin.device_ops
 
 
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_gan_step", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
 def mnist_trainer(batch):
-    """examples/mnist_gan.py's default recipe on "cuda", and a batch of random images."""
-    tg.manual_seed(0)
-    G, D = build_models(64, 128)
-    G.to("cuda"), D.to("cuda")
-    adam = dict(lr=2e-3, betas=(0.5, 0.999))
-    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), **adam),
-                         optim.Adam(D.parameters(), **adam),
-                         z_dim=64, device="cuda")
-    real = tg.tensor(np.random.default_rng(0).random((batch, 784), dtype=np.float32), device="cuda")
-    return trainer, real
+    """examples/mnist_gan.py's default recipe on "cuda" (the step bench/gan_step.py times),
+    and a batch of random images."""
+    return load_bench().default_trainer("cuda", batch)
 
 
 def top(counter, n=15):
@@ -83,10 +82,7 @@ def test_device_ops_per_train_step_do_not_creep_up(device_ops):
 
 
 def test_bench_gan_step_counts_the_same_ops(device_ops):
-    path = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"
-    spec = importlib.util.spec_from_file_location("bench_gan_step", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench()
     ours = bench.device_ops_per_step(8)
     assert 0 < sum(ours.values()) <= MAX_DEVICE_OPS_PER_STEP
     assert backend.xp_for("cuda").device_ops is device_ops   # "cuda" put back as it was
