@@ -83,6 +83,25 @@ def test_binary_op_gradients_named_broadcasts(device, op, shape_a, shape_b):
     gradcheck(BINARY[op], [a, b], device)
 
 
+@given(data=st.data())
+def test_remainder_gradients_away_from_its_jumps(device, data):
+    """d(a % b)/da = 1, d(a % b)/db = -floor(a/b), checked where a/b is at least 0.1 from an
+    integer (a % b jumps there, and a central difference across a jump means nothing)."""
+    shape = data.draw(shapes())
+    quotient = np.floor(data.draw(arrays(shape, -4, 4))) + data.draw(arrays(shape, 0.1, 0.9))
+    b = data.draw(nonzero_arrays(shape, margin=0.5))
+    gradcheck(lambda x, y: x % y, [b * quotient, b], device)
+    gradcheck(lambda x: x % 1.75, [1.75 * quotient], device)          # tensor % number
+    gradcheck(lambda y: 2.5 % y, [2.5 / quotient], device)            # number % tensor
+
+
+def test_remainder_gradients_broadcast(device):
+    a = np.array([[0.3], [1.2], [-0.7]])                  # a/b at least 0.1 from an integer
+    b = np.array([[0.5, -0.5, 1.0, 2.0]])                 # for every pair
+    gradcheck(lambda x, y: x.remainder(y), [a, b], device)
+    gradcheck(lambda x, y: tg.remainder(y, x), [b.T, a.T], device)
+
+
 SCALAR_OPS = {
     "t + s": lambda t, s: t + s,
     "s + t": lambda t, s: s + t,

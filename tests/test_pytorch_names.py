@@ -6,6 +6,7 @@ Gradients in float64 against central differences; values against formulas writte
 PyTorch raises. Every test runs on "cpu" and "cuda" (the device fixture).
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -434,6 +435,34 @@ def test_arithmetic_methods(device):
         y.div(2, rounding_mode="floor")
     gradcheck(lambda a, b: a.add(b, alpha=-1.5) * a.sub(b, alpha=2) + a.div(b).pow(2),
               [np.array([0.5, -1.0, 2.0]), np.array([1.5, 2.0, -0.75])], device)
+
+
+def test_remainder_takes_the_divisors_sign_as_python_and_pytorch(device):
+    a = [-7.5, 7.5, -7.0, 7.0, 0.0, 5.25, 1e-3, -1e-3]
+    b = [2.0, -2.0, 3.0, -3.0, 3.0, 1.5, 4.0, 4.0]
+    expected = [x % y for x, y in zip(a, b)]             # Python's float %
+    x, y = tg.tensor(a, device=device), tg.tensor(b, device=device)
+    assert host(x % y).tolist() == pytest.approx(expected, rel=1e-6)
+    assert host(x.remainder(y)).tolist() == host(tg.remainder(x, y)).tolist()
+    labels = tg.tensor([-3, 0, 9, 12], device=device)   # integers stay integers
+    shifted = labels % 10
+    assert shifted.dtype == tg.int64 and host(shifted).tolist() == [7, 0, 9, 2]
+    assert host(17 % tg.tensor([5, -5], device=device)).tolist() == [2, -3]
+    assert host(tg.remainder(7, tg.tensor([2.0], device=device))).tolist() == [1.0]
+    mixed = tg.tensor([5, -5], device=device) % 1.5      # int % float: the default float
+    assert mixed.dtype == tg.float32 and host(mixed).tolist() == [0.5, 1.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # nan, and no NumPy warning
+        assert np.isnan(host(x % 0.0)).all()
+    assert (x % 2.0).grad_fn is None and (x.requires_grad_() % 2.0).grad_fn.name() == \
+        "RemainderBackward"
+
+
+def test_integer_remainder_by_zero_is_an_error_on_cpu():
+    with pytest.raises(ZeroDivisionError, match="int64.*modulo 0"):
+        tg.tensor([1, 2]) % tg.tensor([1, 0])
+    with pytest.raises(ZeroDivisionError, match="modulo 0"):
+        tg.tensor([1, 2]) % 0
 
 
 @given(data=st.data())

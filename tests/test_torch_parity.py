@@ -246,6 +246,25 @@ def test_activation_values_and_grads(device, name):
     np.testing.assert_allclose(host(gx.grad), tnp(tx.grad), rtol=RTOL, atol=1e-300)
 
 
+def test_remainder_values_and_grads(device):
+    rng = np.random.default_rng(9)
+    a = rng.uniform(-6, 6, (5, 4))
+    b = rng.choice([-1, 1], (1, 4)) * rng.uniform(0.5, 2.5, (1, 4))    # broadcast over rows
+    upstream = rng.standard_normal((5, 4))
+    ta, tb, ga, gb = tt(a, True), tt(b, True), tgt(a, device, True), tgt(b, device, True)
+    t_out, g_out = torch.remainder(ta, tb), ga % gb
+    t_out.backward(tt(upstream))
+    g_out.backward(tgt(upstream, device))
+    np.testing.assert_allclose(host(g_out), tnp(t_out), rtol=RTOL, atol=1e-15)
+    np.testing.assert_allclose(host(ga.grad), tnp(ta.grad), rtol=RTOL)
+    np.testing.assert_allclose(host(gb.grad), tnp(tb.grad), rtol=RTOL)
+    ints = rng.integers(-20, 20, 12)
+    assert host(tg.tensor(ints, device=device) % 7).tolist() == \
+        torch.remainder(torch.tensor(ints), 7).tolist()
+    assert host(tg.tensor(ints, device=device) % -7).tolist() == \
+        torch.remainder(torch.tensor(ints), -7).tolist()
+
+
 @pytest.mark.parametrize("correction", [0, 1, 2])
 @pytest.mark.parametrize("dim", [None, 0, 1, (0, 2)])
 def test_var_and_std_with_correction(device, correction, dim):

@@ -15,8 +15,8 @@ from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int32,
 from .function import Function, once_differentiable
 from .functional import (abs, argmax, argmin, cat, clamp, clip, exp, flatten, log, log1p,
                          log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
-                         permute, relu, reshape, sigmoid, softmax, softplus, sqrt, squeeze, stack,
-                         std, sum, tanh, transpose, unsqueeze, var, where)
+                         permute, relu, remainder, reshape, sigmoid, softmax, softplus, sqrt,
+                         squeeze, stack, std, sum, tanh, transpose, unsqueeze, var, where)
 from .gradcheck import gradcheck
 from .tensor import (Tensor, arange, as_tensor, empty, eye, from_numpy, full, full_like,
                      linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,

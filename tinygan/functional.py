@@ -75,6 +75,11 @@ def argmax(x, dim=None, keepdim=False): return _tensor(x, "argmax").argmax(dim, 
 def argmin(x, dim=None, keepdim=False): return _tensor(x, "argmin").argmin(dim, keepdim)
 def max(x, dim=None, keepdim=False): return _tensor(x, "max").max(dim, keepdim)
 def min(x, dim=None, keepdim=False): return _tensor(x, "min").min(dim, keepdim)
+def remainder(a, b):
+    """a % b with the divisor's sign, as torch.remainder (a may be a number)."""
+    return _tensor(b, "remainder").__rmod__(a) if not isinstance(a, Tensor) else a % b
+
+
 def maximum(a, b): return _tensor(a, "maximum").maximum(b)
 def minimum(a, b): return _tensor(a, "minimum").minimum(b)
 def matmul(a, b): return _tensor(a, "matmul").matmul(b)

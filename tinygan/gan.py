@@ -385,7 +385,7 @@ class GANTrainer:
         classes = self.discriminator.num_classes
         shift = randint(1, classes, (labels.shape[0],), generator=self.noise_rng,
                         device=self.device, dtype=labels.dtype)
-        return Tensor((labels.data + shift.data) % classes)   # integers: no graph to keep
+        return (labels + shift) % classes
 
     def g_step(self, n, labels=None):
         """One generator update on n fresh samples; returns the loss."""

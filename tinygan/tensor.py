@@ -34,7 +34,7 @@ from .dtypes import (bool_, can_cast, float16, float32, float64, get_default_dty
                      uint8)
 from .function import Context
 from .ops.activations import HyperbolicTangent, Logistic, Rectify
-from .ops.arithmetic import Add, Div, Mul, Neg, Pow, Reciprocal, Sub
+from .ops.arithmetic import Add, Div, Mul, Neg, Pow, Reciprocal, Remainder, Sub
 from .ops.conversions import Clone, To
 from .ops.elementwise import Abs, Clamp, Exp, Log, Log1p, Maximum, Minimum, Sign, Sqrt
 from .ops.matmul import MatMul
@@ -525,6 +525,8 @@ class Tensor:
     def __rmul__(self, other): return _binary(Mul, other, self)
     def __truediv__(self, other): return _divide(self, other)
     def __rtruediv__(self, other): return _divide(other, self)
+    def __mod__(self, other): return _remainder(self, other)
+    def __rmod__(self, other): return _remainder(other, self)
     def __pow__(self, other): return _binary(Pow, self, other)
     def __rpow__(self, other): return _binary(Pow, other, self)
     def __neg__(self): return Neg.apply(self)
@@ -537,6 +539,11 @@ class Tensor:
     def sub(self, other, alpha=1): return _binary(Sub, self, _alpha(self, other, alpha, "sub"))
     def mul(self, other): return _binary(Mul, self, other)
     def pow(self, exponent): return _binary(Pow, self, exponent)
+
+    def remainder(self, other):
+        """self mod other with the divisor's sign (Python's %, PyTorch's remainder), so that
+        -7 % 3 is 2; d/dself = 1, d/dother = -floor(self/other)."""
+        return _remainder(self, other)
 
     def div(self, other, rounding_mode=None):
         """True division (integers give the default float dtype), as ``/``."""
@@ -975,6 +982,19 @@ def _divide(a, b):
     if not isinstance(a, Tensor):
         return Reciprocal.apply(_cast(b, dtype)) * a
     return Div.apply(_cast(a, dtype), _cast(b, dtype))
+
+
+def _remainder(a, b):
+    """a % b in the common dtype. An integer divisor of 0 is an error on "cpu", as PyTorch's
+    (NumPy would give 0 and a warning); checking it on "cuda" would cost a copy to the host."""
+    a, b = _operand(a), _operand(b)
+    dtype = result_type(a, b)
+    if dtype.kind in "iub":
+        divisor = b.data if isinstance(b, Tensor) else b
+        on_cpu = not isinstance(b, Tensor) or backend.device_of(divisor) == backend.CPU
+        if on_cpu and bool((divisor == 0).any() if isinstance(b, Tensor) else divisor == 0):
+            raise ZeroDivisionError(f"remainder: an integer tensor ({dtype}) modulo 0")
+    return _binary(Remainder, a, b)
 
 
 def _compare(a, b, op):

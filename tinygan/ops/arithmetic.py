@@ -1,10 +1,10 @@
-"""+, -, *, /, ** and negation, with broadcasting (operands already of one dtype)."""
+"""+, -, *, /, %, ** and negation, with broadcasting (operands already of one dtype)."""
 from __future__ import annotations
 
 import math
 import numbers
 
-from ..backend import array_module
+from ..backend import array_module, errstate
 from ..function import Function
 from .elementwise import Where
 
@@ -79,6 +79,23 @@ class Neg(Function):
     @staticmethod
     def backward(ctx, grad):
         return -grad
+
+
+class Remainder(Function):
+    """a mod b with the divisor's sign (Python's %, torch.remainder): a - ⌊a/b⌋·b."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        with errstate(divide="ignore", invalid="ignore"):   # x % 0.0 is nan, silently
+            if ctx.needs_input_grad[1]:
+                ctx.save_for_backward(-(a // b))
+            return a % b
+
+    @staticmethod
+    def backward(ctx, grad):
+        # d/da = 1, d/db = -⌊a/b⌋ (a step function of a and b: a constant in the graph)
+        need_a, need_b = ctx.needs_input_grad
+        return (grad if need_a else None), (grad * ctx.saved_tensors[0] if need_b else None)
 
 
 class Pow(Function):
