@@ -197,7 +197,7 @@ def _update_running_stats(running_mean, running_var, mean_var, count, momentum, 
     """running = (1 - m)·running + m·batch, in place, the variance unbiased: var·n/(n-1),
     the factor folded into its rate. ``mean_var``: the batch's mean and biased variance as
     the rows of one array. When ``rows`` holds the running stats the same way, one update
-    moves both: 3 device ops, not 6 (24 of a GAN step's 357, with G's 4 BatchNorms)."""
+    moves both: 3 device ops, not 6 (24 fewer in a GAN step: G's 4 BatchNorms, run twice)."""
     if momentum is None:
         raise ValueError("momentum=None needs the module's num_batches_tracked; "
                          "use nn.BatchNorm1d(momentum=None)")

@@ -29,9 +29,9 @@ class LeakyRectify(Function):
     @staticmethod
     def forward(ctx, x, slope=0.01):                        # f(x) = x if x > 0 else a·x
         # f'(x) is 1 above 0 and a elsewhere, and f(x) = x·f'(x) exactly (x·1 and x·a are
-        # PyTorch's two branches) for any slope. The select is slow in NumPy, but two
-        # multiplies and an add instead bought 0.9% of a CPU GAN step and cost 12 device
-        # ops (bench/tricks.py), so it stays a select.
+        # PyTorch's two branches) for any slope. NumPy's select is slow, but two multiplies
+        # and an add in its place saved only 0.9% of a CPU GAN step at batch 128 (and lost
+        # 2% at 512) for 12 more device ops (bench/tricks.py), so f' is a select.
         one, a = x.dtype.type(1), x.dtype.type(slope)       # x's dtype: no float64 result
         local = array_module(x).where(x > 0, one, a)
         ctx.save_for_backward(local)
