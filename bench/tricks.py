@@ -9,7 +9,8 @@ of each, their ratio, and the device ops per step on the cuda path (counted on t
 stand-in in tests/, as bench/gan_step.py does). The tricks:
 
 - flat_adam: Adam over one flat buffer per parameter group (tinygan/optim/flat.py), against
-  Adam over each parameter on its own;
+  Adam over each parameter on its own (Adam uses it on a GPU only; here on the CPU too,
+  through adam.FLAT_ON_CPU, to measure what it would cost there);
 - d_one_pass: D over fakes and reals stacked in one pass (GANTrainer._d_loss_in_one_pass),
   against one pass each;
 - adam_blocks: Adam's update on the CPU in cache-sized blocks (tinygan/optim/adam.py),
@@ -101,6 +102,15 @@ def trainer(device, batch, trick, on):
             opt._flatten = lambda *args: False      # every parameter on its own
     if trick == "d_one_pass":
         t.d_rows_independent = on
+    if on and trick == "flat_adam":
+        def flat_step():
+            from tinygan.optim import adam
+            adam.FLAT_ON_CPU = True
+            try:
+                return t.train_step(real)
+            finally:
+                adam.FLAT_ON_CPU = False
+        return flat_step
     if on:
         return lambda: t.train_step(real)
 

@@ -354,6 +354,21 @@ def test_adam_keeps_training_a_model_moved_or_reloaded_around_its_steps(device):
     assert not np.array_equal(after["0.weight"], saved[0]["0.weight"])   # it did train
 
 
+def test_adam_lays_a_group_out_flat_on_a_gpu_only(device, monkeypatch):
+    # On a GPU one flat buffer saves hundreds of launches a step; on the CPU the gather of
+    # the gradients costs more than it saves, so the parameters stay where they are there
+    # (adam.FLAT_ON_CPU, which bench/tricks.py sets to measure that, says otherwise).
+    from tinygan.optim import adam
+    for flat_on_cpu in (False, True):
+        monkeypatch.setattr(adam, "FLAT_ON_CPU", flat_on_cpu)
+        a, b = param([1.0, 2.0], device), param([3.0], device)
+        adam_run([a, b], [[[1.0, 1.0], [2.0]], [[0.5, -1.0], [1.0]]])
+        laid_out = a.data.base is not None and b.data.base is not None   # views of a buffer
+        assert laid_out == (device != "cpu" or flat_on_cpu)
+        np.testing.assert_allclose(host(b), adam_reference([3.0], [np.array([2.0]),
+                                   np.array([1.0])], lr=0.1), rtol=1e-12)
+
+
 def test_adam_updates_tied_parameters_in_place(device):
     # b is a view of a's memory: the two must stay tied, so neither moves to a flat buffer.
     a = param([1.0, 2.0, 3.0, 4.0], device)
