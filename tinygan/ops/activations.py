@@ -19,7 +19,8 @@ class Rectify(Function):
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors                            # 1 for x > 0, else 0 (0 at x = 0)
         # A select, not grad·(y > 0): 0 where x ≤ 0 even for an inf upstream gradient
-        # (inf · 0 is NaN), as PyTorch. NumPy's where costs ~3% of a CPU training step here.
+        # (inf · 0 is NaN), as PyTorch. Against grad·(y > 0), NumPy's where cost 0.3%, 1.9%
+        # and -1.3% of a CPU GAN step at batch 64, 128 and 512 (2-core VM, 2026-11-30).
         return Where.apply(y > 0, grad, 0.0)               # 0.0: no zeros array to make
 
 

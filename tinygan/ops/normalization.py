@@ -1,5 +1,7 @@
-"""Batch normalisation as one fused op, with a hand-written backward (the composed form
-takes several more passes over the activations)."""
+"""Batch normalisation as one fused op, with a hand-written backward. The composed form
+(mean, variance, normalise, each differentiated by autograd) takes several more passes over
+the activations: against it this saved 12-13% of a CPU GAN step at batch 64, 9-13% at 128,
+10-14% at 512, and 72 device ops (bench/tricks.py, three runs on a 2-core VM, 2026-11-30)."""
 from __future__ import annotations
 
 from ..backend import array_module

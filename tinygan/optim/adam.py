@@ -11,8 +11,8 @@ from .optimizer import Optimizer
 
 # On the CPU the update runs over blocks of this many elements, so that the dozen
 # passes it makes over p, g, m and v stay in the core's cache instead of streaming
-# every array from memory a dozen times: 9.7%, 4.6% and 4.2% of a CPU GAN step at batch
-# 64, 128 and 512 (bench/tricks.py, 2-core VM, 2026-11-30).
+# every array from memory a dozen times: 7.6-9.7% of a CPU GAN step at batch 64, 4.6-6.6%
+# at 128, 1.2-4.2% at 512 (bench/tricks.py, three runs on a 2-core VM, 2026-11-30).
 CPU_BLOCK = 1 << 16
 
 # Adam lays each group out in one flat buffer on a GPU (flat.py: 310 device ops fewer a GAN

@@ -6,10 +6,10 @@ Adam's 13 ops for each of the MNIST GAN's 26 parameters were 340 launches a step
 parameters (and Adam's averages) laid end to end in one buffer, the same 13 ops update all
 of them at once. PyTorch gets there with its foreach and fused kernels; we cannot write
 kernels, so we move the data instead. Measured with bench/tricks.py (2-core VM, 2026-11-30):
-639 → 329 device ops per GAN step, which is the point on a GPU. On the CPU it made a step
-1%, 1% and 3% slower at batch 64, 128 and 512 (the update already ran in cache-sized blocks,
-and the one gather of the gradients cost more than the calls it saved), so Adam uses it on
-a GPU only.
+639 → 329 device ops per GAN step, which is the point on a GPU. On the CPU it made a step 1
+to 3% slower in five of seven measurements at batch 64, 128 and 512 (the update already ran
+in cache-sized blocks, and the one gather of the gradients cost more than the calls it
+saved), so Adam uses it on a GPU only.
 
 The views are handed back to their owners (``p.data = view``). Whoever replaces one later
 (``module.to(device)``, ``optimizer.load_state_dict``) breaks the link; :meth:`holds` sees
