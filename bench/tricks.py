@@ -14,7 +14,7 @@ stand-in in tests/, as bench/gan_step.py does). The tricks:
 - d_one_pass: D over fakes and reals stacked in one pass (GANTrainer._d_loss_in_one_pass),
   against one pass each;
 - adam_blocks: Adam's update on the CPU in cache-sized blocks (tinygan/optim/adam.py),
-  against one pass over the whole flat buffer;
+  against each pass over a whole parameter at once;
 - batchnorm_fused: BatchNorm as one Function with its backward by hand
   (tinygan/ops/normalization.py), against the composed form a learner writes (mean, var,
   normalise) that autograd differentiates op by op.
@@ -78,7 +78,7 @@ def plain_form(trick):
     from tinygan.optim import adam
     if trick == "adam_blocks":
         saved = adam, "CPU_BLOCK", adam.CPU_BLOCK
-        adam.CPU_BLOCK = 1 << 62                      # one block: the whole buffer
+        adam.CPU_BLOCK = 1 << 62                      # one block: the whole array
     elif trick == "batchnorm_fused":
         saved = F, "batch_norm", F.batch_norm
         F.batch_norm = composed_batch_norm

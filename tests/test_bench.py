@@ -98,7 +98,7 @@ def test_each_tricks_plain_form_computes_the_same_step():
         for name in ("d_loss", "g_loss"):
             a, b = (getattr(r, name).item() for r in (with_it, without))
             assert abs(a - b) <= 1e-5 * abs(a), (trick, name, a, b)
-    assert F.batch_norm is batch_norm and adam.CPU_BLOCK == block
+    assert F.batch_norm is batch_norm and adam.CPU_BLOCK == block and not adam.FLAT_ON_CPU
 
 
 def test_the_gemm_floor_replays_the_steps_matrix_products(device):
