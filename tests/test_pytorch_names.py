@@ -463,6 +463,9 @@ def test_integer_remainder_by_zero_is_an_error_on_cpu():
         tg.tensor([1, 2]) % tg.tensor([1, 0])
     with pytest.raises(ZeroDivisionError, match="modulo 0"):
         tg.tensor([1, 2]) % 0
+    with pytest.raises(NotImplementedError, match="bool"):
+        tg.tensor([True, False]) % tg.tensor([True, True])
+    assert (tg.tensor([True, False]) % 2).tolist() == [1, 0]     # bool and int: int64
 
 
 @given(data=st.data())

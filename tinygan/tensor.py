@@ -989,7 +989,10 @@ def _remainder(a, b):
     (NumPy would give 0 and a warning); checking it on "cuda" would cost a copy to the host."""
     a, b = _operand(a), _operand(b)
     dtype = result_type(a, b)
-    if dtype.kind in "iub":
+    if dtype.kind == "b":
+        raise NotImplementedError("remainder: not implemented for bool tensors, as in PyTorch; "
+                                  "convert with .long() first")
+    if dtype.kind in "iu":
         divisor = b.data if isinstance(b, Tensor) else b
         on_cpu = not isinstance(b, Tensor) or backend.device_of(divisor) == backend.CPU
         if on_cpu and bool((divisor == 0).any() if isinstance(b, Tensor) else divisor == 0):
