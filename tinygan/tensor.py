@@ -993,9 +993,11 @@ def _remainder(a, b):
         raise NotImplementedError("remainder: not implemented for bool tensors, as in PyTorch; "
                                   "convert with .long() first")
     if dtype.kind in "iu":
-        divisor = b.data if isinstance(b, Tensor) else b
-        on_cpu = not isinstance(b, Tensor) or backend.device_of(divisor) == backend.CPU
-        if on_cpu and bool((divisor == 0).any() if isinstance(b, Tensor) else divisor == 0):
+        if isinstance(b, Tensor):
+            by_zero = backend.device_of(b.data) == backend.CPU and bool((b.data == 0).any())
+        else:
+            by_zero = b == 0
+        if by_zero:
             raise ZeroDivisionError(f"remainder: an integer tensor ({dtype}) modulo 0")
     return _binary(Remainder, a, b)
 
