@@ -282,6 +282,19 @@ def test_leaf_modified_in_place_after_use_is_detected(device):
         loss.backward()
 
 
+def test_inplace_change_of_a_leaky_relu_input_is_detected(device):
+    # PyTorch's LeakyReLU saves its input (ours keeps only f'(x), which the change cannot
+    # touch), so writing into the input before backward is an error there; here too (the
+    # differential test found a program where PyTorch raised and tinygan did not).
+    x = leaf([-1.0, 2.0], device)
+    h = x * 1.0
+    y = tg.nn.functional.leaky_relu(h, 0.2)
+    with tg.no_grad():
+        h.mul_(2)
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        y.sum().backward()
+
+
 def test_inplace_change_of_an_operand_cast_for_the_op_is_detected(device):
     # int * float: the op computes on a float copy of the int, but the original is what
     # PyTorch saves, so changing it before backward is an error there. It must be here too

@@ -35,12 +35,14 @@ class LeakyRectify(Function):
         # 2% at 512) for 12 more device ops (bench/tricks.py), so f' is a select.
         one, a = x.dtype.type(1), x.dtype.type(slope)       # x's dtype: no float64 result
         local = array_module(x).where(x > 0, one, a)
-        ctx.save_for_backward(local)
+        # x too, as PyTorch saves it: an in-place write into x before backward is then the
+        # same error in both (the differential test found PyTorch raising where we did not)
+        ctx.save_for_backward(local, x)
         return x * local
 
     @staticmethod
     def backward(ctx, grad):
-        (local,) = ctx.saved_tensors                        # 1 for x > 0, else slope
+        local, _ = ctx.saved_tensors                        # 1 for x > 0, else slope
         return grad * local
 
 
