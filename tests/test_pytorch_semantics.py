@@ -505,6 +505,13 @@ def test_writes_refuse_overlapping_memory(device):
     a[...] = a                                   # the same memory, laid out alike: fine
     with pytest.raises(RuntimeError, match="single memory location"):
         a[[0, 1]] = a[2:]
+    a[0] = a[3]                                  # a 0-d value through a plain index: a fill
+    with pytest.raises(RuntimeError, match="single memory location"):
+        a[[0, 1]] = a[3]                         # through an advanced index: checked too
+    with pytest.raises(RuntimeError, match="single memory location"):
+        a.reshape(2, 2)[0, [0]] = a[0]           # (the differential test's program, reduced)
+    a[[0, 1]] = a[3].clone()
+    assert a.tolist() == [3.0, 3.0, 2.0, 3.0]
 
 
 def test_setitem_drops_leading_unit_dims_and_copy_does_not(device):

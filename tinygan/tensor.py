@@ -455,7 +455,7 @@ class Tensor:
         region = self._data if advanced else self._data[index]
         while value.ndim > region.ndim and value.shape[0] == 1 and not advanced:
             value = value.reshape(value.shape[1:])
-        if value.ndim == 0:     # PyTorch fills with a 0-d value: no overlap to check
+        if value.ndim == 0 and not advanced:   # PyTorch fills with it: no overlap to check
             return value
         memory = backend.overlap(region, value.data)
         if memory == "partial" or (advanced and memory == "full"):
