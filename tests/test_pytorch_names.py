@@ -431,6 +431,11 @@ def test_arithmetic_methods(device):
     assert ints.add(ints, alpha=3).tolist() == [4, 8]
     with pytest.raises(RuntimeError, match="alpha must not be a floating point"):
         ints.add(ints, alpha=0.5)
+    # alpha scales other in the result's dtype: a 0-d float64 plus int64 [1] is float64, as
+    # without alpha (the differential test found float32 here)
+    scalar = tg.tensor(1.0, dtype=tg.float64, device=device)
+    assert scalar.add(ints, alpha=0.5).dtype == tg.float64 == (scalar + ints).dtype
+    assert scalar.sub(ints, alpha=0.5).tolist() == [0.5, 0.0]
     with pytest.raises(NotImplementedError, match="rounding_mode"):
         y.div(2, rounding_mode="floor")
     gradcheck(lambda a, b: a.add(b, alpha=-1.5) * a.sub(b, alpha=2) + a.div(b).pow(2),

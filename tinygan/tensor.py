@@ -1120,13 +1120,15 @@ def _scaled(other, alpha):
 def _alpha(x, other, alpha, op):
     """alpha * other for add/sub, refused where PyTorch refuses alpha's type."""
     other = _operand(other)
-    kind = result_type(x, other).kind
-    if isinstance(alpha, (bool, np.bool_)) and kind != "b":
+    dtype = result_type(x, other)
+    if isinstance(alpha, (bool, np.bool_)) and dtype.kind != "b":
         raise RuntimeError(f"{op}: Boolean alpha only supported for Boolean results")
-    if kind in "biu" and isinstance(_number(alpha), float):
+    if dtype.kind in "biu" and isinstance(_number(alpha), float):
         raise RuntimeError(f"{op}: for integral input tensors, argument alpha must not be a "
                            f"floating point number (got alpha={alpha!r})")
-    return _scaled(other, alpha)
+    # other in the op's dtype before the scaling, as PyTorch computes: int64 [0] scaled by
+    # 0.5 alone would be float32 and outrank x's float64 if x is 0-d
+    return _scaled(_cast(other, dtype), alpha)
 
 
 def _softmax_input(x, dtype, op):
