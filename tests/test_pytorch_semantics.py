@@ -512,6 +512,10 @@ def test_writes_refuse_overlapping_memory(device):
         a.reshape(2, 2)[0, [0]] = a[0]           # (the differential test's program, reduced)
     a[[0, 1]] = a[3].clone()
     assert a.tolist() == [3.0, 3.0, 2.0, 3.0]
+    square = a.reshape(2, 2)                     # what an advanced write covers: its slices
+    square[[0], 1:] = square[0, 0]               # columns 1: do not hold [0, 0]: fine
+    square[[0], 2:] = square[0, 0]               # nothing written: fine (PyTorch too)
+    assert a.tolist() == [3.0, 3.0, 2.0, 3.0]
 
 
 def test_setitem_drops_leading_unit_dims_and_copy_does_not(device):

@@ -452,7 +452,7 @@ class Tensor:
         """value for self[index] = value: leading size-1 dims dropped (as PyTorch does), and
         refused when it overlaps the memory it is written into."""
         advanced = is_array_index(index)
-        region = self._data if advanced else self._data[index]
+        region = self._data[_basic_part(index) if advanced else index]
         while value.ndim > region.ndim and value.shape[0] == 1 and not advanced:
             value = value.reshape(value.shape[1:])
         if value.ndim == 0 and not advanced:   # PyTorch fills with it: no overlap to check
@@ -1077,6 +1077,18 @@ def _shape_args(args):
 
 def _index_parts(index):
     return index if isinstance(index, tuple) else (index,)
+
+
+def _basic_part(index):
+    """The index with each index array replaced by whole slices over the dims it indexes: the
+    view PyTorch writes into (index_put_), after the ints and slices, and checks for overlap."""
+    parts = []
+    for p in _index_parts(index):
+        if hasattr(p, "dtype") and p.ndim > 0:
+            parts.extend([slice(None)] * (p.ndim if p.dtype.kind == "b" else 1))
+        else:
+            parts.append(p)
+    return tuple(parts)
 
 
 def _device_index(x, index):
