@@ -503,6 +503,10 @@ def test_writes_refuse_overlapping_memory(device):
     with pytest.raises(RuntimeError, match="single memory location"):
         a[1:] = a[:-1]
     a[...] = a                                   # the same memory, laid out alike: fine
+    a[None, :] = a                               # a dim of size 1 more changes nothing
+    a.reshape(1, 4)[:] = a                       # (PyTorch agrees; the differential test)
+    with pytest.raises(RuntimeError, match="single memory location"):
+        a[None, 1:] = a[:-1]
     with pytest.raises(RuntimeError, match="single memory location"):
         a[[0, 1]] = a[2:]
     a[0] = a[3]                                  # a 0-d value through a plain index: a fill

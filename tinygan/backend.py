@@ -173,8 +173,10 @@ def check_same_device(*arrays, op="operation"):
 
 def overlap(a, b):
     """How two arrays' memory overlaps, by PyTorch's rule: "none"; "full" (both dense, the
-    same byte range and strides); "partial" (dense, intersecting otherwise: PyTorch refuses
-    to write between these); "unknown" (one is strided with gaps: PyTorch does not check)."""
+    same byte range and the same layout: sizes and strides alike once dims of size 1, which
+    are never stepped, are dropped); "partial" (dense, intersecting otherwise: PyTorch
+    refuses to write between these); "unknown" (one is strided with gaps: PyTorch does not
+    check)."""
     xp = array_module(a)
     if not xp.may_share_memory(a, b):
         return "none"
@@ -183,7 +185,11 @@ def overlap(a, b):
                 for x, (low, high) in ((a, bounds_a), (b, bounds_b)))
     if not dense:
         return "unknown"
-    return "full" if bounds_a == bounds_b and a.strides == b.strides else "partial"
+    return "full" if bounds_a == bounds_b and _layout(a) == _layout(b) else "partial"
+
+
+def _layout(a):
+    return [(n, stride) for n, stride in zip(a.shape, a.strides) if n != 1]
 
 
 def _byte_bounds(a):
