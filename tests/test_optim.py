@@ -369,6 +369,14 @@ def test_adam_lays_a_group_out_flat_on_a_gpu_only(device, monkeypatch):
                                    np.array([1.0])], lr=0.1), rtol=1e-12)
 
 
+def test_adam_with_an_empty_parameter_group(device):
+    w = param([1.0, 2.0], device)
+    opt = optim.Adam([{"params": [w]}, {"params": []}], lr=0.1)   # PyTorch allows it too
+    set_grad(w, [1.0, -1.0])
+    opt.step()
+    np.testing.assert_allclose(host(w), [0.9, 2.1], rtol=1e-6)
+
+
 def test_adam_updates_tied_parameters_in_place(device):
     # b is a view of a's memory: the two must stay tied, so neither moves to a flat buffer.
     a = param([1.0, 2.0, 3.0, 4.0], device)

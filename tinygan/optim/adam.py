@@ -69,12 +69,14 @@ class Adam(Optimizer):
     def step(self):
         for index, group in enumerate(self.param_groups):
             params = group["params"]
+            if not params:                   # an empty group, as PyTorch allows: nothing to do
+                continue
             states = self._states_of(index)
             flat_here = FLAT_ON_CPU or backend.device_of(params[0].data) != backend.CPU
             if (flat_here and all(p.grad is not None for p in params)
                     and self._flatten(index, params, states)):
                 self._step_flat(index, group, params, states)
-            else:    # some without a gradient this step, or not one device and dtype
+            else:    # on the CPU, some without a gradient, or not one device and dtype
                 for p, state in zip(params, states):
                     if p.grad is not None:
                         self._step_one(group, p, state)
