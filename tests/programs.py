@@ -890,9 +890,11 @@ def pair_safe(a, b):
     if shape is None:
         return True      # both raise
     gap = np.abs(np.broadcast_to(a.values, shape) - np.broadcast_to(b.values, shape))
+    if gap.size == 0:
+        return True      # nothing compared (an operand may be empty: no tolerance to take)
     margin = 2.0 * (float(np.max(tolerance(a.meta, a.dtype, a.values))) +
                     float(np.max(tolerance(b.meta, b.dtype, b.values))))
-    return gap.size == 0 or float(gap.min()) > margin
+    return float(gap.min()) > margin
 
 
 def operand_stat(s, operand):
