@@ -508,6 +508,9 @@ def test_writes_refuse_overlapping_memory(device):
     with pytest.raises(RuntimeError, match="single memory location"):
         a[None, 1:] = a[:-1]
     with pytest.raises(RuntimeError, match="single memory location"):
+        a.unsqueeze(0).copy_(a)                  # copy_ does not broadcast first: partial
+    a.unsqueeze(0).copy_(a.reshape(1, 4))        # the same view twice: full
+    with pytest.raises(RuntimeError, match="single memory location"):
         a[[0, 1]] = a[2:]
     a[0] = a[3]                                  # a 0-d value through a plain index: a fill
     with pytest.raises(RuntimeError, match="single memory location"):

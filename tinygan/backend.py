@@ -171,12 +171,14 @@ def check_same_device(*arrays, op="operation"):
                            "move them with .to(device) first")
 
 
-def overlap(a, b):
+def overlap(a, b, broadcast=False):
     """How two arrays' memory overlaps, by PyTorch's rule: "none"; "full" (both dense, the
-    same byte range and the same layout: sizes and strides alike once dims of size 1, which
-    are never stepped, are dropped); "partial" (dense, intersecting otherwise: PyTorch
-    refuses to write between these); "unknown" (one is strided with gaps: PyTorch does not
-    check)."""
+    same byte range, the same shape and the same strides, those of dims of size 1 aside:
+    they are never stepped, and NumPy gives them other strides than PyTorch); "partial"
+    (dense, intersecting otherwise: PyTorch refuses to write between these); "unknown" (one
+    is strided with gaps: PyTorch does not check). ``broadcast``: b is broadcast to a first,
+    as setitem broadcasts its value (a[None, :] = a is full there; a.unsqueeze(0).copy_(a)
+    is partial, in PyTorch as here)."""
     xp = array_module(a)
     if not xp.may_share_memory(a, b):
         return "none"
@@ -185,7 +187,8 @@ def overlap(a, b):
                 for x, (low, high) in ((a, bounds_a), (b, bounds_b)))
     if not dense:
         return "unknown"
-    return "full" if bounds_a == bounds_b and _layout(a) == _layout(b) else "partial"
+    alike = _layout(a) == _layout(b) and (broadcast or a.shape == b.shape)
+    return "full" if bounds_a == bounds_b and alike else "partial"
 
 
 def _layout(a):

@@ -395,7 +395,12 @@ class Tensor:
         if isinstance(src, Tensor) and _broadcast_shape(src.shape, self.shape) != self.shape:
             raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
                                f"broadcast shape {list(_broadcast_shape(src.shape, self.shape))}")
-        self[...] = src
+        # src as it is, not broadcast first as setitem does: x.unsqueeze(0).copy_(x) is a
+        # partial overlap in PyTorch (found by the differential test)
+        if (isinstance(src, Tensor) and src.device == self.device
+                and backend.overlap(self._data, src.data) == "partial"):
+            raise _overlap_error()
+        self[...] = src                      # (another device: setitem's error names both)
         return self
 
     def add_(self, other, alpha=1):
@@ -457,7 +462,7 @@ class Tensor:
             value = value.reshape(value.shape[1:])
         if value.ndim == 0 and not advanced:   # PyTorch fills with it: no overlap to check
             return value
-        memory = backend.overlap(region, value.data)
+        memory = backend.overlap(region, value.data, broadcast=True)
         if memory == "partial" or (advanced and memory == "full"):
             raise _overlap_error()
         return value
