@@ -225,6 +225,23 @@ def test_saved_buffers_are_freed_after_backward(device):
         (h * 2).sum().backward()                 # a new head over the freed part
 
 
+def test_a_write_through_a_view_is_freed_by_backward_as_in_pytorch(device):
+    # The write is recorded on the base (CopySlices); a second backward through it without
+    # retain_graph raises in PyTorch, here too (the differential test found it walked again).
+    base = tg.zeros(1, 3, 4, dtype=tg.float64, device=device)
+    value = leaf(0.5, device)
+    base.permute(0, 1, 2).copy_(value)
+    (base * 1.0).sum().backward()
+    np.testing.assert_allclose(host(value.grad), 12.0)
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        (base * 1.0).sum().backward()
+    kept = tg.zeros(2, dtype=tg.float64, device=device)
+    kept[:1] = value
+    (kept * 1.0).sum().backward(retain_graph=True)
+    (kept * 1.0).sum().backward()                   # kept: walked twice
+    np.testing.assert_allclose(host(value.grad), 14.0)
+
+
 def test_backward_on_non_scalar_needs_a_gradient(device):
     x = leaf([[1.0, 2.0, 3.0]], device)
     with pytest.raises(RuntimeError, match="scalar"):

@@ -135,18 +135,23 @@ class CopySlices(Function):
             positions = function.forward(_Scratch(), positions, **kwargs)
             region = function.forward(_Scratch(), region, **kwargs)
         region[...] = value
-        ctx.region_shape, ctx.positions = positions.shape, positions.reshape(-1)
+        # saved, not kept on ctx: a backward frees them, so a second one through this node
+        # is PyTorch's "backward through the graph a second time" error (the differential
+        # test found PyTorch raising there)
+        ctx.region_shape = positions.shape
+        ctx.save_for_backward(positions.reshape(-1))
         return base
 
     @staticmethod
     def backward(ctx, grad):                                # the region's gradient goes to value,
         need_base, need_value = ctx.needs_input_grad        # the rest to the old base
+        (positions,) = ctx.saved_arrays
         flat = grad.reshape(-1)
         grad_base = grad_value = None
         if need_base:
-            grad_base = SetItem.apply(flat, 0, index=ctx.positions).reshape(grad.shape)
+            grad_base = SetItem.apply(flat, 0, index=positions).reshape(grad.shape)
         if need_value:
-            grad_value = GetItem.apply(flat, index=ctx.positions).reshape(ctx.region_shape)
+            grad_value = GetItem.apply(flat, index=positions).reshape(ctx.region_shape)
         return grad_base, grad_value
 
 
