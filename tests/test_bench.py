@@ -4,8 +4,6 @@ import importlib.util
 import math
 from pathlib import Path
 
-import pytest
-
 from tinygan.ops import matmul
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import tinygan as tg
 from tinygan import nn
 from tinygan.nn import functional as F
-from strategies import arrays, distinct_arrays, host, shapes, to_tensor
+from strategies import arrays, host, shapes, to_tensor
 
 
 def gradcheck(fn, hosts, device):
