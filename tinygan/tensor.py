@@ -397,10 +397,7 @@ class Tensor:
                                f"broadcast shape {list(_broadcast_shape(src.shape, self.shape))}")
         # src as it is, not broadcast first as setitem does: x.unsqueeze(0).copy_(x) is a
         # partial overlap in PyTorch (found by the differential test)
-        if (isinstance(src, Tensor) and src.device == self.device
-                and backend.overlap(self._data, src.data) == "partial"):
-            raise _overlap_error()
-        self[...] = src                      # (another device: setitem's error names both)
+        self._assign(..., src, broadcast=False)
         return self
 
     def add_(self, other, alpha=1):
@@ -439,10 +436,15 @@ class Tensor:
 
         Recorded in the graph when value or t requires grad, as in PyTorch.
         """
+        self._assign(index, value)
+
+    def _assign(self, index, value, broadcast=True):
+        """setitem, and copy_ with ``broadcast=False``: value's overlap with t is then judged
+        on value as it is, not broadcast to the region first."""
         index = _device_index(self, index)
         if isinstance(value, Tensor):
             backend.check_same_device(self._data, value.data, op="setitem")
-            value = self._fit_value(index, value)
+            value = self._fit_value(index, value, broadcast)
         elif not is_number(value):
             raise TypeError(f"can only assign a number or a Tensor to a Tensor, "
                             f"got {type(value).__name__}")
@@ -453,16 +455,16 @@ class Tensor:
         self._write(lambda old: SetItem.apply(old, value, index=index), (value,),
                     check_cast=False, check_overlap=False)   # _fit_value checked it
 
-    def _fit_value(self, index, value):
+    def _fit_value(self, index, value, broadcast=True):
         """value for self[index] = value: leading size-1 dims dropped (as PyTorch does), and
         refused when it overlaps the memory it is written into."""
         advanced = is_array_index(index)
         region = self._data[_basic_part(index) if advanced else index]
         while value.ndim > region.ndim and value.shape[0] == 1 and not advanced:
             value = value.reshape(value.shape[1:])
-        if value.ndim == 0 and not advanced:   # PyTorch fills with it: no overlap to check
+        if value.ndim == 0 and broadcast and not advanced:   # setitem fills: nothing to check
             return value
-        memory = backend.overlap(region, value.data, broadcast=True)
+        memory = backend.overlap(region, value.data, broadcast=broadcast)
         if memory == "partial" or (advanced and memory == "full"):
             raise _overlap_error()
         return value
