@@ -312,6 +312,24 @@ def test_inplace_change_of_a_leaky_relu_input_is_detected(device):
         y.sum().backward()
 
 
+def test_inplace_change_of_a_gather_index_or_a_class_target_is_detected(device):
+    # PyTorch's gather and nll_loss save the index / target: writing into it before
+    # backward is an error there, here too (the differential test found cross_entropy's).
+    x = leaf([[0.5, 1.5], [2.5, 3.5]], device)
+    index = tg.tensor([[1], [0]], device=device)
+    picked = x.gather(1, index)
+    index.mul_(0)
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        picked.sum().backward()
+    target = tg.tensor([1, -100], device=device)
+    loss = tg.nn.functional.cross_entropy(x, target)
+    target.add_(0)
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        loss.backward()
+    loss = tg.nn.functional.cross_entropy(x, target)   # untouched: fine
+    loss.backward()
+
+
 def test_inplace_change_of_an_operand_cast_for_the_op_is_detected(device):
     # int * float: the op computes on a float copy of the int, but the original is what
     # PyTorch saves, so changing it before backward is an error there. It must be here too

@@ -39,7 +39,8 @@ from .ops.conversions import Clone, To
 from .ops.elementwise import Abs, Clamp, Exp, Log, Log1p, Maximum, Minimum, Sign, Sqrt
 from .ops.matmul import MatMul
 from .ops.reductions import MaxAll, MaxAlong, Mean, SqrtOfVar, Sum, Var
-from .ops.shapes import CopySlices, Expand, GetItem, Permute, Reshape, SetItem, is_array_index
+from .ops.shapes import (CopySlices, Expand, Gather, GetItem, Permute, Reshape, SetItem,
+                         is_array_index)
 from .ops.softmax import LogNormalizedExp, LogSumExp, NormalizedExp
 
 MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
@@ -825,7 +826,7 @@ class Tensor:
         index = _tensor_operand(index, "gather")
         if self.ndim == 0 and index.ndim == 0:     # PyTorch treats a 0-d tensor as 1-D here
             return self.reshape(1).gather(dim, index.reshape(1)).reshape(())
-        return GetItem.apply(self, index=_gather_index(self, dim, index, "gather"))
+        return Gather.apply(self, index, picks=_gather_index(self, dim, index, "gather"))
 
     @property
     def T(self):

@@ -327,6 +327,9 @@ def _class_targets(input, target, weight, ignore_index, name):
             raise IndexError(f"{name}: Target {bad.flat[0]} is out of bounds (there are "
                              f"{classes} classes)")
     safe = Tensor(xp.where(ignored, 0, target.data))       # ignored targets pick class 0
+    # gather saves safe; sharing target's count of in-place changes makes writing into the
+    # target before backward an error, as in PyTorch (its nll_loss saves the target)
+    safe._versions = target._versions
     if input.ndim == 1:
         picked = input.gather(0, safe.reshape(1)).reshape(())
     else:

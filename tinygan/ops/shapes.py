@@ -84,6 +84,22 @@ class GetItem(Function):
         return SetItem.apply(zeros, grad, index=ctx.index)  # slices and masks never repeat
 
 
+class Gather(Function):
+    """x at ``picks`` (the integer arrays x.gather(dim, index) builds from index), with the
+    index tensor an input it saves, as PyTorch saves it: writing into the index before
+    backward is then an error in both (the differential test found cross_entropy's target)."""
+
+    @staticmethod
+    def forward(ctx, x, index, picks=None):
+        ctx.save_for_backward(index)
+        ctx.shape, ctx.picks = x.shape, picks
+        return x[picks]
+
+    @staticmethod
+    def backward(ctx, grad):                                # repeated picks sum their gradients
+        return IndexAdd.apply(grad.new_zeros(ctx.shape), grad, index=ctx.picks), None
+
+
 class SetItem(Function):
     """x with x[index] = value, out of place (Tensor.__setitem__ stores it back in x)."""
 
