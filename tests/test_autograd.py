@@ -326,7 +326,12 @@ def test_inplace_change_of_a_gather_index_or_a_class_target_is_detected(device):
     target.add_(0)
     with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
         loss.backward()
-    loss = tg.nn.functional.cross_entropy(x, target)   # untouched: fine
+    weight = tg.tensor([0.25, 0.75], dtype=tg.float64, device=device)
+    loss = tg.nn.functional.cross_entropy(x, target, weight=weight)
+    weight.mul_(2)                                     # the class weights: saved as well
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        loss.backward()
+    loss = tg.nn.functional.cross_entropy(x, target, weight=weight)   # untouched: fine
     loss.backward()
 
 

@@ -335,7 +335,10 @@ def _class_targets(input, target, weight, ignore_index, name):
     else:
         picked = input.gather(1, safe.unsqueeze(1)).squeeze(1)
     kept = Tensor((~ignored).astype(input.dtype))
-    w = kept if weight is None else weight[safe] * kept
+    if weight is None:
+        return picked, kept, Tensor(ignored)
+    w = weight[safe] * kept
+    w._versions = weight._versions     # saved by the loss's product: as PyTorch saves weight
     return picked, w, Tensor(ignored)
 
 
