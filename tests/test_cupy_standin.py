@@ -149,7 +149,8 @@ def test_cuda_namespace():
 def test_standin_defines_only_real_cupy_names():
     names = stored_names()
     public = lambda ns: {n for n in ns if not n.startswith("_")}
-    assert public(vars(cp)) - set(names["module"]) == {"transfers", "device_ops"}  # its own API
+    own_api = {"transfers", "device_ops", "fused_calls"}
+    assert public(vars(cp)) - set(names["module"]) == own_api
     assert public(vars(cp.random)) <= set(names["random"])
     assert public(vars(cp.cuda)) <= set(names["cuda"])
     assert public(vars(cp.random.Generator)) <= set(names["generator"])
@@ -331,6 +332,21 @@ def test_a_fused_function_is_one_op(a):
 
     assert ops(lambda a: axpy(a, a), a) == 1
     assert ops(lambda a: squared_diff(a, a), a) == 1
+    assert ("array", a.dtype.str, 2) in next(iter(cp.fused_calls[axpy.__wrapped__]))
+
+
+def test_a_fused_function_takes_what_cupy_fuse_takes(a):
+    @cp.fuse
+    def scale(x, factor):
+        return x * factor
+
+    assert scale(a, 2.0).shape == a.shape
+    assert (float, ) == tuple(t for t in next(iter(cp.fused_calls[scale.__wrapped__]))
+                              if t is float)
+    with pytest.raises(TypeError, match="Invalid argument type for 'scale': \\(list\\)"):
+        scale(a, [2.0])
+    with pytest.raises(TypeError, match="positional arguments only"):
+        scale(a, factor=2.0)
 
 
 def test_device_ops_by_name_and_reset(a):

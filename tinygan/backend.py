@@ -24,11 +24,15 @@ Where CuPy differs from NumPy, the choice is made here and nowhere else:
 4. ``errstate``: NumPy's floating-point error context does not exist in CuPy
    (device kernels never warn); :func:`errstate` is a no-op there.
 5. Memory accounting: the GPU's is CuPy's memory pool (:func:`memory_in_use`).
+6. Kernel fusion: ``cupy.fuse`` compiles a chain of elementwise ops into one kernel;
+   NumPy runs the same function op by op (:func:`fuse`).
 
 Tests replace CuPy with a strict stand-in through :func:`_use_cuda_module`; that
 hook is for the test suite, not a user option.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -204,6 +208,41 @@ def _byte_bounds(a):
 def scatter_add(target, index, values):
     """target[index] += values, summing where an index repeats (in place)."""
     array_module(target).add.at(target, index, values)
+
+
+FUSED = []   # every function made with fuse(), for the test that traces them through CuPy
+
+
+def fuse(function):
+    """``function(xp, *args)``, called as ``fused(*args)``: one kernel on a GPU, op by op on
+    the CPU. The first argument must be an array; xp is its array module.
+
+    On a GPU each elementwise op is a kernel launch of a few microseconds, whatever its size,
+    so a chain of them on small arrays costs its launches; ``cupy.fuse`` traces the function
+    once per argument dtypes and compiles the chain into one kernel. NumPy has nothing like
+    it, and there the function runs as written (its ``out=`` arguments keep it from making
+    temporaries). The function keeps to what cupy.fuse traces: ufuncs of ``xp`` and
+    operators on its arguments, ``out=`` an argument to update it in place, and no
+    arithmetic between two numbers (the tracer would do it in float16: pass 1 - β in,
+    computed by the caller). tests/test_fused.py traces every fused function of a GAN step
+    through CuPy's own tracer and checks the kernel's types.
+    """
+    kernels = {}   # array module -> its fused kernel, made on first use
+
+    @functools.wraps(function)
+    def fused(*args):
+        first = args[0]
+        if isinstance(first, (np.ndarray, np.generic)):
+            return function(np, *args)
+        xp = array_module(first)
+        kernel = kernels.get(xp)
+        if kernel is None:
+            kernel = kernels[xp] = xp.fuse(kernel_name=function.__name__)(
+                functools.partial(function, xp))
+        return kernel(*args)
+
+    FUSED.append(fused)
+    return fused
 
 
 def synchronize(device=CPU):

@@ -54,6 +54,8 @@ Stand-in-only API (real CuPy has none of it)::
     with cupy_standin.transfers.forbid():          # any device-to-host copy raises
         ...
 
+    cupy_standin.fused_calls                       # fused function -> its calls' argument types
+
     cupy_standin.device_ops.count                  # device ops since import / reset()
     cupy_standin.device_ops.by_name                # collections.Counter: op name -> count
     cupy_standin.device_ops.reset()
@@ -129,14 +131,37 @@ def is_available():
     return True
 
 
+# Stand-in only: the function of every cupy.fuse kernel called so far -> the argument types
+# of its calls (("array", dtype, ndim) or the number's type), for tests/test_fused.py, which
+# traces each through real CuPy's fusion.
+fused_calls = {}
+
+# What CuPy's Fusion.__call__ accepts (a numpy array too, but meeting a device array it is
+# the host/device mix the stand-in refuses everywhere).
+_FUSE_ARGUMENTS = (ndarray, _np.generic, int, float, complex, bool, type(None))
+
+
 def fuse(*args, **kwargs):
     """CuPy compiles the function into one kernel; here it runs as written, and a call
-    counts as one device op, whatever ops it holds."""
+    counts as one device op, whatever ops it holds (named as CuPy names the kernel:
+    ``kernel_name``, else the function's name). As CuPy, the kernel takes positional
+    arguments only, each a device array, a number or None."""
     def fused(function):
+        name = kwargs.get("kernel_name") or function.__name__
+
         @_functools.wraps(function)
         def call(*a, **k):
-            with device_ops.one_op(f"fuse({function.__name__})"):
-                return function(*a, **k)
+            if k:
+                raise TypeError(f"{name}() takes positional arguments only (a cupy.fuse "
+                                f"kernel), got keywords {sorted(k)}")
+            wrong = [type(x).__name__ for x in a if not isinstance(x, _FUSE_ARGUMENTS)]
+            if wrong:
+                raise TypeError(f"Invalid argument type for '{name}': ({', '.join(wrong)})")
+            fused_calls.setdefault(function, set()).add(tuple(
+                ("array", x.dtype.str, x.ndim) if isinstance(x, ndarray) else type(x)
+                for x in a))
+            with device_ops.one_op(f"fuse({name})"):
+                return function(*a)
         return call
     if len(args) == 1 and callable(args[0]) and not kwargs:
         return fused(args[0])

@@ -1,7 +1,7 @@
 """The activations: max(x, 0), its leaky form, the logistic σ, tanh and softplus."""
 from __future__ import annotations
 
-from ..backend import array_module, errstate
+from ..backend import array_module, errstate, fuse
 from ..function import Function
 from .elementwise import Where
 
@@ -50,13 +50,19 @@ def sigmoid(x):
     """σ(x) = 1/(1 + e^-x) on a raw array, as PyTorch computes it (the same values in float32
     and float64, 0 where e^-x overflows, x < -88 in float32), in 4 device ops; the
     select between 1/(1+e^-|x|) and e^-|x|/(1+e^-|x|) took 11 and kept values PyTorch
-    rounds to 0 (σ(-100) in float32)."""
-    xp = array_module(x)
-    y = xp.negative(x, out=xp.empty_like(x))               # out=: a 0-d result stays an array
+    rounds to 0 (σ(-100) in float32). On a GPU the 4 are one fused kernel."""
+    y = array_module(x).empty_like(x)                      # a 0-d result stays an array
+    _sigmoid_into(x, y)
+    return y
+
+
+@fuse   # one kernel on a GPU, not 4: 15 device ops fewer a GAN step (5 sigmoids)
+def _sigmoid_into(xp, x, y):
+    xp.negative(x, out=y)
     with errstate(over="ignore"):                           # e^-x = inf: σ = 1/inf = 0
         xp.exp(y, out=y)
     xp.add(y, 1, out=y)
-    return xp.reciprocal(y, out=y)
+    xp.reciprocal(y, out=y)
 
 
 class Logistic(Function):

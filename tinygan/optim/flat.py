@@ -1,15 +1,16 @@
-"""Many arrays as views into one flat buffer, so an update is a dozen device ops for a whole
-model instead of a dozen per parameter.
+"""Many arrays as views into one flat buffer, so an update is one pass for a whole model
+instead of one per parameter.
 
 On a GPU every elementwise op is a kernel launch of a few microseconds, whatever its size;
 Adam's 13 ops for each of the MNIST GAN's 26 parameters were 340 launches a step. With the
 parameters (and Adam's averages) laid end to end in one buffer, the same 13 ops update all
-of them at once. PyTorch gets there with its foreach and fused kernels; we cannot write
-kernels, so we move the data instead. Measured with bench/tricks.py (2-core VM, 2026-11-30):
-639 → 329 device ops per GAN step, which is the point on a GPU. On the CPU it made a step 1
-to 3% slower in five of seven measurements at batch 64, 128 and 512 (the update already ran
-in cache-sized blocks, and the one gather of the gradients cost more than the calls it
-saved), so Adam uses it on a GPU only.
+of them at once, and backend.fuse makes the 13 one kernel: a gather of the gradients and one
+update per optimizer. PyTorch gets there with its foreach and fused kernels. Measured with
+bench/tricks.py (2-core VM, 2026-11-30): 639 → 329 device ops per GAN step before the
+fusion, which is the point on a GPU. On the CPU it made a step 1 to 3% slower in five of
+seven measurements at batch 64, 128 and 512 (the update already ran in cache-sized blocks,
+and the one gather of the gradients cost more than the calls it saved), so Adam uses it on
+a GPU only.
 
 The views are handed back to their owners (``p.data = view``). Whoever replaces one later
 (``module.to(device)``, ``optimizer.load_state_dict``) breaks the link; :meth:`holds` sees
