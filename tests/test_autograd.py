@@ -335,6 +335,24 @@ def test_inplace_change_of_a_gather_index_or_a_class_target_is_detected(device):
     loss.backward()
 
 
+@pytest.mark.parametrize("pick", ["gather", "nll_loss 2-D", "nll_loss 1-D"])
+def test_inplace_change_of_a_gather_or_nll_loss_input_is_detected(device, pick):
+    # PyTorch's gather and nll_loss save their input too (nll_loss a (1, C) view of a (C,)
+    # one), though backward reads only its shape: writing into it before backward is an
+    # error there, here too (the differential test found nll_loss's)
+    h = leaf([[0.5, 1.5]], device) * 1.0
+    if pick == "gather":
+        y = h.gather(1, tg.tensor([[1]], device=device)).sum()
+    elif pick == "nll_loss 2-D":
+        y = tg.nn.functional.nll_loss(h, tg.tensor([1], device=device))
+    else:
+        y = tg.nn.functional.nll_loss(h[0], tg.tensor(1, device=device))
+    with tg.no_grad():
+        h.mul_(2)
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        y.backward()
+
+
 def test_inplace_change_of_an_operand_cast_for_the_op_is_detected(device):
     # int * float: the op computes on a float copy of the int, but the original is what
     # PyTorch saves, so changing it before backward is an error there. It must be here too

@@ -478,6 +478,29 @@ def test_a_view_made_under_no_grad_is_refused_for_a_recorded_write(device):
         v.copy_(t([5.0], device, requires_grad=True))
 
 
+def test_a_view_made_under_no_grad_takes_no_gradient_and_is_kept_only_when_needed(device):
+    # PyTorch gives such a view no grad accumulator: ops on it record a graph that ends
+    # there and keep its value only for another input's gradient; a write into its base
+    # before backward is an error only where that value is read
+    x = t([1.0, 2.0], device, tg.float64, requires_grad=True)
+    with tg.no_grad():
+        v = x[0:1]
+    w = t([3.0], device, tg.float64, requires_grad=True)
+    y, z = (v * v).sum(), (v * w).sum()           # z: w's gradient reads v
+    nll = tg.nn.functional.nll_loss(v.reshape(1, 1), tg.tensor([0], device=device))
+    assert y.requires_grad and y.grad_fn is not None
+    with tg.no_grad():
+        x.mul_(2)
+    y.backward()                                  # nothing read v: no error, no gradient
+    assert v.grad is None and x.grad is None
+    with pytest.raises(RuntimeError, match="created in no_grad mode"):
+        z.backward()
+    with pytest.raises(RuntimeError, match="created in no_grad mode"):
+        nll.backward()                            # PyTorch's nll_loss keeps its input always
+    with pytest.raises(RuntimeError, match="created in no_grad mode"):
+        v * w                                     # and so is a new use of v
+
+
 def test_std_of_equal_values_has_a_zero_gradient(device):
     x = t([1.0, 1.0], device, requires_grad=True)
     x.std().backward()

@@ -145,18 +145,23 @@ class Node:
             recipe = None
             if value is output.data:
                 recipe = _OUTPUT
-                self.versions.append((output._versions, output._version, output))
+                self.watch(output)
             elif hasattr(value, "dtype"):
                 recipe = _CONSTANT
                 for arg, edge in zip(args, edges):
                     if hasattr(arg, "_versions") and arg.data is value:
                         recipe = edge if edge is not None else _CONSTANT
-                        self.versions.append((arg._versions, arg._version, arg))
+                        self.watch(arg)
                         break
             self.saved.append(recipe)
-        # keep only the description of a saved tensor, not the tensor itself
-        self.versions = [(counts, seen, f"[{t.dtype} tensor of shape {t.shape}]")
-                         for counts, seen, t in self.versions]
+
+    def watch(self, tensor):
+        """Make a change to ``tensor``'s memory before backward an error (its count of
+        changes now is remembered, with a description, not the tensor itself)."""
+        no_grad_view = (tensor._requires_grad and tensor._view is not None
+                        and tensor._view.made_in_no_grad)
+        self.versions.append((tensor._versions, tensor._version,
+                              f"[{tensor.dtype} tensor of shape {tensor.shape}]", no_grad_view))
 
     def name(self):
         return f"{self.function.__name__}Backward"
@@ -165,7 +170,13 @@ class Node:
         return f"<{self.name()}>"
 
     def check_versions(self):
-        for counts, seen, what in self.versions:
+        for counts, seen, what, made_in_no_grad in self.versions:
+            if counts[0] != seen and made_in_no_grad:   # PyTorch's words for this case
+                raise RuntimeError(
+                    f"A view was created in no_grad mode and its base or another view of its "
+                    f"base has been modified inplace: {what}, saved by {self.name()}, is at "
+                    f"version {counts[0]}; expected version {seen}. Take the view and write "
+                    "both inside tg.no_grad(), or both outside it.")
             if counts[0] != seen:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been "

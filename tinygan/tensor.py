@@ -253,14 +253,19 @@ class Tensor:
         tensors = [a for a in args if isinstance(a, Tensor)]
         if len(tensors) > 1:
             backend.check_same_device(*(t.data for t in tensors), op=function.__name__)
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        requires = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        # A view made under no_grad of a tensor that requires grad requires grad too, but
+        # no gradient goes into it (PyTorch gives it no grad accumulator): its input needs
+        # none, so its value is not kept and a later write into its base is no error.
+        needs = tuple(r and (a._grad_fn is not None or a._view is None
+                             or not a._view.made_in_no_grad) for a, r in zip(args, requires))
         ctx = Context(needs)
         out = function.forward(ctx, *[a._data if isinstance(a, Tensor) else a for a in args],
                                **kwargs)
         result = Tensor(out)
         if ctx.is_view:  # the output shares args[0]'s memory: a view, as in PyTorch
             result._make_view_of(args[0], function, kwargs)
-        if any(needs) and is_grad_enabled() and result.dtype.kind == "f":
+        if any(requires) and is_grad_enabled() and result.dtype.kind == "f":
             edges = tuple(edge_to(a) if need else None for a, need in zip(args, needs))
             result._set_graph(Node(function, ctx, edges, args, result))
         return result     # (integer and bool results never require grad)
@@ -813,10 +818,10 @@ class Tensor:
             out = Clone.apply(out)       # all sizes 1: the reshapes made a view; repeat copies
         return out
 
-    def gather(self, dim, index):
+    def gather(self, dim, index, *, _keep_input=False):
         """out[i][j][k] = self[index[i][j][k]][j][k] for dim 0 (and so on): values picked
         along dim by an int64 index of the same number of dims; repeated picks add up their
-        gradients.
+        gradients. (``_keep_input``: for nll_loss, see Gather.)
 
         >>> import tinygan as tg
         >>> tg.tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, tg.tensor([[1], [0]]))
@@ -825,8 +830,10 @@ class Tensor:
         """
         index = _tensor_operand(index, "gather")
         if self.ndim == 0 and index.ndim == 0:     # PyTorch treats a 0-d tensor as 1-D here
-            return self.reshape(1).gather(dim, index.reshape(1)).reshape(())
-        return Gather.apply(self, index, picks=_gather_index(self, dim, index, "gather"))
+            return self.reshape(1).gather(dim, index.reshape(1), _keep_input=_keep_input
+                                          ).reshape(())
+        return Gather.apply(self, index, picks=_gather_index(self, dim, index, "gather"),
+                            keep_input=_keep_input)
 
     @property
     def T(self):
@@ -1071,8 +1078,7 @@ def _max_or_min(x, dim, keepdim, smallest):
     values = MaxAlong.apply(x, axis=axis, keepdim=keepdim, indices=indices)
     indices = Tensor(indices if keepdim else indices.squeeze(axis))
     if values.grad_fn is not None:   # backward reads the indices: writing them is caught
-        values.grad_fn.versions.append((indices._versions, indices._version,
-                                         f"[int64 tensor of shape {indices.shape}]"))
+        values.grad_fn.watch(indices)
     return MaxResult(values, indices)
 
 

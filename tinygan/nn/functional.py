@@ -330,10 +330,12 @@ def _class_targets(input, target, weight, ignore_index, name):
     # gather saves safe; sharing target's count of in-place changes makes writing into the
     # target before backward an error, as in PyTorch (its nll_loss saves the target)
     safe._versions = target._versions
+    # the input kept for backward whether or not it needs a gradient, as PyTorch's nll_loss
+    # keeps it: writing into it before backward is then an error in both
     if input.ndim == 1:
-        picked = input.gather(0, safe.reshape(1)).reshape(())
+        picked = input.gather(0, safe.reshape(1), _keep_input=True).reshape(())
     else:
-        picked = input.gather(1, safe.unsqueeze(1)).squeeze(1)
+        picked = input.gather(1, safe.unsqueeze(1), _keep_input=True).squeeze(1)
     kept = Tensor((~ignored).astype(input.dtype))
     if weight is None:
         return picked, kept, Tensor(ignored)

@@ -85,13 +85,15 @@ class GetItem(Function):
 
 
 class Gather(Function):
-    """x at ``picks`` (the integer arrays x.gather(dim, index) builds from index), with the
-    index tensor an input it saves, as PyTorch saves it: writing into the index before
-    backward is then an error in both (the differential test found cross_entropy's target)."""
+    """x at ``picks`` (the integer arrays x.gather(dim, index) builds from index). Backward
+    reads neither x nor index, but both are saved, as PyTorch saves them (x when it needs a
+    gradient; always with ``keep_input``, as PyTorch's nll_loss keeps its input): writing
+    into either before backward is then an error in both (the differential test found
+    cross_entropy's target, then nll_loss's input)."""
 
     @staticmethod
-    def forward(ctx, x, index, picks=None):
-        ctx.save_for_backward(index)
+    def forward(ctx, x, index, picks=None, keep_input=False):
+        ctx.save_for_backward(index, x if keep_input or ctx.needs_input_grad[0] else None)
         ctx.shape, ctx.picks = x.shape, picks
         return x[picks]
 
