@@ -242,6 +242,22 @@ def test_a_write_through_a_view_is_freed_by_backward_as_in_pytorch(device):
     np.testing.assert_allclose(host(value.grad), 14.0)
 
 
+def test_add_with_alpha_keeps_nothing_so_it_can_be_walked_twice(device):
+    # PyTorch's add/sub keep only the number alpha, so a second backward through them
+    # works without retain_graph; x * 2.0 keeps the 2.0 as a tensor, and raises (the
+    # differential test found add(alpha=) raising here)
+    x = leaf([1.0, 2.0], device)
+    for y, slope in ((x.add(x, alpha=2), 3.0), (x.sub(x, alpha=3), -2.0), (x + x, 2.0)):
+        x.grad = None
+        y.sum().backward()
+        y.sum().backward()                       # walked twice: twice the gradient
+        assert host(x.grad).tolist() == [2 * slope, 2 * slope]
+    y = x * 2.0
+    y.sum().backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        y.sum().backward()
+
+
 def test_backward_on_non_scalar_needs_a_gradient(device):
     x = leaf([[1.0, 2.0, 3.0]], device)
     with pytest.raises(RuntimeError, match="scalar"):

@@ -408,10 +408,10 @@ class Tensor:
 
     def add_(self, other, alpha=1):
         """self += alpha * other, in place."""
-        return self._write(lambda old: old + _scaled(other, alpha), (other,))
+        return self._write(lambda old: old.add(other, alpha=alpha), (other,))
 
     def sub_(self, other, alpha=1):
-        return self._write(lambda old: old - _scaled(other, alpha), (other,))
+        return self._write(lambda old: old.sub(other, alpha=alpha), (other,))
 
     def mul_(self, other):
         return self._write(lambda old: old * other, (other,))
@@ -548,8 +548,12 @@ class Tensor:
     def __rmatmul__(self, other): return _tensor_operand(other, "matmul").matmul(self)
 
     # The methods of the operators, as PyTorch has them (x.add(y, alpha=2) is x + 2·y).
-    def add(self, other, alpha=1): return _binary(Add, self, _alpha(self, other, alpha, "add"))
-    def sub(self, other, alpha=1): return _binary(Sub, self, _alpha(self, other, alpha, "sub"))
+    def add(self, other, alpha=1):
+        return _binary(Add, self, other, alpha=_alpha(self, other, alpha, "add"))
+
+    def sub(self, other, alpha=1):
+        return _binary(Sub, self, other, alpha=_alpha(self, other, alpha, "sub"))
+
     def mul(self, other): return _binary(Mul, self, other)
     def pow(self, exponent): return _binary(Pow, self, exponent)
 
@@ -979,11 +983,11 @@ def _cast(value, dtype):
     return cast
 
 
-def _binary(function, a, b):
+def _binary(function, a, b, **kwargs):
     """``function`` on a and b cast to their common dtype, by PyTorch's promotion."""
     a, b = _operand(a), _operand(b)
     dtype = result_type(a, b)
-    return function.apply(_cast(a, dtype), _cast(b, dtype))
+    return function.apply(_cast(a, dtype), _cast(b, dtype), **kwargs)
 
 
 def _divide(a, b):
@@ -1136,25 +1140,18 @@ def _overlap_error():
                         "the tensor before performing the operation.")
 
 
-def _scaled(other, alpha):
-    """alpha * other for add_/sub_: a number stays a number."""
-    if alpha == 1:
-        return other
-    return other * alpha
-
-
 def _alpha(x, other, alpha, op):
-    """alpha * other for add/sub, refused where PyTorch refuses alpha's type."""
-    other = _operand(other)
-    dtype = result_type(x, other)
+    """add/sub's alpha as a Python number, refused where PyTorch refuses its type. The op
+    scales other after the cast to the result dtype, as PyTorch computes: int64 [0] scaled
+    by 0.5 alone would be float32 and outrank x's float64 if x is 0-d."""
+    dtype = result_type(x, _operand(other))
     if isinstance(alpha, (bool, np.bool_)) and dtype.kind != "b":
         raise RuntimeError(f"{op}: Boolean alpha only supported for Boolean results")
-    if dtype.kind in "biu" and isinstance(_number(alpha), float):
+    alpha = _number(alpha)
+    if dtype.kind in "biu" and isinstance(alpha, float):
         raise RuntimeError(f"{op}: for integral input tensors, argument alpha must not be a "
                            f"floating point number (got alpha={alpha!r})")
-    # other in the op's dtype before the scaling, as PyTorch computes: int64 [0] scaled by
-    # 0.5 alone would be float32 and outrank x's float64 if x is 0-d
-    return _scaled(_cast(other, dtype), alpha)
+    return alpha
 
 
 def _softmax_input(x, dtype, op):

@@ -10,23 +10,29 @@ from .elementwise import Where
 
 
 class Add(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        return a + b
+    """a + α·b; α, a number (``add(alpha=)``), is all backward keeps, as in PyTorch."""
 
     @staticmethod
-    def backward(ctx, grad):
-        return grad, grad                                   # d(a+b)/da = d(a+b)/db = 1
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return a + b if alpha == 1 else a + b * alpha
+
+    @staticmethod
+    def backward(ctx, grad):                                # d(a+αb)/da = 1, d(a+αb)/db = α
+        return grad, (grad if ctx.alpha == 1 else grad * ctx.alpha)
 
 
 class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        return a - b
+    """a - α·b, as Add."""
 
     @staticmethod
-    def backward(ctx, grad):
-        return grad, -grad                                  # d(a-b)/db = -1
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return a - b if alpha == 1 else a - b * alpha
+
+    @staticmethod
+    def backward(ctx, grad):                                # d(a-αb)/db = -α
+        return grad, (-grad if ctx.alpha == 1 else -grad * ctx.alpha)
 
 
 class Mul(Function):
