@@ -4,7 +4,9 @@
     python bench/gan_step.py --batch 128 --steps 200 --memory-steps 2000 --profile
 
 For each backend and batch size, in one run on one machine:
-- ms per step (median of --steps timed steps after --warmup, device synchronised);
+- ms per step (median of --steps timed steps after --warmup, device synchronised), tinygan,
+  PyTorch and the GEMM floor timed in turns (6 rounds of each) and each ratio the median
+  of its rounds' ratios, so that the machine's drift in speed cancels out;
 - GEMM FLOPs per step counted from the layer shapes, the GFLOP/s achieved, and the
   fraction of the sgemm peak measured on the same device in the same run;
 - the same step in PyTorch (same shapes, hyper-parameters, dtype) when torch imports,
@@ -113,11 +115,11 @@ def layer_gemms_ms(batch, use_torch):
     return total
 
 
-def gemm_floor_ms(device, batch, warmup=3, steps=30):
+def gemm_floor(device, batch):
     """The step's GEMM floor: every matrix product one GANTrainer.train_step runs (Affine's
     x·Wᵀ and each MatMul of the backwards), recorded with its operands in their own layouts
-    (a transposed view stays one), then replayed alone with the same BLAS: what the step
-    would cost if everything else were free. Returns (ms, number of GEMMs)."""
+    (a transposed view stays one), to be replayed alone with the same BLAS: what the step
+    would cost if everything else were free. Returns (replay, sync, number of GEMMs)."""
     from tinygan import backend
     from tinygan.ops import matmul
 
@@ -149,7 +151,7 @@ def gemm_floor_ms(device, batch, warmup=3, steps=30):
     def gemms():
         for a, b in recorded:
             xp.matmul(a, b)
-    return time_steps(gemms, sync, warmup, steps), len(recorded)
+    return gemms, sync, len(recorded)
 
 
 # --- the step in tinygan and in PyTorch -----------------------------------------------------------
@@ -238,6 +240,36 @@ def torch_step(device, batch):
 
     sync = (lambda: torch.cuda.synchronize()) if device == "cuda" else (lambda: None)
     return step, sync
+
+
+def time_in_turns(runs, warmup, steps, rounds=6):
+    """Each of ``runs`` ({name: (step, sync)}) timed in turns: ``rounds`` rounds, each timing
+    steps // rounds calls of every one in a row, so that the machine's drift in speed (this
+    VM's drifts up to 1.5x within minutes) falls on all of them alike. Returns {name: median
+    ms per call over all rounds} and {name: the median over rounds of its ratio to the first
+    run's median in the same round}."""
+    for step, sync in runs.values():
+        for _ in range(warmup):
+            step()
+        sync()
+    samples = {name: [] for name in runs}
+    per_round = []
+    for _ in range(rounds):
+        medians = {}
+        for name, (step, sync) in runs.items():
+            times = []
+            for _ in range(max(1, steps // rounds)):
+                t = time.perf_counter()
+                step()
+                sync()
+                times.append(time.perf_counter() - t)
+            samples[name] += times
+            medians[name] = statistics.median(times)
+        per_round.append(medians)
+    first = next(iter(runs))
+    ms = {name: statistics.median(times) * 1000 for name, times in samples.items()}
+    ratios = {name: statistics.median(r[name] / r[first] for r in per_round) for name in runs}
+    return ms, ratios
 
 
 def time_steps(step, sync, warmup, steps):
@@ -503,17 +535,22 @@ def main():
         for batch in args.batch:
             row = {"device": device, "batch": batch, "sgemm_peak_gflops": round(peak, 1)}
             flops = gemm_flops_per_step(batch)
-            ms = time_steps(*tinygan_step(device, batch), args.warmup, args.steps)
+            replay, sync, count = gemm_floor(device, batch)
+            runs = {"tinygan": tinygan_step(device, batch), "gemm_floor": (replay, sync)}
+            if have_torch:
+                runs["torch"] = torch_step(device, batch)
+            times, ratios = time_in_turns(runs, args.warmup, args.steps)
+            ms, floor = times["tinygan"], times["gemm_floor"]
             row.update(tinygan_ms=round(ms, 2), gflop_per_step=round(flops / 1e9, 3),
                        tinygan_gflops=round(flops / ms / 1e6, 1),
                        tinygan_peak_fraction=round(flops / ms / 1e6 / peak, 3))
             if have_torch:
-                tms = time_steps(*torch_step(device, batch), args.warmup, args.steps)
-                row.update(torch_ms=round(tms, 2), ratio_tinygan_over_torch=round(ms / tms, 3),
+                tms = times["torch"]
+                row.update(torch_ms=round(tms, 2),
+                           ratio_tinygan_over_torch=round(1 / ratios["torch"], 3),
                            torch_peak_fraction=round(flops / tms / 1e6 / peak, 3))
-            floor, count = gemm_floor_ms(device, batch)
             row.update(gemm_floor_ms=round(floor, 2), gemms_per_step=count,
-                       ratio_tinygan_over_gemm_floor=round(ms / floor, 3))
+                       ratio_tinygan_over_gemm_floor=round(1 / ratios["gemm_floor"], 3))
             if have_torch and device == "cpu":  # the BLAS underneath each: numpy's vs PyTorch's
                 row.update(layer_gemms_numpy_ms=round(layer_gemms_ms(batch, False), 2),
                                layer_gemms_torch_ms=round(layer_gemms_ms(batch, True), 2))

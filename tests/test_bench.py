@@ -99,13 +99,21 @@ def test_each_tricks_plain_form_computes_the_same_step():
     assert F.batch_norm is batch_norm and adam.CPU_BLOCK == block and not adam.FLAT_ON_CPU
 
 
+def test_runs_timed_in_turns_give_times_and_ratios_to_the_first():
+    calls = []
+    runs = {name: (lambda name=name: calls.append(name), lambda: None) for name in "ab"}
+    ms, ratios = gan_step.time_in_turns(runs, warmup=1, steps=4, rounds=2)
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 2     # warm-up, then in turns
+    assert set(ms) == set(ratios) == {"a", "b"} and ratios["a"] == 1.0
+
+
 def test_the_gemm_floor_replays_the_steps_matrix_products(device):
     # As many GEMMs as the analytic count has (forward, input and weight gradients), each
-    # replayed with its own operands: a time, and the engine back as it was.
+    # replayed with its own operands, and the engine back as it was.
     from tinygan.ops import matmul
     affine, matmul_ = matmul.Affine.forward, matmul.MatMul.forward
-    ms, count = gan_step.gemm_floor_ms(device, 4, warmup=0, steps=1)
-    assert ms > 0
+    replay, sync, count = gan_step.gemm_floor(device, 4)
+    replay(), sync()
     # D step: G forward (5), one D pass over fakes and reals (4), D's weight gradients (4)
     # and input gradients but at its first layer (3); G step: G and D forward (5 + 4), D's
     # input gradients (4; D frozen), G's weight gradients (5) and input gradients but at
