@@ -157,11 +157,12 @@ class Node:
 
     def watch(self, tensor):
         """Make a change to ``tensor``'s memory before backward an error (its count of
-        changes now is remembered, with a description, not the tensor itself)."""
+        changes now is remembered, with its dtype and shape for the message, not the
+        tensor itself)."""
         no_grad_view = (tensor._requires_grad and tensor._view is not None
                         and tensor._view.made_in_no_grad)
         self.versions.append((tensor._versions, tensor._version,
-                              f"[{tensor.dtype} tensor of shape {tensor.shape}]", no_grad_view))
+                              (tensor._data.dtype, tensor._data.shape), no_grad_view))
 
     def name(self):
         return f"{self.function.__name__}Backward"
@@ -170,19 +171,21 @@ class Node:
         return f"<{self.name()}>"
 
     def check_versions(self):
-        for counts, seen, what, made_in_no_grad in self.versions:
-            if counts[0] != seen and made_in_no_grad:   # PyTorch's words for this case
+        for counts, seen, (dtype, shape), made_in_no_grad in self.versions:
+            if counts[0] == seen:
+                continue
+            what = f"[{dtype} tensor of shape {tuple(shape)}]"
+            if made_in_no_grad:   # PyTorch's words for this case
                 raise RuntimeError(
                     f"A view was created in no_grad mode and its base or another view of its "
                     f"base has been modified inplace: {what}, saved by {self.name()}, is at "
                     f"version {counts[0]}; expected version {seen}. Take the view and write "
                     "both inside tg.no_grad(), or both outside it.")
-            if counts[0] != seen:
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been "
-                    f"modified by an inplace operation: {what}, saved by {self.name()}, is at "
-                    f"version {counts[0]}; expected version {seen} instead. Compute the loss "
-                    "again after the in-place change (e.g. after optimizer.step()).")
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by "
+                f"an inplace operation: {what}, saved by {self.name()}, is at version "
+                f"{counts[0]}; expected version {seen} instead. Compute the loss again after "
+                "the in-place change (e.g. after optimizer.step()).")
 
     def saved_tensors(self, like):
         """What forward saved, as Tensors (``like._wrap``); inputs and the output come back

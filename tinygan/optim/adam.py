@@ -167,7 +167,7 @@ class Adam(Optimizer):
                          tmp[:end - start], *numbers)
 
     def _work_buffer(self, xp, size, dtype):
-        key = (id(xp), str(dtype))
+        key = (id(xp), dtype)
         buffer = self._scratch.get(key)
         if buffer is None or buffer.size < size:
             buffer = self._scratch[key] = xp.empty(size, dtype=dtype)
