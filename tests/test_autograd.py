@@ -258,6 +258,37 @@ def test_add_with_alpha_keeps_nothing_so_it_can_be_walked_twice(device):
         y.sum().backward()
 
 
+@pytest.mark.parametrize("index", ["[0, 0]", "tensor", "mask", "None, [0]"])
+def test_an_array_index_is_kept_so_a_second_backward_needs_retain_graph(device, index):
+    # PyTorch's indexing with arrays keeps the index for backward; slicing keeps nothing
+    # (the differential test found x[[0, 0]] walked twice here)
+    x = leaf([1.0, 2.0], device)
+    picked = {"[0, 0]": lambda: x[[0, 0]], "tensor": lambda: x[tg.tensor([0, 0], device=device)],
+              "mask": lambda: x[tg.tensor([True, False], device=device)],
+              "None, [0]": lambda: x[None, [0]]}[index]()
+    (picked * 1.0).sum().backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        (picked * 1.0).sum().backward()
+    sliced = x[0:1]
+    (sliced * 1.0).sum().backward()
+    (sliced * 1.0).sum().backward()
+
+
+def test_a_write_into_an_index_tensor_before_backward_is_detected(device):
+    # as in PyTorch, for an index of one dim or more (a 0-d one indexes like a number)
+    x = leaf([[1.0, 2.0], [3.0, 4.0]], device)
+    for index, caught in ((tg.tensor([1, 0], device=device), True),
+                          (tg.tensor([True, False], device=device), True),
+                          (tg.tensor(1, device=device), False)):
+        y = (x[index, [0, 1]] if index.ndim == 0 else x[index]).sum()
+        index.copy_(index.clone())                   # the same values, one more version
+        if caught:
+            with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+                y.backward()
+        else:
+            y.backward()
+
+
 def test_backward_on_non_scalar_needs_a_gradient(device):
     x = leaf([[1.0, 2.0, 3.0]], device)
     with pytest.raises(RuntimeError, match="scalar"):

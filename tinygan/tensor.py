@@ -887,7 +887,14 @@ class Tensor:
     def __getitem__(self, index):
         """Basic slicing (a view) and integer-array indexing (a copy; repeated indices sum
         their gradients)."""
-        return GetItem.apply(self, index=_device_index(self, index))
+        out = GetItem.apply(self, index=_device_index(self, index))
+        if out.grad_fn is not None and out._view is None:
+            # an array index: PyTorch keeps its tensors (a 0-d one acts as a number), so a
+            # write into one before backward is an error there; here too
+            for part in index if isinstance(index, tuple) else (index,):
+                if isinstance(part, Tensor) and part.ndim > 0:
+                    out.grad_fn.watch(part)
+        return out
 
     def mm(self, mat2):
         """The product of two matrices (2-D only; matmul takes any rank)."""

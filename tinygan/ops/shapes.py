@@ -70,6 +70,8 @@ class GetItem(Function):
     def forward(ctx, x, index=None):
         ctx.shape, ctx.index = x.shape, index
         ctx.is_view = not is_array_index(index)    # slicing views; array indexing copies
+        if not ctx.is_view:   # kept for backward, as PyTorch keeps an array index: a second
+            ctx.save_for_backward(index)    # backward then needs retain_graph in both
         out = x[index]
         parts = _index_parts(index)
         if ctx.is_view and out.ndim == 0 and not builtins.any(p is Ellipsis for p in parts):
