@@ -382,6 +382,18 @@ def test_inplace_change_of_a_gather_index_or_a_class_target_is_detected(device):
     loss.backward()
 
 
+@pytest.mark.parametrize("written", ["input", "target", "both"])
+def test_inplace_change_of_an_mse_loss_operand_is_detected(device, written):
+    # PyTorch's mse_loss keeps input and target (the differential test found mse_loss(x, x))
+    x = leaf([1.0, 2.0], device)
+    target = tg.tensor([0.5, 0.5], device=device)
+    loss = tg.nn.functional.mse_loss(x, x if written == "both" else target)
+    with tg.no_grad():
+        (target if written == "target" else x).mul_(2)
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("pick", ["gather", "nll_loss 2-D", "nll_loss 1-D"])
 def test_inplace_change_of_a_gather_or_nll_loss_input_is_detected(device, pick):
     # PyTorch's gather and nll_loss save their input too (nll_loss a (1, C) view of a (C,)

@@ -284,6 +284,9 @@ def mse_loss(input, target, reduction="mean"):
     """Mean squared error: mean((input - target)²)."""
     _check_target(input, target, "mse_loss")
     diff = input - target
+    if diff.grad_fn is not None:   # PyTorch's mse_loss keeps input and target for backward:
+        diff.grad_fn.watch(input)  # a write into either before it is an error there; here
+        diff.grad_fn.watch(target)  # too (the differential test found mse_loss(x, x))
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
