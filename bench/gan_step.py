@@ -46,6 +46,9 @@ def parse_args():
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--keep-openblas-env", action="store_true")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for numpy's BLAS and for PyTorch alike (default: each "
+                        "library's own, one per core); mnist_gan.py's default is half the cores")
     p.add_argument("--count-ops", choices=["on", "off", "only"], default="on",
                    help="device ops per step beside PyTorch's ATen ops: a few steps, so on by "
                         "default; 'only' skips the timings")
@@ -510,6 +513,13 @@ def main():
 
     from tinygan import backend
 
+    if args.threads is not None:
+        backend.set_num_threads(args.threads)
+        try:
+            import torch
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
     devices = []   # to time; none with --count-ops only (the counts need no GPU)
     if args.backend in ("numpy", "all") and args.count_ops != "only":
         devices.append("cpu")
