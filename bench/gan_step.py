@@ -316,7 +316,7 @@ def memory_growth(device, steps):
 
 # --- where the time goes ------------------------------------------------------------------------
 
-def profile(device, steps=50):
+def profile(device, steps=50, batch=128):
     """Seconds per step in GEMM ops, elementwise ops, Adam, and everything else (Python).
 
     Every op's ``forward`` is timed, and the ``backward``s written on raw arrays
@@ -361,7 +361,7 @@ def profile(device, steps=50):
             timed(cls, "backward", bucket)
     timed(optim.Adam, "step", "Adam")
     try:
-        step, sync = tinygan_step(device, 128)
+        step, sync = tinygan_step(device, batch)
         for _ in range(5):
             step()
         for key in totals:

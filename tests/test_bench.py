@@ -4,6 +4,8 @@ import importlib.util
 import math
 from pathlib import Path
 
+import pytest
+
 from tinygan.ops import matmul
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"
@@ -120,3 +122,16 @@ def test_the_gemm_floor_replays_the_steps_matrix_products(device):
     # its first layer (4)
     assert count == (5 + 4 + 4 + 3) + (5 + 4 + 4 + 5 + 4)
     assert (matmul.Affine.forward, matmul.MatMul.forward) == (affine, matmul_)
+
+
+def test_adam_step_bench_runs_and_reports_the_memory_floor(monkeypatch):
+    torch = pytest.importorskip("torch")   # it times PyTorch's Adam beside tinygan's
+    spec = importlib.util.spec_from_file_location("bench_adam_step", BENCH.with_name("adam_step.py"))
+    adam_step = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(adam_step)
+    threads = torch.get_num_threads()
+    monkeypatch.setattr("sys.argv", ["adam_step.py", "--steps", "2", "--keep-openblas-env"])
+    result = adam_step.main()
+    torch.set_num_threads(threads)
+    assert result["parameters"] == 2_071_953   # the MNIST GAN's G and D
+    assert result["memory_floor_ms_one_thread"] > 0 and result["tinygan_adam_ms"] > 0
