@@ -343,7 +343,7 @@ class GANTrainer:
     def _d_loss_in_one_pass(self, fake, real, labels):
         """d_step's loss from one pass of D over the fakes, the reals (and the mismatches)
         stacked: the same loss as separate passes when no row of D's input sees another (no
-        BatchNorm in D), with fewer kernel launches: 382 → 329 device ops a GAN step, and
+        BatchNorm in D), with fewer kernel launches: 340 → 290 device ops a GAN step, and
         5.6-9.6% of a CPU step at batch 64, 3.5-4.3% at 128, 2.7-4.8% at 512 (bench/tricks.py,
         three runs on a 2-core VM, 2026-11-30).
         The mean of each group's BCE becomes one weighted sum: ½·mean_real + ½·mean_fake

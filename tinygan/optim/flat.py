@@ -7,10 +7,10 @@ parameters (and Adam's averages) laid end to end in one buffer, the same 13 ops 
 of them at once, and backend.fuse makes the 13 one kernel: a gather of the gradients and one
 update per optimizer. PyTorch gets there with its foreach and fused kernels. Measured with
 bench/tricks.py (2-core VM, 2026-11-30): 639 → 329 device ops per GAN step before the
-fusion, which is the point on a GPU. On the CPU it made a step 1 to 3% slower in five of
-seven measurements at batch 64, 128 and 512 (the update already ran in cache-sized blocks,
-and the one gather of the gradients cost more than the calls it saved), so Adam uses it on
-a GPU only.
+fusion, 312 → 290 with it (7% of a step's launches), which is the point on a GPU. On the
+CPU it made a step 1 to 3% slower in five of seven measurements at batch 64, 128 and 512
+(the update already ran in cache-sized blocks, and the one gather of the gradients cost more
+than the calls it saved), so Adam uses it on a GPU only.
 
 The views are handed back to their owners (``p.data = view``). Whoever replaces one later
 (``module.to(device)``, ``optimizer.load_state_dict``) breaks the link; :meth:`holds` sees
