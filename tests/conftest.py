@@ -52,6 +52,17 @@ def cuda_kind():
 
 
 @pytest.fixture
+def device_ops(cuda_kind):
+    """The CuPy stand-in's counter of device ops (kernels and copies); skips with real
+    CuPy, which counts none."""
+    if cuda_kind != "stand-in":
+        pytest.skip("device ops are counted by the CuPy stand-in, not real CuPy")
+    import cupy_standin
+    assert backend.xp_for("cuda") is cupy_standin
+    return cupy_standin.device_ops
+
+
+@pytest.fixture
 def isolated(tmp_path, monkeypatch):
     """No network, no $TINYGAN_DATA, a cache inside tmp_path, and tmp_path as the cwd:
     what the example-program tests run in (``pytestmark = usefixtures("isolated")``)."""

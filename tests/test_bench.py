@@ -1,24 +1,13 @@
 """bench/gan_step.py: its FLOP count matches what the engine really runs, and its
 measurements run on every device (on the CuPy stand-in too, so a GPU run works)."""
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
+import bench_programs
 from tinygan.ops import matmul
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_gan_step", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gan_step = load_bench()
+gan_step = bench_programs.load("gan_step")
 
 
 def test_analytic_flops_equal_the_gemms_the_engine_runs(device, monkeypatch):
@@ -65,10 +54,7 @@ def test_sgemm_peak_is_a_rate(device):
 
 
 def load_tricks():
-    spec = importlib.util.spec_from_file_location("bench_tricks", BENCH.with_name("tricks.py"))
-    tricks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tricks)
-    return tricks
+    return bench_programs.load("tricks")
 
 
 def test_tricks_compares_each_trick_with_its_plain_form(cuda_kind):
@@ -126,9 +112,7 @@ def test_the_gemm_floor_replays_the_steps_matrix_products(device):
 
 def test_adam_step_bench_runs_and_reports_the_memory_floor(monkeypatch):
     torch = pytest.importorskip("torch")   # it times PyTorch's Adam beside tinygan's
-    spec = importlib.util.spec_from_file_location("bench_adam_step", BENCH.with_name("adam_step.py"))
-    adam_step = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(adam_step)
+    adam_step = bench_programs.load("adam_step")
     threads = torch.get_num_threads()
     monkeypatch.setattr("sys.argv", ["adam_step.py", "--steps", "2", "--keep-openblas-env"])
     result = adam_step.main()

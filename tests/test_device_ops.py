@@ -7,14 +7,10 @@ step's launch count bounds its speed. Counted with the CuPy stand-in's op counte
 stand-in only: real CuPy has no counter. ``python bench/gan_step.py`` prints the same count
 at each batch size, beside PyTorch's ATen op count for the same step.
 """
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+import bench_programs
 from tinygan import backend
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"
 
 # A ratchet: measured 290 device ops in one train_step (default MNIST GAN, batch 128, the
 # "tinygan" recipe of examples/mnist_gan.py), the same in every step. It was 825 before Adam's
@@ -25,20 +21,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"
 MAX_DEVICE_OPS_PER_STEP = 290
 
 
-@pytest.fixture
-def device_ops(cuda_kind):
-    if cuda_kind != "stand-in":
-        pytest.skip("device ops are counted by the CuPy stand-in, not real CuPy")
-    import cupy_standin
-    assert backend.xp_for("cuda") is cupy_standin
-    return cupy_standin.device_ops
-
-
 def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_gan_step", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return bench_programs.load("gan_step")
 
 
 def mnist_trainer(batch):

@@ -13,16 +13,13 @@ fused Adam update would be 0.000977 instead of 0.001. It needs CuPy installed (n
 ``pip install cupy-cuda12x``; where CuPy is not installed (CI) it is skipped.
 """
 import functools
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+import bench_programs
 import tinygan as tg
 from tinygan import backend
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_step.py"
 
 
 @pytest.fixture
@@ -57,29 +54,14 @@ def test_a_fused_call_is_one_device_op_on_cuda(device_ops, axpy_into):
     assert n.count == 1 and n.by_name == {"fuse(axpy_into)": 1}
 
 
-@pytest.fixture
-def device_ops(cuda_kind):
-    if cuda_kind != "stand-in":
-        pytest.skip("device ops are counted by the CuPy stand-in, not real CuPy")
-    import cupy_standin
-    return cupy_standin.device_ops
-
-
 # --- every fused function of a GAN step, traced by real CuPy -----------------------------
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_gan_step", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
 
 def fused_calls_of_training():
     """Run what calls the fused functions on the stand-in: two steps of the MNIST GAN
     (float32), and float64 and 0-d inputs; returns {function: {argument types}}."""
     import cupy_standin
     cupy_standin.fused_calls.clear()
-    trainer, real = load_bench().default_trainer("cuda", 16)
+    trainer, real = bench_programs.load("gan_step").default_trainer("cuda", 16)
     for _ in range(2):
         trainer.train_step(real)
     w = tg.nn.Parameter(tg.randn(3, 2, dtype=tg.float64, device="cuda"))
