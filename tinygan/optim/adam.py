@@ -16,9 +16,10 @@ from .optimizer import Optimizer
 CPU_BLOCK = 1 << 16
 
 # Adam lays each group out in one flat buffer on a GPU (flat.py: 22 device ops fewer a GAN
-# step now that the update is one fused kernel, 310 before). On the CPU, where calls are cheap, gathering the gradients into it cost 1-3% of a
-# step more than the calls it saved (bench/tricks.py), so there each parameter is updated
-# where it lies, unless this says otherwise.
+# step now that the update is one fused kernel, 310 before). On the CPU, where calls are
+# cheap, gathering the gradients into it cost 1-3% of a step more than the calls it saved
+# (bench/tricks.py), so there each parameter is updated where it lies, unless this says
+# otherwise.
 FLAT_ON_CPU = False
 
 
