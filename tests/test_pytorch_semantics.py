@@ -469,6 +469,16 @@ def test_integer_results_never_require_grad(device):
     assert not x.argmax().requires_grad
 
 
+def test_reshaping_an_empty_tensor_makes_a_view(device):
+    # PyTorch's reshape of an empty tensor is always a view; NumPy cannot say whether an
+    # empty array shares memory (the differential test found one taken for a copy)
+    x = t([], device, requires_grad=True)
+    with tg.no_grad():
+        views = (x.reshape(0), x.reshape(1, 0), tg.zeros(0, 3, device=device).T.reshape(-1))
+    assert views[0].requires_grad and views[1].requires_grad   # views of x: they require grad
+    assert all(v._view is not None for v in views)
+
+
 def test_a_view_made_under_no_grad_is_refused_for_a_recorded_write(device):
     x = t([1.0, 2.0], device, requires_grad=True)
     with tg.no_grad():

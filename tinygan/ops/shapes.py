@@ -13,8 +13,9 @@ class Reshape(Function):
     def forward(ctx, x, shape=()):
         ctx.shape = x.shape
         y = x.reshape(shape)
-        # a view where the strides allow one, else a copy (PyTorch's reshape does the same)
-        ctx.is_view = array_module(x).may_share_memory(x, y)
+        # a view where the strides allow one, else a copy (PyTorch's reshape does the same);
+        # an empty tensor is always a view (no memory to share, so NumPy cannot tell)
+        ctx.is_view = y.size == 0 or array_module(x).may_share_memory(x, y)
         return y
 
     @staticmethod
