@@ -515,6 +515,9 @@ def test_repeat_copies_and_refuses_too_few_sizes(device):
     y = x.repeat(1)
     y[0] = 5.0
     assert host(x).tolist() == [1.0, 1.0]                         # a copy, even with all 1s
+    empty = tg.zeros(0, device=device, requires_grad=True)
+    with tg.no_grad():
+        assert not empty.repeat(2).requires_grad                  # a copy of nothing, no view
     with pytest.raises(RuntimeError, match="can not be smaller"):
         tg.ones(2, 2).repeat(2)
 

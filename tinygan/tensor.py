@@ -818,8 +818,8 @@ class Tensor:
         stretched = tuple(d for r, n in zip(sizes, shape) for d in (r, n))
         out = self.reshape(paired).expand(stretched).reshape(
             tuple(r * n for r, n in zip(sizes, shape)))
-        if out.numel() and backend.array_module(out.data).may_share_memory(out.data, self._data):
-            out = Clone.apply(out)       # all sizes 1: the reshapes made a view; repeat copies
+        if out._view is not None:        # all sizes 1, or empty: the reshapes made a view,
+            out = Clone.apply(out)       # and repeat copies
         return out
 
     def gather(self, dim, index, *, _keep_input=False):
