@@ -394,6 +394,23 @@ def test_inplace_change_of_an_mse_loss_operand_is_detected(device, written):
         loss.backward()
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_a_write_into_batch_norm_running_stats_before_backward_is_detected(device, training):
+    # PyTorch's batch_norm keeps the running stats for backward, in training too, but does
+    # not count its own update of them as a write: a user's write is an error, a second
+    # forward of the layer is not (the differential test found the eval-mode write)
+    bn = tg.nn.BatchNorm1d(2, device=device).train(training)
+    x = leaf([[1.0, 2.0], [3.0, 5.0], [0.0, 1.0]], device)
+    y1, y2 = bn(x), bn(x * 2.0)
+    (y1 + y2).sum().backward()
+    for stat in (bn.running_mean, bn.running_var):
+        y = bn(x)
+        with tg.no_grad():
+            stat.add_(0.5)
+        with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+            y.sum().backward()
+
+
 @pytest.mark.parametrize("pick", ["gather", "nll_loss 2-D", "nll_loss 1-D"])
 def test_inplace_change_of_a_gather_or_nll_loss_input_is_detected(device, pick):
     # PyTorch's gather and nll_loss save their input too (nll_loss a (1, C) view of a (C,)

@@ -183,13 +183,19 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"Expected more than 1 value per channel when training, "
                          f"got input size {list(input.shape)}")
     if not use_batch_stats:
-        return BatchNormalize.apply(input, weight, bias, running_mean=running_mean.data,
-                               running_var=running_var.data, axes=axes, eps=eps)
-    stats = {}
-    out = BatchNormalize.apply(input, weight, bias, axes=axes, eps=eps, stats=stats)
-    if training and running_mean is not None:
-        _update_running_stats(running_mean, running_var, stats["mean_var"], count, momentum,
-                              _running_rows)
+        out = BatchNormalize.apply(input, weight, bias, running_mean=running_mean.data,
+                                   running_var=running_var.data, axes=axes, eps=eps)
+    else:
+        stats = {}
+        out = BatchNormalize.apply(input, weight, bias, axes=axes, eps=eps, stats=stats)
+        if training and running_mean is not None:
+            _update_running_stats(running_mean, running_var, stats["mean_var"], count,
+                                  momentum, _running_rows)
+    if running_mean is not None and out.grad_fn is not None:
+        # PyTorch keeps the running stats for backward, in training too: a write into one
+        # before backward is an error there, here too (its own update is no such write)
+        out.grad_fn.watch(running_mean)
+        out.grad_fn.watch(running_var)
     return out
 
 
@@ -212,7 +218,8 @@ def _update_running_stats(running_mean, running_var, mean_var, count, momentum, 
             rate = _running_rates(xp, data.dtype, count, momentum)[row]
             data *= 1.0 - momentum
             data += rate * value.astype(data.dtype, copy=False)
-    running_mean._bump_version(), running_var._bump_version()
+    # not counted as an in-place change (no _bump_version), as PyTorch's kernel does not
+    # count it: a forward of the same layer between another forward and its backward is fine
 
 
 @functools.lru_cache(maxsize=32)
