@@ -5,11 +5,12 @@ floor under both.
 
 Adam reads p, g, m and v and writes p, m and v: 28 bytes per float32 parameter, whatever the
 batch. The GAN's 2.07M parameters (33 MB with their averages) do not fit in a core's cache,
-so however the update is written, one step of it moves 58 MB through memory. The floor here is
-that traffic at the bandwidth of one streaming op (c = a + b over arrays 8 times the
-parameters' size), measured in the same run: numpy's (one thread) and PyTorch's (its threads). tinygan's update (both optimizers, as the trainer
-steps them) and torch.optim.Adam's (PyTorch's default for the CPU, 2 threads unless --threads)
-are timed in turns with it (gan_step.time_in_turns), on the same gradients.
+so however the update is written, one step of it moves 58 MB through memory. The floor here
+is that traffic at the bandwidth of one streaming op (c = a + b over arrays 8 times the
+parameters' size), measured in the same run: numpy's (one thread) and PyTorch's (its
+threads). tinygan's update (both optimizers, as the trainer steps them) and
+torch.optim.Adam's (PyTorch's default for the CPU, 2 threads unless --threads) are timed in
+turns with it (gan_step.time_in_turns), on the same gradients.
 """
 from __future__ import annotations
 

@@ -113,6 +113,7 @@ def test_every_fused_function_traces_into_one_kernel_in_its_arrays_dtype(cuda_ki
             arrays = {np.dtype(kind[1]) for kind in signature if isinstance(kind, tuple)}
             op_dtypes = {np.dtype(t) for op in history.op_list for t in op.submodule.dtypes}
             assert op_dtypes <= arrays | {np.dtype(bool)}, (
-                f"{body.__name__}{signature}: the kernel computes in {sorted(map(str, op_dtypes))}, "
+                f"{body.__name__}{signature}: the kernel computes in "
+                f"{sorted(map(str, op_dtypes))}, "
                 f"its arrays are {sorted(map(str, arrays))} (arithmetic between two numbers "
                 "inside a fused function is float16 in CuPy's tracer: do it outside)")
