@@ -394,6 +394,19 @@ def test_inplace_change_of_an_mse_loss_operand_is_detected(device, written):
         loss.backward()
 
 
+@pytest.mark.parametrize("written", ["target", "weight", "pos_weight"])
+def test_a_write_into_a_bce_with_logits_operand_before_backward_is_detected(device, written):
+    # PyTorch keeps target, weight and pos_weight for backward (found by looking for more
+    # of what the differential test found in mse_loss and batch_norm)
+    x = leaf([0.5, -1.0], device)
+    operands = {name: tg.tensor(values, device=device) for name, values in
+                (("target", [1.0, 0.0]), ("weight", [2.0, 3.0]), ("pos_weight", [1.5, 0.5]))}
+    loss = tg.nn.functional.binary_cross_entropy_with_logits(x, **operands)
+    operands[written].mul_(2)
+    with pytest.raises(RuntimeError, match=r"(?s)inplace.*version"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("training", [False, True])
 def test_a_write_into_batch_norm_running_stats_before_backward_is_detected(device, training):
     # PyTorch's batch_norm keeps the running stats for backward, in training too, but does

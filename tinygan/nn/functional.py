@@ -262,6 +262,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     _check_target(input, target, "binary_cross_entropy_with_logits")
     pos = pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight
     loss = BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos)
+    if pos is not pos_weight and loss.grad_fn is not None:
+        loss.grad_fn.watch(pos_weight)   # kept for backward, as PyTorch keeps it: a write
+                                         # into it before backward is an error in both
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
