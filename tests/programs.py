@@ -166,6 +166,10 @@ DELIBERATE_DIFFERENCES = (
     "matmul keeps its operands, so backward reports the change; PyTorch's folds such a "
     "matmul into a 2-D one through reshape, which copies a non-contiguous operand, and then "
     "reports the change or not depending on the operand's strides",
+    "an in-place write into the result of such a matmul made under no_grad: PyTorch computes "
+    "some (a 2-D @ 3-D product) transposed and returns a view of its own product, so with "
+    "grad mode on it refuses the write as one into a view made under no_grad; tinygan's "
+    "result is a tensor of its own",
 )
 
 # --- the two namespaces ------------------------------------------------------------------------
@@ -1723,9 +1727,14 @@ def g_matmul(draw, s):
         return derive([A.meta, B.meta], d, L=n * (A.amax + B.amax) + 1e-300, c=n + 1, S=S,
                       exact_k=A.meta.k + B.meta.k, bound=S)
     label = f"matmul {A.ndim}-D @ {len(b_shape)}-D{' (W.T)' if transposed else ''}"
+    after = set_meta(name, rule)
     if max(A.ndim, len(b_shape)) >= 3:
         s.folded.update(p for p in (s.storage(a), s.storage(b)) if p is not None)
-    yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), label, set_meta(name, rule), (name,))
+
+        def after(s, set_meta=after):   # the result too (DELIBERATE_DIFFERENCES)
+            set_meta(s)
+            s.folded.update(p for p in (s.storage(name),) if p is not None)
+    yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), label, after, (name,))
 
 
 def g_join(draw, s):
