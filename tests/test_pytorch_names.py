@@ -610,6 +610,26 @@ def test_numpy_arrays_are_refused_as_operands_with_a_hint(device):
     assert (np.float64(2.0) * t).dtype == tg.float32            # numpy scalars: numbers
 
 
+def test_arithmetic_as_functions_equals_the_operators(device):
+    # torch.add(x, y, alpha=2), torch.mul(2, x), torch.neg(x)...: a number may come first
+    x = tg.tensor([1.5, -2.0, 0.25], device=device, dtype=tg.float64)
+    y = tg.tensor([0.5, 3.0, -1.0], device=device, dtype=tg.float64)
+    pairs = [(tg.add(x, y, alpha=2), x + 2 * y), (tg.add(2, x), 2 + x),
+             (tg.sub(x, y, alpha=3), x - 3 * y), (tg.sub(1, x), 1 - x),
+             (tg.mul(x, y), x * y), (tg.mul(3, x), 3 * x), (tg.div(x, y), x / y),
+             (tg.div(1, x), 1 / x), (tg.pow(x, 2), x ** 2), (tg.pow(2, x), 2 ** x),
+             (tg.neg(x), -x), (x.neg(), -x), (tg.sign(x), x.sign()), (tg.clone(x), x)]
+    for got, expected in pairs:
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(host(got), host(expected))
+    assert tg.add(tg.tensor([1, 2], device=device), 3).dtype == tg.int64
+    gradcheck(lambda a, b: tg.sub(a, b, alpha=0.5) * tg.div(2, b), [host(x), host(y) + 3], device)
+    with pytest.raises(TypeError, match="add: expected a Tensor, got int"):
+        tg.add(1, 2)
+    with pytest.raises(NotImplementedError, match="rounding_mode"):
+        tg.div(x, 2, rounding_mode="floor")
+
+
 # --- against PyTorch ------------------------------------------------------------------------------
 
 def test_new_names_match_pytorch_in_float64():
@@ -627,6 +647,7 @@ def test_new_names_match_pytorch_in_float64():
         (lambda m, v: v.repeat(2, 1, 1, 3), None),
         (lambda m, v: v.gather(1, m.tensor(rng.integers(0, 4, (2, 6, 2)))), "rng"),
         (lambda m, v: v.reshape(12, 2).t().mm(v.reshape(12, 2)), None),
+        (lambda m, v: m.add(m.mul(2, v), m.pow(v, 2), alpha=0.5) - m.div(1, v + 9), None),
     ]
     for fn, uses_rng in pairs:
         state = rng.bit_generator.state

@@ -13,10 +13,11 @@ from .backend import CudaUnavailableError, get_num_threads, manual_seed, set_num
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
                      set_default_dtype, uint8)
 from .function import Function, once_differentiable
-from .functional import (abs, argmax, argmin, cat, clamp, clip, exp, flatten, log, log1p,
-                         log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
-                         permute, relu, remainder, reshape, sigmoid, softmax, softplus, sqrt,
-                         squeeze, stack, std, sum, tanh, transpose, unsqueeze, var, where)
+from .functional import (abs, add, argmax, argmin, cat, clamp, clip, clone, div, exp, flatten,
+                         log, log1p, log_softmax, logsumexp, matmul, max, maximum, mean, min,
+                         minimum, mul, neg, permute, pow, relu, remainder, reshape, sigmoid,
+                         sign, softmax, softplus, sqrt, squeeze, stack, std, sub, sum, tanh,
+                         transpose, unsqueeze, var, where)
 from .gradcheck import gradcheck
 from .tensor import (Tensor, arange, as_tensor, empty, eye, from_numpy, full, full_like,
                      linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,

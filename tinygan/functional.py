@@ -9,9 +9,11 @@ import numpy as np
 
 from .dtypes import promote_types, result_type
 from .ops.activations import Softplus
+from .ops.arithmetic import Add, Mul, Pow, Sub
 from .ops.elementwise import Where
 from .ops.shapes import Cat, Stack
-from .tensor import Tensor, _check_dim, _operand
+from .tensor import (Tensor, _alpha, _binary, _check_dim, _check_rounding_mode, _divide,
+                     _operand)
 
 
 def _tensor(x, name):
@@ -78,6 +80,46 @@ def min(x, dim=None, keepdim=False): return _tensor(x, "min").min(dim, keepdim)
 def remainder(a, b):
     """a % b with the divisor's sign, as torch.remainder (a may be a number)."""
     return _tensor(b, "remainder").__rmod__(a) if not isinstance(a, Tensor) else a % b
+
+
+def _one_tensor(a, b, name):
+    """torch.add(2, t) is fine, torch.add(2, 3) is not: one of the two must be a Tensor."""
+    if not isinstance(a, Tensor):
+        _tensor(b, name)
+
+
+def add(input, other, *, alpha=1):
+    """input + alpha·other, as torch.add (either may be a number)."""
+    _one_tensor(input, other, "add")
+    return _binary(Add, input, other, alpha=_alpha(input, other, alpha, "add"))
+
+
+def sub(input, other, *, alpha=1):
+    """input - alpha·other, as torch.sub (either may be a number)."""
+    _one_tensor(input, other, "sub")
+    return _binary(Sub, input, other, alpha=_alpha(input, other, alpha, "sub"))
+
+
+def mul(input, other):
+    _one_tensor(input, other, "mul")
+    return _binary(Mul, input, other)
+
+
+def div(input, other, *, rounding_mode=None):
+    """True division, as torch.div (either may be a number; no rounding_mode)."""
+    _one_tensor(input, other, "div")
+    _check_rounding_mode(rounding_mode)
+    return _divide(input, other)
+
+
+def pow(input, exponent):
+    _one_tensor(input, exponent, "pow")
+    return _binary(Pow, input, exponent)
+
+
+def neg(x): return -_tensor(x, "neg")
+def sign(x): return _tensor(x, "sign").sign()
+def clone(x): return _tensor(x, "clone").clone()
 
 
 def maximum(a, b): return _tensor(a, "maximum").maximum(b)

@@ -543,6 +543,7 @@ class Tensor:
     def __pow__(self, other): return _binary(Pow, self, other)
     def __rpow__(self, other): return _binary(Pow, other, self)
     def __neg__(self): return Neg.apply(self)
+    def neg(self): return Neg.apply(self)
     def __abs__(self): return self.abs()
     def __matmul__(self, other): return self.matmul(other)
     def __rmatmul__(self, other): return _tensor_operand(other, "matmul").matmul(self)
@@ -564,9 +565,7 @@ class Tensor:
 
     def div(self, other, rounding_mode=None):
         """True division (integers give the default float dtype), as ``/``."""
-        if rounding_mode is not None:
-            raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not supported "
-                                      "by tinygan; only true division (rounding_mode=None)")
+        _check_rounding_mode(rounding_mode)
         return _divide(self, other)
 
     def square(self):
@@ -995,6 +994,12 @@ def _binary(function, a, b, **kwargs):
     a, b = _operand(a), _operand(b)
     dtype = result_type(a, b)
     return function.apply(_cast(a, dtype), _cast(b, dtype), **kwargs)
+
+
+def _check_rounding_mode(rounding_mode):
+    if rounding_mode is not None:
+        raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not supported by "
+                                  "tinygan; only true division (rounding_mode=None)")
 
 
 def _divide(a, b):
