@@ -2306,7 +2306,8 @@ def g_methods(draw, s):
             return
         floats_in = A.is_float or B.is_float
         alpha = draw(st.sampled_from([2, -1, 0.5] if floats_in else [2, -1]))
-        code = f"{a}.{form}({b}, alpha={alpha!r})"
+        code = draw(st.sampled_from([f"{a}.{form}({b}, alpha={alpha!r})",
+                                     f"tg.{form}({a}, {b}, alpha={alpha!r})"]))
         scaled = _Scaled(Meta(B.meta.err * abs(alpha), B.meta.k + grid_k(abs(alpha)),
                               B.meta.scale * abs(alpha)), B.amax * abs(alpha))
         rule = lambda d, out: arith_meta("+", A, scaled, d)  # noqa: E731
@@ -2317,7 +2318,7 @@ def g_methods(draw, s):
         B = s.stat(b)
         if form == "div" and not division_ok(B):
             return
-        code = f"{a}.{form}({b})"
+        code = draw(st.sampled_from([f"{a}.{form}({b})", f"tg.{form}({a}, {b})"]))
         op = "*" if form == "mul" else "/"
         rule = lambda d, out: arith_meta(op, A, B, d, out)  # noqa: E731
     elif form == "square":
