@@ -270,6 +270,16 @@ class Tensor:
             result._set_graph(Node(function, ctx, edges, args, result))
         return result     # (integer and bool results never require grad)
 
+    def _keeps(self, *tensors):
+        """Make a write into any of ``tensors`` before this tensor's backward an error, as
+        if the op that made it had saved them: PyTorch's saves them where ours computes
+        without (None and numbers are skipped). Returns self."""
+        if self.grad_fn is not None:
+            for t in tensors:
+                if isinstance(t, Tensor):
+                    self.grad_fn.watch(t)
+        return self
+
     def _set_graph(self, node):
         """Make ``node`` this tensor's history (None: a leaf that needs no gradient)."""
         self._grad_fn = node
@@ -821,10 +831,10 @@ class Tensor:
             out = Clone.apply(out)       # and repeat copies
         return out
 
-    def gather(self, dim, index, *, _keep_input=False):
+    def gather(self, dim, index):
         """out[i][j][k] = self[index[i][j][k]][j][k] for dim 0 (and so on): values picked
         along dim by an int64 index of the same number of dims; repeated picks add up their
-        gradients. (``_keep_input``: for nll_loss, see Gather.)
+        gradients.
 
         >>> import tinygan as tg
         >>> tg.tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, tg.tensor([[1], [0]]))
@@ -833,10 +843,8 @@ class Tensor:
         """
         index = _tensor_operand(index, "gather")
         if self.ndim == 0 and index.ndim == 0:     # PyTorch treats a 0-d tensor as 1-D here
-            return self.reshape(1).gather(dim, index.reshape(1), _keep_input=_keep_input
-                                          ).reshape(())
-        return Gather.apply(self, index, picks=_gather_index(self, dim, index, "gather"),
-                            keep_input=_keep_input)
+            return self.reshape(1).gather(dim, index.reshape(1)).reshape(())
+        return Gather.apply(self, index, picks=_gather_index(self, dim, index, "gather"))
 
     @property
     def T(self):
@@ -887,12 +895,9 @@ class Tensor:
         """Basic slicing (a view) and integer-array indexing (a copy; repeated indices sum
         their gradients)."""
         out = GetItem.apply(self, index=_device_index(self, index))
-        if out.grad_fn is not None and out._view is None:
-            # an array index: PyTorch keeps its tensors (a 0-d one acts as a number), so a
-            # write into one before backward is an error there; here too
-            for part in index if isinstance(index, tuple) else (index,):
-                if isinstance(part, Tensor) and part.ndim > 0:
-                    out.grad_fn.watch(part)
+        if out._view is None:   # an array index: PyTorch keeps its tensors (a 0-d one acts
+            parts = index if isinstance(index, tuple) else (index,)     # as a number)
+            out._keeps(*(p for p in parts if isinstance(p, Tensor) and p.ndim > 0))
         return out
 
     def mm(self, mat2):
@@ -1093,9 +1098,7 @@ def _max_or_min(x, dim, keepdim, smallest):
     indices = xp.expand_dims(pick(x.data, axis=axis), axis)
     values = MaxAlong.apply(x, axis=axis, keepdim=keepdim, indices=indices)
     indices = Tensor(indices if keepdim else indices.squeeze(axis))
-    if values.grad_fn is not None:   # backward reads the indices: writing them is caught
-        values.grad_fn.watch(indices)
-    return MaxResult(values, indices)
+    return MaxResult(values._keeps(indices), indices)   # backward reads the indices
 
 
 def _shape_args(args):

@@ -191,12 +191,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if training and running_mean is not None:
             _update_running_stats(running_mean, running_var, stats["mean_var"], count,
                                   momentum, _running_rows)
-    if running_mean is not None and out.grad_fn is not None:
-        # PyTorch keeps the running stats for backward, in training too: a write into one
-        # before backward is an error there, here too (its own update is no such write)
-        out.grad_fn.watch(running_mean)
-        out.grad_fn.watch(running_var)
-    return out
+    # PyTorch keeps the running stats for backward, in training too: a write into one
+    # before backward is an error there, here too (its own update is no such write)
+    return out._keeps(running_mean, running_var)
 
 
 def _update_running_stats(running_mean, running_var, mean_var, count, momentum, rows=None):
@@ -262,9 +259,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     _check_target(input, target, "binary_cross_entropy_with_logits")
     pos = pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight
     loss = BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos)
-    if pos is not pos_weight and loss.grad_fn is not None:
-        loss.grad_fn.watch(pos_weight)   # kept for backward, as PyTorch keeps it: a write
-                                         # into it before backward is an error in both
+    loss._keeps(pos_weight)   # as PyTorch keeps it: a write into it before backward is an error
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
@@ -294,9 +289,9 @@ def mse_loss(input, target, reduction="mean"):
     """Mean squared error: mean((input - target)²)."""
     _check_target(input, target, "mse_loss")
     diff = input - target
-    if diff.grad_fn is not None:   # PyTorch's mse_loss keeps input and target for backward:
-        diff.grad_fn.watch(input)  # a write into either before it is an error there; here
-        diff.grad_fn.watch(target)  # too (the differential test found mse_loss(x, x))
+    # PyTorch's mse_loss keeps input and target for backward: a write into either before it
+    # is an error there, here too (the differential test found mse_loss(x, x))
+    diff._keeps(input, target)
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
@@ -343,12 +338,13 @@ def _class_targets(input, target, weight, ignore_index, name):
     # gather saves safe; sharing target's count of in-place changes makes writing into the
     # target before backward an error, as in PyTorch (its nll_loss saves the target)
     safe._versions = target._versions
+    if input.ndim == 1:
+        picked = input.gather(0, safe.reshape(1)).reshape(())
+    else:
+        picked = input.gather(1, safe.unsqueeze(1)).squeeze(1)
     # the input kept for backward whether or not it needs a gradient, as PyTorch's nll_loss
     # keeps it: writing into it before backward is then an error in both
-    if input.ndim == 1:
-        picked = input.gather(0, safe.reshape(1), _keep_input=True).reshape(())
-    else:
-        picked = input.gather(1, safe.unsqueeze(1), _keep_input=True).squeeze(1)
+    picked._keeps(input)
     kept = Tensor((~ignored).astype(input.dtype))
     if weight is None:
         return picked, kept, Tensor(ignored)

@@ -90,13 +90,12 @@ class GetItem(Function):
 class Gather(Function):
     """x at ``picks`` (the integer arrays x.gather(dim, index) builds from index). Backward
     reads neither x nor index, but both are saved, as PyTorch saves them (x when it needs a
-    gradient; always with ``keep_input``, as PyTorch's nll_loss keeps its input): writing
-    into either before backward is then an error in both (the differential test found
-    cross_entropy's target, then nll_loss's input)."""
+    gradient): writing into either before backward is then an error in both (the
+    differential test found cross_entropy's target, then gather's input)."""
 
     @staticmethod
-    def forward(ctx, x, index, picks=None, keep_input=False):
-        ctx.save_for_backward(index, x if keep_input or ctx.needs_input_grad[0] else None)
+    def forward(ctx, x, index, picks=None):
+        ctx.save_for_backward(index, x if ctx.needs_input_grad[0] else None)
         ctx.shape, ctx.picks = x.shape, picks
         return x[picks]
 
