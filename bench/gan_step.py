@@ -124,10 +124,10 @@ def gemm_floor(device, batch):
     (a transposed view stays one), to be replayed alone with the same BLAS: what the step
     would cost if everything else were free. Returns (replay, sync, number of GEMMs)."""
     from tinygan import backend
-    from tinygan.ops import matmul
+    from tinygan.core import ops as core_ops
 
     recorded = []
-    affine, matmul_ = matmul.Affine.forward, matmul.MatMul.forward
+    affine, matmul_ = core_ops.Affine.forward, core_ops.MatMul.forward
 
     def recording_affine(ctx, x, weight, bias=None):
         recorded.append((x.copy(), weight.copy().T))          # x · Wᵀ, Wᵀ a transposed view
@@ -142,12 +142,12 @@ def gemm_floor(device, batch):
 
     step, sync = tinygan_step(device, batch, metrics=False)
     step()                                    # Adam's state is made in the first step
-    matmul.Affine.forward, matmul.MatMul.forward = (staticmethod(recording_affine),
+    core_ops.Affine.forward, core_ops.MatMul.forward = (staticmethod(recording_affine),
                                                     staticmethod(recording_matmul))
     try:
         step()
     finally:
-        matmul.Affine.forward, matmul.MatMul.forward = (staticmethod(affine),
+        core_ops.Affine.forward, core_ops.MatMul.forward = (staticmethod(affine),
                                                         staticmethod(matmul_))
     xp = backend.xp_for(device)
 
@@ -324,8 +324,8 @@ def profile(device, steps=50, batch=128):
     runs MatMul's forward), so timing them too would count their ops twice.
     """
     from tinygan import backend, optim
-    from tinygan.function import Function
-    from tinygan.ops import matmul
+    from tinygan.core.function import Function
+    from tinygan.core import ops as core_ops
 
     totals = {"gemm (Affine, MatMul)": 0.0, "elementwise and reductions": 0.0, "Adam": 0.0}
     originals = []
@@ -353,7 +353,7 @@ def profile(device, steps=50, batch=128):
             functions.add(sub)
             stack.append(sub)
     for cls in functions:
-        bucket = ("gemm (Affine, MatMul)" if cls in (matmul.Affine, matmul.MatMul)
+        bucket = ("gemm (Affine, MatMul)" if cls in (core_ops.Affine, core_ops.MatMul)
                   else "elementwise and reductions")
         if "forward" in cls.__dict__:
             timed(cls, "forward", bucket)

@@ -216,11 +216,11 @@ def test_saved_buffers_are_freed_after_backward(device):
     x = leaf([1.0, 2.0], device)
     h = x.sigmoid()
     loss = (h * h).sum()
-    assert h.grad_fn.ctx.saved_arrays and (h * h).grad_fn.ctx.saved_arrays
+    assert h.grad_fn.saved and (h * h).grad_fn.saved
     product = loss.grad_fn.edges[0][0]
     loss.backward()
-    assert product.ctx.saved_arrays == ()        # h, saved twice by the product
-    assert h.grad_fn.ctx.saved_arrays == ()      # the intermediate's saved output too
+    assert product.saved == ()                   # h, saved twice by the product
+    assert h.grad_fn.saved == ()                 # the intermediate's saved output too
     with pytest.raises(RuntimeError, match="retain_graph"):
         (h * 2).sum().backward()                 # a new head over the freed part
 

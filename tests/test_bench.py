@@ -5,7 +5,7 @@ import math
 import pytest
 
 import bench_programs
-from tinygan.ops import matmul
+from tinygan.core import ops as core_ops
 
 gan_step = bench_programs.load("gan_step")
 
@@ -16,7 +16,7 @@ def test_analytic_flops_equal_the_gemms_the_engine_runs(device, monkeypatch):
     # dx = G·W and dW = Gᵀ·x. Which gradients are skipped (D frozen in the G step, no
     # input gradient at each network's first layer) must agree with the analytic count.
     counted = []
-    affine, matmul_ = matmul.Affine.forward, matmul.MatMul.forward
+    affine, matmul_ = core_ops.Affine.forward, core_ops.MatMul.forward
 
     def counting_affine(ctx, x, weight, bias=None):
         counted.append(2 * math.prod(x.shape[:-1]) * weight.shape[0] * weight.shape[1])
@@ -27,8 +27,8 @@ def test_analytic_flops_equal_the_gemms_the_engine_runs(device, monkeypatch):
         counted.append(2 * a.shape[0] * a.shape[1] * b.shape[1])
         return matmul_(ctx, a, b)
 
-    monkeypatch.setattr(matmul.Affine, "forward", staticmethod(counting_affine))
-    monkeypatch.setattr(matmul.MatMul, "forward", staticmethod(counting_matmul))
+    monkeypatch.setattr(core_ops.Affine, "forward", staticmethod(counting_affine))
+    monkeypatch.setattr(core_ops.MatMul, "forward", staticmethod(counting_matmul))
     step, sync = gan_step.tinygan_step(device, batch=4)
     counted.clear()
     step()
@@ -44,8 +44,8 @@ def test_the_measurements_run_on_each_device(device):
     profile = gan_step.profile(device, steps=2)
     assert profile["total"] > 0 and profile["gemm (Affine, MatMul)"] > 0
     # The profiler puts every Function back as it was.
-    assert matmul.Affine.__dict__["forward"].__class__ is staticmethod
-    assert matmul.Affine.forward.__name__ == "forward"
+    assert core_ops.Affine.__dict__["forward"].__class__ is staticmethod
+    assert core_ops.Affine.forward.__name__ == "forward"
 
 
 def test_sgemm_peak_is_a_rate(device):
@@ -98,8 +98,8 @@ def test_runs_timed_in_turns_give_times_and_ratios_to_the_first():
 def test_the_gemm_floor_replays_the_steps_matrix_products(device):
     # As many GEMMs as the analytic count has (forward, input and weight gradients), each
     # replayed with its own operands, and the engine back as it was.
-    from tinygan.ops import matmul
-    affine, matmul_ = matmul.Affine.forward, matmul.MatMul.forward
+    from tinygan.core import ops as core_ops
+    affine, matmul_ = core_ops.Affine.forward, core_ops.MatMul.forward
     replay, sync, count = gan_step.gemm_floor(device, 4)
     replay(), sync()
     # D step: G forward (5), one D pass over fakes and reals (4), D's weight gradients (4)
@@ -107,7 +107,7 @@ def test_the_gemm_floor_replays_the_steps_matrix_products(device):
     # input gradients (4; D frozen), G's weight gradients (5) and input gradients but at
     # its first layer (4)
     assert count == (5 + 4 + 4 + 3) + (5 + 4 + 4 + 5 + 4)
-    assert (matmul.Affine.forward, matmul.MatMul.forward) == (affine, matmul_)
+    assert (core_ops.Affine.forward, core_ops.MatMul.forward) == (affine, matmul_)
 
 
 def test_adam_step_bench_runs_and_reports_the_memory_floor(monkeypatch):

@@ -143,7 +143,10 @@ def device_of(array) -> str:
 
 def array_module(array):
     """numpy for a numpy array, cupy for a cupy array."""
-    return np if device_of(array) == CPU else _cuda_module
+    if isinstance(array, (np.ndarray, np.generic)):
+        return np
+    device_of(array)                       # a cupy array, or the error naming what came
+    return _cuda_module
 
 
 def to_device(array, device):

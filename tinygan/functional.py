@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 
 from .dtypes import promote_types, result_type
+from .core.ops import Add, Mul, Pow, Sub, Where
+from .methods.args import _check_dim, _operand
+from .methods.arithmetic import _alpha, _binary, _check_rounding_mode, _divide
 from .ops.activations import Softplus
-from .ops.arithmetic import Add, Mul, Pow, Sub
-from .ops.elementwise import Where
 from .ops.shapes import Cat, Stack
-from .tensor import (Tensor, _alpha, _binary, _check_dim, _check_rounding_mode, _divide,
-                     _operand)
+from .tensor import Tensor
 
 
 def _tensor(x, name):

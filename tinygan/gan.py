@@ -19,7 +19,8 @@ import numpy as np
 from . import backend, nn
 from .nn import functional as F
 from .functional import cat
-from .tensor import Tensor, full, no_grad, randint
+from .factories import full, randint
+from .tensor import Tensor, no_grad
 
 
 # === the models =================================================================================

@@ -18,8 +18,8 @@ from ..dtypes import int32, int64
 from ..functional import relu, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu, as in PyTorch)
 from ..ops.activations import LeakyRectify
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
-from ..ops.matmul import Affine
 from ..ops.normalization import BatchNormalize
+from ..core.ops import Affine
 from ..tensor import Tensor
 
 __all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from ..backend import array_module
-from ..tensor import no_grad, ones, tensor, zeros
+from ..factories import ones, tensor, zeros
+from ..tensor import no_grad
 from . import functional as F
 from . import init
 from .module import Module, Parameter

@@ -26,6 +26,11 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
+    @classmethod
+    def _wrap(cls, array):
+        """What an op on a parameter makes: a plain Tensor, as in PyTorch."""
+        return Tensor._wrap(array)
+
 
 class Module:
     """Base class of layers and models: subclass it, set attributes, write forward."""

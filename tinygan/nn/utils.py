@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from ..functional import stack
-from ..tensor import Tensor, no_grad, tensor
+from ..factories import tensor
+from ..tensor import Tensor, no_grad
 
 
 def _grads(parameters):

@@ -11,8 +11,8 @@ import numpy as np
 
 from .. import backend
 from ..backend import array_module
-from ..function import Function, once_differentiable
-from .activations import sigmoid
+from ..core.function import Function, once_differentiable
+from ..core.ops import sigmoid
 
 
 class BinaryCrossEntropyWithLogits(Function):

@@ -1,11 +1,10 @@
-"""Batch normalisation as one fused op, with a hand-written backward. The composed form
-(mean, variance, normalise, each differentiated by autograd) takes several more passes over
-the activations: against it this saved 12-13% of a CPU GAN step at batch 64, 9-13% at 128,
-10-14% at 512, and 72 device ops (bench/tricks.py, three runs on a 2-core VM, 2026-11-30)."""
+"""Batch normalisation as one fused op, with a hand-written backward: fewer passes over the
+activations than the composed form (mean, variance, normalise, each differentiated by
+autograd), whose numbers are in bench/README.md."""
 from __future__ import annotations
 
 from ..backend import array_module
-from ..function import Function, once_differentiable
+from ..core.function import Function, once_differentiable
 
 
 def _per_channel_dot(a, b):

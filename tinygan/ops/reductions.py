@@ -1,45 +1,12 @@
-"""sum, mean, var, max/min over all elements, and max/min along a dim."""
+"""var, std's square root, and max/min over all elements or along a dim."""
 from __future__ import annotations
 
 import math
 
 from .. import backend
 from ..backend import array_module
-from ..function import Function
-from .elementwise import Where
-
-
-def expand_back(grad, shape, axes, keepdim):
-    """A reduced gradient broadcast back to the input's shape (a view, no copy)."""
-    if not keepdim:
-        kept = list(shape)
-        for axis in axes:
-            kept[axis] = 1
-        grad = grad.reshape(tuple(kept))
-    return grad.expand(shape)
-
-
-class Sum(Function):
-    @staticmethod
-    def forward(ctx, x, axes=(), keepdim=False):
-        ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        return x.sum(axis=axes, keepdims=keepdim)
-
-    @staticmethod
-    def backward(ctx, grad):                                # d/dx_i Σ x = 1
-        return expand_back(grad, ctx.shape, ctx.axes, ctx.keepdim)
-
-
-class Mean(Function):
-    @staticmethod
-    def forward(ctx, x, axes=(), keepdim=False):
-        ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        ctx.count = math.prod(x.shape[a] for a in axes)
-        return x.mean(axis=axes, keepdims=keepdim)
-
-    @staticmethod
-    def backward(ctx, grad):                                # d/dx_i mean(x) = 1/N
-        return expand_back(grad / ctx.count, ctx.shape, ctx.axes, ctx.keepdim)
+from ..core.function import Function
+from ..core.ops import div, expand_back, mean, mul, reshape, sub, sum_, where
 
 
 class Var(Function):
@@ -59,9 +26,9 @@ class Var(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors                            # d var/dx_i = 2(x_i - mean)/(N - correction)
-        centered = x - x.mean(ctx.axes, keepdim=True)
+        centered = sub(x, mean(x, axes=ctx.axes, keepdim=True))
         factor = 2 / ctx.divisor if ctx.divisor else math.inf
-        return expand_back(grad, x.shape, ctx.axes, ctx.keepdim) * centered * factor
+        return mul(mul(expand_back(grad, x.shape, ctx.axes, ctx.keepdim), centered), factor)
 
 
 class SqrtOfVar(Function):
@@ -77,7 +44,7 @@ class SqrtOfVar(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors                            # d/dv √v = 1/(2√v); 0 where √v = 0
-        return Where.apply(y == 0, grad.new_zeros(()), grad / (2 * y))
+        return where(y._data == 0, grad.new_zeros(()), div(grad, mul(y, 2)))
 
 
 class MaxAll(Function):
@@ -94,8 +61,9 @@ class MaxAll(Function):
     @staticmethod
     def backward(ctx, grad):
         x, value = ctx.saved_tensors                        # 1/(number of ties) at each tie
-        ties = x == value
-        return grad * ties / ties.sum()
+        ties = (x._data == value._data).astype(grad.dtype)
+        count = array_module(ties).asarray(ties.sum())
+        return div(mul(grad, grad._wrap(ties)), grad._wrap(count))
 
 
 class MaxAlong(Function):
@@ -110,11 +78,11 @@ class MaxAlong(Function):
 
     @staticmethod
     def backward(ctx, grad):                                # all to the index it returned
-        (indices,) = ctx.saved_arrays
-        xp = array_module(indices)
+        (indices,) = ctx.saved_tensors
+        xp = array_module(indices._data)
         positions = xp.arange(ctx.shape[ctx.axis]).reshape(
             [-1 if a == ctx.axis else 1 for a in range(len(ctx.shape))])
-        picked = grad._wrap(positions == indices)           # True where the max was taken
+        picked = positions == indices._data                 # True where the max was taken
         if not ctx.keepdim:
-            grad = grad.unsqueeze(ctx.axis)
-        return Where.apply(picked, grad, grad.new_zeros(()))
+            grad = reshape(grad, shape=grad.shape[:ctx.axis] + (1,) + grad.shape[ctx.axis:])
+        return where(picked, grad, grad.new_zeros(()))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from .. import backend
 from ..backend import array_module
-from ..function import Function
+from ..core.function import Function
+from ..core.ops import exp, mul, reshape, sub, sum_
 
 
 class NormalizedExp(Function):
@@ -31,7 +32,7 @@ class NormalizedExp(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors                            # dy_i/dx_j = y_i (δ_ij - y_j)
-        return y * (grad - (grad * y).sum(ctx.axis, keepdim=True))
+        return mul(y, sub(grad, sum_(mul(grad, y), axes=_axes(y, ctx.axis), keepdim=True)))
 
 
 class LogNormalizedExp(Function):
@@ -54,7 +55,7 @@ class LogNormalizedExp(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors                            # dy_i/dx_j = δ_ij - softmax_j
-        return grad - y.exp() * grad.sum(ctx.axis, keepdim=True)
+        return sub(grad, mul(exp(y), sum_(grad, axes=_axes(y, ctx.axis), keepdim=True)))
 
 
 class LogSumExp(Function):
@@ -80,5 +81,10 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors                            # d/dx_i logsumexp(x) = softmax_i
-        y, grad = y.reshape(ctx.kept_shape), grad.reshape(ctx.kept_shape)
-        return grad * (x - y).exp()
+        y, grad = reshape(y, shape=ctx.kept_shape), reshape(grad, shape=ctx.kept_shape)
+        return mul(grad, exp(sub(x, y)))
+
+
+def _axes(t, axis):
+    """The axes to reduce for ``axis`` (a 0-d tensor has none: its one "dim 0" is itself)."""
+    return (axis,) if t.ndim else ()

@@ -36,7 +36,8 @@ import numpy as np
 
 from .. import backend
 from ..functional import stack
-from ..tensor import Tensor, tensor
+from ..factories import tensor
+from ..tensor import Tensor
 from .files import atomic_write
 
 # --- the datasets ------------------------------------------------------------

@@ -53,7 +53,8 @@ import numpy as np
 
 from .. import backend, nn, optim
 from ..nn import functional as F
-from ..tensor import Tensor, no_grad, tensor
+from ..factories import tensor
+from ..tensor import Tensor, no_grad
 from . import data
 from .files import WriteError, atomic_write
 
