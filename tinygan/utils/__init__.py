@@ -19,7 +19,7 @@ subject: read the engine, ``nn``, ``optim`` and ``gan`` first; nothing there nee
 
 The rule: the engine, ``nn``, ``optim`` and the models (``gan``, ``vae``, ``toy``) never
 import ``tinygan.utils``; modules here import the engine only through ``tensor``,
-``functional``, ``backend``, ``nn`` and ``optim``. ``tests/test_imports.py`` keeps it so.
+``functional``, ``backend``, ``nn`` and ``optim``. ``tests/test_layers.py`` keeps it so.
 """
 # Imported here so that ``tinygan.utils.data.DataLoader`` works after ``import tinygan``,
 # as ``torch.utils.data`` does; neither pulls in tqdm or matplotlib at import time.

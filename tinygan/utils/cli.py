@@ -38,10 +38,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 def default_threads():
     """Half the cores, at least one: the BLAS threads a training run takes by default.
 
-    Measured on a 2-core VM (README, "Another program running?"): one mnist_gan.py run took
-    9.5 s per 200-step epoch with 2 BLAS threads and 9.6 s with 1; two runs at once took
-    125 s each with 2 threads (13 times slower: the threads' spinning takes the cores in
-    turn) and 9 s each with 1. Half the cores leaves a second run the other half.
+    BLAS threads spin between calls, so two runs with a thread per core take the cores in
+    turn; half the cores leaves a second run the other half (README, "Another program
+    running?").
     """
     import os
     return max(1, (os.cpu_count() or 1) // 2)
