@@ -9,17 +9,13 @@ from ..backend import array_module
 from .flat import FlatBuffer, can_flatten
 from .optimizer import Optimizer
 
-# On the CPU the update runs over blocks of this many elements, so that the dozen
-# passes it makes over p, g, m and v stay in the core's cache instead of streaming
-# every array from memory a dozen times: 7.6-9.7% of a CPU GAN step at batch 64, 4.6-6.6%
-# at 128, 1.2-4.2% at 512 (bench/tricks.py, three runs on a 2-core VM, 2026-11-30).
+# On the CPU the update runs over blocks of this many elements, so that its dozen passes over
+# p, g, m and v stay in cache instead of streaming each array from memory a dozen times.
 CPU_BLOCK = 1 << 16
 
-# Adam lays each group out in one flat buffer on a GPU (flat.py: 22 device ops fewer a GAN
-# step now that the update is one fused kernel, 310 before). On the CPU, where calls are
-# cheap, gathering the gradients into it cost 1-3% of a step more than the calls it saved
-# (bench/tricks.py), so there each parameter is updated where it lies, unless this says
-# otherwise.
+# On a GPU, where every call is a kernel launch, Adam lays each group out in one flat buffer
+# (flat.py); on the CPU the gather of the gradients into it costs more than the calls it saves,
+# so there it does so only when this is True (bench/tricks.py sets it to compare the two).
 FLAT_ON_CPU = False
 
 
@@ -175,7 +171,7 @@ class Adam(Optimizer):
         return buffer
 
 
-@backend.fuse   # on a GPU one kernel, not 13: 24 device ops fewer a GAN step
+@backend.fuse   # on a GPU one kernel instead of a launch per line
 def _adam_update(xp, p, g, m, v, tmp, beta1, one_minus_beta1, beta2, one_minus_beta2,
                  step_size, root_correction, eps):
     """Adam's update of p, m and v in place, with tmp as scratch (all the same shape)."""
