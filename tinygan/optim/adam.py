@@ -137,15 +137,16 @@ class Adam(Optimizer):
     def _flatten(self, index, params, states):
         """Lay the group's parameters and averages out in flat buffers (once, and again when
         someone rebound them); False where they cannot share one (see can_flatten)."""
+        if len({s.get("step", 0) for s in states}) > 1:
+            return False                     # one step count for all: the corrections are shared
         flat = self._flat.get(index)
         arrays = [p.data for p in params]
         if flat is not None and flat[0].holds(arrays) and all(
                 buffer.holds([s[key] for s in states])
                 for buffer, key in zip(flat[1:], ("exp_avg", "exp_avg_sq"))):
             return True
-        steps = {s.get("step", 0) for s in states}
-        if len(steps) > 1 or not can_flatten(arrays, flat[0] if flat else None):
-            return False                     # one step count for all: the corrections are shared
+        if not can_flatten(arrays, flat[0] if flat else None):
+            return False
         for p, state in zip(params, states):
             _init_state(p, state)
         flat = [FlatBuffer(arrays)] + [FlatBuffer([s[key] for s in states])
