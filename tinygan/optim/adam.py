@@ -1,4 +1,11 @@
-"""Adam (Kingma & Ba, 2015) with PyTorch's update: eps added after the bias-corrected root."""
+"""Adam (Kingma & Ba, 2015) with PyTorch's update: eps added after the bias-corrected root.
+
+Two implementations of one formula, chosen per parameter group by PyTorch's flags ``foreach``
+and ``fused`` (see :class:`Adam`): ``_single_tensor_adam``, the reference, in plain array
+expressions one parameter at a time; and the fast path, the default, the same update as one
+fused in-place function over a whole group laid out flat (flat.py) on a GPU, parameter by
+parameter in cache-sized blocks on the CPU. tests/test_optim_reference.py holds them together.
+"""
 from __future__ import annotations
 
 import math
@@ -9,17 +16,30 @@ from ..backend import array_module
 from .flat import FlatBuffer, can_flatten
 from .optimizer import Optimizer
 
-# On the CPU the update runs over blocks of this many elements, so that the dozen
-# passes it makes over p, g, m and v stay in the core's cache instead of streaming
-# every array from memory a dozen times: 7.6-9.7% of a CPU GAN step at batch 64, 4.6-6.6%
-# at 128, 1.2-4.2% at 512 (bench/tricks.py, three runs on a 2-core VM, 2026-11-30).
+
+def _single_tensor_adam(p, g, m, v, t, *, lr, betas, eps, weight_decay, decoupled_weight_decay):
+    """Step t of Adam on one parameter, in place on its arrays p, m and v: the reference, as
+    PyTorch's ``_single_tensor_adam``. The constants are Python floats (double precision)."""
+    beta1, beta2 = betas
+    if weight_decay and decoupled_weight_decay:
+        p *= 1 - lr * weight_decay                  # AdamW: p ← p - lr·λ·p; m and v never see λ
+    elif weight_decay:
+        g = g + weight_decay * p                    # Adam: L2, g ← g + λ·p
+    m[...] = beta1 * m + (1 - beta1) * g            # m ← β1·m + (1-β1)·g
+    v[...] = beta2 * v + (1 - beta2) * g**2         # v ← β2·v + (1-β2)·g²; 1-0.999 is 0.001 here
+    m_hat = m / (1 - beta1**t)                      # m̂ = m/(1-β1^t): m starts at 0, biased low
+    v_hat = v / (1 - beta2**t)                      # v̂ = v/(1-β2^t), for the same reason
+    sqrt = array_module(p).sqrt                     # numpy's on the CPU, cupy's on a GPU
+    p -= lr * m_hat / (sqrt(v_hat) + eps)           # p ← p - lr·m̂/(√v̂ + eps): eps after the root
+
+
+# On the CPU the update runs over blocks of this many elements, so that its dozen passes over
+# p, g, m and v stay in cache instead of streaming each array from memory a dozen times.
 CPU_BLOCK = 1 << 16
 
-# Adam lays each group out in one flat buffer on a GPU (flat.py: 22 device ops fewer a GAN
-# step now that the update is one fused kernel, 310 before). On the CPU, where calls are
-# cheap, gathering the gradients into it cost 1-3% of a step more than the calls it saved
-# (bench/tricks.py), so there each parameter is updated where it lies, unless this says
-# otherwise.
+# On a GPU, where every call is a kernel launch, Adam lays each group out in one flat buffer
+# (flat.py); on the CPU the gather of the gradients into it costs more than the calls it saves,
+# so there it does so only when this is True (bench/tricks.py sets it to compare the two).
 FLAT_ON_CPU = False
 
 
@@ -32,6 +52,24 @@ class Adam(Optimizer):
     (1 - lr·wd) before the update instead, leaving m and v alone. The
     constants are Python floats (double precision), so (1-β2) is exactly 0.001,
     not float32's 0.0009999871.
+
+    ``foreach`` and ``fused`` choose the implementation, by PyTorch's rules:
+
+    - both None (the default) or ``fused=True``: the fast path, the fused update
+      (backend.fuse: one kernel on a GPU, ``out=`` calls on the CPU), over the whole group
+      laid out in one flat buffer on a GPU, parameter by parameter in cache-sized blocks on
+      the CPU. (PyTorch's default is foreach on CUDA and its for-loop on the CPU.)
+    - ``foreach=True``: the group in one flat buffer on every device, the CPU included.
+    - ``foreach=False`` or ``fused=False``, the other not True: ``_single_tensor_adam``,
+      the readable reference, one parameter at a time (PyTorch's for-loop).
+    - both True: RuntimeError, as in PyTorch.
+
+    The fast path falls back to one parameter at a time (still fused) where a group cannot
+    share a buffer: some parameters without a gradient, mixed devices or dtypes, tied views.
+    Both compute the formula above and agree to rounding; their state is the same, so a
+    state_dict moves between them. As in PyTorch the flags are per group: ``state_dict``
+    saves them and ``load_state_dict`` restores them (set ``param_groups[i]["foreach"]``
+    after loading to run another path).
 
     The first step moves each parameter by about lr against its gradient's sign:
 
@@ -46,7 +84,7 @@ class Adam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *,
-                 decoupled_weight_decay=False):
+                 foreach=None, fused=None, decoupled_weight_decay=False):
         # PyTorch's checks, in its order and words, so the message names the culprit
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -62,7 +100,10 @@ class Adam(Optimizer):
         if not 0.0 <= weight_decay:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      foreach=foreach, fused=fused,
                                       decoupled_weight_decay=bool(decoupled_weight_decay)))
+        for group in self.param_groups:
+            _implementation(group)           # both flags True: an error now, not at step()
         self._scratch = {}   # (device, dtype) -> a work buffer, reused every step
         self._flat = {}      # group index -> FlatBuffers of its parameters, exp_avg, exp_avg_sq
 
@@ -73,7 +114,14 @@ class Adam(Optimizer):
             if not params:                   # an empty group, as PyTorch allows: nothing to do
                 continue
             states = self._states_of(index)
-            flat_here = FLAT_ON_CPU or backend.device_of(params[0].data) != backend.CPU
+            implementation = _implementation(group)
+            if implementation == "single_tensor":
+                for p, state in zip(params, states):
+                    if p.grad is not None:
+                        self._step_reference(group, p, state)
+                continue
+            flat_here = (implementation == "foreach" or FLAT_ON_CPU
+                         or backend.device_of(params[0].data) != backend.CPU)
             if (flat_here and all(p.grad is not None for p in params)
                     and self._flatten(index, params, states)):
                 self._step_flat(index, group, params, states)
@@ -89,20 +137,18 @@ class Adam(Optimizer):
     def _flatten(self, index, params, states):
         """Lay the group's parameters and averages out in flat buffers (once, and again when
         someone rebound them); False where they cannot share one (see can_flatten)."""
+        if len({s.get("step", 0) for s in states}) > 1:
+            return False                     # one step count for all: the corrections are shared
         flat = self._flat.get(index)
         arrays = [p.data for p in params]
         if flat is not None and flat[0].holds(arrays) and all(
                 buffer.holds([s[key] for s in states])
                 for buffer, key in zip(flat[1:], ("exp_avg", "exp_avg_sq"))):
             return True
-        steps = {s.get("step", 0) for s in states}
-        if len(steps) > 1 or not can_flatten(arrays, flat[0] if flat else None):
-            return False                     # one step count for all: the corrections are shared
-        xp = array_module(arrays[0])
+        if not can_flatten(arrays, flat[0] if flat else None):
+            return False
         for p, state in zip(params, states):
-            if not state:
-                state.update(step=0, exp_avg=xp.zeros(p.shape, dtype=p.dtype),
-                             exp_avg_sq=xp.zeros(p.shape, dtype=p.dtype))
+            _init_state(p, state)
         flat = [FlatBuffer(arrays)] + [FlatBuffer([s[key] for s in states])
                                        for key in ("exp_avg", "exp_avg_sq")]
         for p, view in zip(params, flat[0].views):
@@ -124,12 +170,17 @@ class Adam(Optimizer):
         for p in params:
             p._bump_version()
 
+    def _step_reference(self, group, p, state):
+        _init_state(p, state)
+        state["step"] += 1
+        _single_tensor_adam(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
+                            state["step"], lr=group["lr"], betas=group["betas"],
+                            eps=group["eps"], weight_decay=group["weight_decay"],
+                            decoupled_weight_decay=group["decoupled_weight_decay"])
+        p._bump_version()
+
     def _step_one(self, group, p, state):
-        if not state:
-            xp = array_module(p.data)
-            state["step"] = 0
-            state["exp_avg"] = xp.zeros(p.shape, dtype=p.dtype)      # row-major, whatever
-            state["exp_avg_sq"] = xp.zeros(p.shape, dtype=p.dtype)   # the gradient's layout
+        _init_state(p, state)
         state["step"] += 1
         self._apply(group, p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
                     state["step"])
@@ -175,7 +226,26 @@ class Adam(Optimizer):
         return buffer
 
 
-@backend.fuse   # on a GPU one kernel, not 13: 24 device ops fewer a GAN step
+def _implementation(group):
+    """"fused" (the default), "foreach" or "single_tensor": PyTorch's rules for the flags."""
+    foreach, fused = group["foreach"], group["fused"]
+    if foreach and fused:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if fused or (fused is None and foreach is None):
+        return "fused"
+    return "foreach" if foreach else "single_tensor"
+
+
+def _init_state(p, state):
+    """A parameter's first step: step 0 and averages of zeros, row-major whatever the
+    gradient's layout."""
+    if not state:
+        xp = array_module(p.data)
+        state.update(step=0, exp_avg=xp.zeros(p.shape, dtype=p.dtype),
+                     exp_avg_sq=xp.zeros(p.shape, dtype=p.dtype))
+
+
+@backend.fuse   # on a GPU one kernel instead of a launch per line
 def _adam_update(xp, p, g, m, v, tmp, beta1, one_minus_beta1, beta2, one_minus_beta2,
                  step_size, root_correction, eps):
     """Adam's update of p, m and v in place, with tmp as scratch (all the same shape)."""

@@ -1,16 +1,12 @@
 """Many arrays as views into one flat buffer, so an update is one pass for a whole model
 instead of one per parameter.
 
-On a GPU every elementwise op is a kernel launch of a few microseconds, whatever its size;
-Adam's 13 ops for each of the MNIST GAN's 26 parameters were 340 launches a step. With the
-parameters (and Adam's averages) laid end to end in one buffer, the same 13 ops update all
-of them at once, and backend.fuse makes the 13 one kernel: a gather of the gradients and one
-update per optimizer. PyTorch gets there with its foreach and fused kernels. Measured with
-bench/tricks.py (2-core VM, 2026-11-30): 639 → 329 device ops per GAN step before the
-fusion, 312 → 290 with it (7% of a step's launches), which is the point on a GPU. On the
-CPU it made a step 1 to 3% slower in five of seven measurements at batch 64, 128 and 512
-(the update already ran in cache-sized blocks, and the one gather of the gradients cost more
-than the calls it saved), so Adam uses it on a GPU only.
+On a GPU every elementwise op is a kernel launch that costs about the same whatever its
+size. With the parameters (and Adam's averages) laid end to end in one buffer, each op of the
+update covers all of them at once, and backend.fuse makes the update one kernel: a gather of
+the gradients and one update per group, where PyTorch uses its foreach and fused kernels. On
+the CPU the gather costs more than the calls it saves, so Adam's default uses it on a GPU only
+(bench/tricks.py's flat_adam measures both).
 
 The views are handed back to their owners (``p.data = view``). Whoever replaces one later
 (``module.to(device)``, ``optimizer.load_state_dict``) breaks the link; :meth:`holds` sees
