@@ -20,7 +20,7 @@ from ..ops.activations import LeakyRectify
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..ops.matmul import Affine
 from ..ops.normalization import BatchNormalize
-from ..tensor import Tensor
+from ..tensor import Tensor, no_grad
 
 __all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax",
            "log_softmax", "dropout", "batch_norm", "embedding", "one_hot",
@@ -164,14 +164,19 @@ def dropout(x, p=0.5, training=True, generator=None):
 # === batch norm ================================================================================
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5, *, _running_rows=None):
+               momentum=0.1, eps=1e-5, *, fused=True, _running_rows=None):
     """Batch normalisation of (N, C) or (N, C, L) input, with PyTorch's signature.
 
     Training: normalise with the batch mean and biased variance and, when running
     stats are given, update them in place with momentum (the variance unbiased,
     n/(n-1)). Evaluation: normalise with the running stats; still differentiable.
-    ``momentum=None`` means a cumulative average, as in PyTorch. (``_running_rows``:
-    BatchNorm1d's (2, C) array whose rows are running_mean and running_var.)
+    ``momentum=None`` means a cumulative average, as in PyTorch (nn.BatchNorm1d computes it).
+
+    ``fused=True`` (the default) runs one op with its backward written by hand, which
+    cannot be differentiated again; ``fused=False`` runs the reference,
+    ``_batch_norm_reference``, the formula in tensor ops that autograd differentiates
+    (twice too, as a gradient penalty through BatchNorm needs). Both give the same values.
+    (``_running_rows``: BatchNorm1d's (2, C) array whose rows are running_mean and running_var.)
     """
     if input.ndim not in (2, 3):
         raise ValueError(f"batch_norm: expected 2D (N, C) or 3D (N, C, L) input, "
@@ -182,7 +187,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if use_batch_stats and count <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, "
                          f"got input size {list(input.shape)}")
-    if not use_batch_stats:
+    if training and running_mean is not None and momentum is None:
+        raise ValueError("momentum=None needs the module's num_batches_tracked; "
+                         "use nn.BatchNorm1d(momentum=None)")
+    if not fused:
+        out = _batch_norm_reference(input, running_mean, running_var, weight, bias, training,
+                                    momentum, eps)
+    elif not use_batch_stats:
         out = BatchNormalize.apply(input, weight, bias, running_mean=running_mean.data,
                                    running_var=running_var.data, axes=axes, eps=eps)
     else:
@@ -196,14 +207,49 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return out._keeps(running_mean, running_var)
 
 
+def _batch_norm_reference(input, running_mean, running_var, weight=None, bias=None,
+                          training=False, momentum=0.1, eps=1e-5):
+    """batch_norm as its formula, in differentiable tensor ops (no checks: batch_norm's).
+
+        μ, σ² = the batch's mean and biased variance per channel (training, or no running
+                stats), else running_mean and running_var (constants);
+        x̂ = (x - μ) / √(σ² + eps);   y = γ·x̂ + β.
+    """
+    axes = (0,) if input.ndim == 2 else (0, 2)               # all but the channel dim
+    per_channel = (1, -1) + (1,) * (input.ndim - 2)          # a (C,) vector along dim 1
+    if training or running_mean is None:
+        mean = input.mean(axes)
+        centred = input - mean.reshape(per_channel)
+        var = (centred * centred).mean(axes)                 # biased: divided by n
+        if training and running_mean is not None:
+            n = input.numel() // input.shape[1]
+            _update_running_stats_reference(running_mean, running_var, mean, var, n, momentum)
+    else:
+        centred = input - running_mean.detach().reshape(per_channel)
+        var = running_var.detach()
+    x_hat = centred / (var.reshape(per_channel) + eps).sqrt()
+    out = x_hat if weight is None else x_hat * weight.reshape(per_channel)
+    return out if bias is None else out + bias.reshape(per_channel)
+
+
+def _update_running_stats_reference(running_mean, running_var, mean, var, n, momentum):
+    """running ← (1 - m)·running + m·batch, with the batch variance unbiased: σ²·n/(n-1).
+
+    Written into the buffers' own arrays, and not counted as an in-place change, as
+    PyTorch's kernel does not count it (see _update_running_stats).
+    """
+    with no_grad():
+        new_mean = (1 - momentum) * running_mean + momentum * mean
+        new_var = (1 - momentum) * running_var + momentum * n / (n - 1) * var
+    running_mean.data[...] = new_mean.data
+    running_var.data[...] = new_var.data
+
+
 def _update_running_stats(running_mean, running_var, mean_var, count, momentum, rows=None):
-    """running = (1 - m)·running + m·batch, in place, the variance unbiased: var·n/(n-1),
-    the factor folded into its rate. ``mean_var``: the batch's mean and biased variance as
-    the rows of one array. When ``rows`` holds the running stats the same way, one update
-    moves both: 3 device ops, not 6 (24 fewer in a GAN step: G's 4 BatchNorms, run twice)."""
-    if momentum is None:
-        raise ValueError("momentum=None needs the module's num_batches_tracked; "
-                         "use nn.BatchNorm1d(momentum=None)")
+    """``_update_running_stats_reference``'s fast path: the same update, in place, from the
+    batch's mean and biased variance as the rows of one array, the factor n/(n-1) folded
+    into the variance's rate. When ``rows`` holds the running stats the same way, one
+    update moves both (fewer kernel launches on a GPU)."""
     xp = array_module(mean_var)
     if rows is not None:
         rates = _running_rates(xp, rows.dtype, count, momentum)
