@@ -182,3 +182,17 @@ def test_running_stats_reference_is_the_formula(device):
                                       tg.tensor(batch_var, device=device), 10, 0.25)
     np.testing.assert_allclose(host(mean), 0.25 * batch_mean, rtol=1e-15)
     np.testing.assert_allclose(host(var), 0.75 + 0.25 * batch_var * 10 / 9, rtol=1e-15)
+
+
+# --- num_batches_tracked ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_num_batches_tracked_stays_a_0d_array(device, fused):
+    bn = nn.BatchNorm1d(2, fused=fused).to(device)
+    xp = type(bn.num_batches_tracked.data)
+    for step in (1, 2):
+        bn(tg.randn(4, 2, device=device))
+        data = bn.num_batches_tracked.data
+        assert type(data) is xp and data.shape == () and data.dtype == np.int64
+        assert bn.num_batches_tracked.item() == step
+    assert bn.state_dict()["num_batches_tracked"].shape == ()

@@ -252,7 +252,9 @@ class BatchNorm1d(Module):
                              f"got {x.shape}")
         momentum, updates = self.momentum, self.training and self.track_running_stats
         if updates:
-            self.num_batches_tracked.data = self.num_batches_tracked.data + 1
+            count = self.num_batches_tracked.data
+            # asarray: NumPy's 0-d array + 1 is a NumPy scalar, not an array
+            self.num_batches_tracked.data = array_module(count).asarray(count + 1)
             if momentum is None:  # a cumulative average, as in PyTorch
                 momentum = 1.0 / self.num_batches_tracked.item()
         training = self.training or not self.track_running_stats
