@@ -4,6 +4,8 @@
   (fused=False): outputs, gradients, running stats; the reference differentiates twice.
 - The running statistics: the fast in-place update (one array, folded rates) and the
   formula running ← (1 - m)·running + m·batch.
+- The GAN D step: one pass of D over fakes and reals stacked (d_one_pass=True) and the
+  course's form (d_one_pass=False), on examples/mnist_gan.py's trainer.
 
 float64 is compared to ~1e-12 (only rounding differs: the paths sum in other orders),
 float32 to ~1e-5.
@@ -11,8 +13,10 @@ float32 to ~1e-5.
 import numpy as np
 import pytest
 
+import bench_programs
 import tinygan as tg
-from tinygan import nn
+from tinygan import nn, optim
+from tinygan.gan import GANTrainer, build_models
 from tinygan.nn import functional as F
 from tinygan.tensor import Tensor
 
@@ -196,3 +200,101 @@ def test_num_batches_tracked_stays_a_0d_array(device, fused):
         assert type(data) is xp and data.shape == () and data.dtype == np.int64
         assert bn.num_batches_tracked.item() == step
     assert bn.state_dict()["num_batches_tracked"].shape == ()
+
+
+# --- the GAN's D step: one pass of D, and the course's form ------------------------------------------
+
+def mnist_trainer(device, dtype, d_one_pass, batch=16):
+    """examples/mnist_gan.py's default GAN and recipe (as bench/gan_step.py builds it), in
+    ``dtype``, with the D step chosen; and its real batch."""
+    trainer, real = bench_programs.load("gan_step").default_trainer(device, batch)
+    trainer.d_one_pass = d_one_pass
+    trainer.generator.to(dtype=dtype), trainer.discriminator.to(dtype=dtype)
+    noise = trainer.noise
+    trainer.noise = lambda n: noise(n).to(dtype=dtype)
+    return trainer, real.to(dtype=dtype)
+
+
+def d_step_results(trainer, real, steps):
+    """Each step's D-step outputs and D's gradients after it, and G's loss; then all
+    weights and buffers."""
+    per_step = []
+    for _ in range(steps):
+        d_loss, pred_real, pred_fake = trainer.d_step(real)
+        per_step += [d_loss, pred_real, pred_fake]
+        per_step += [p.grad for p in trainer.discriminator.parameters()]
+        per_step += [trainer.g_step(real.shape[0])]
+    after = [t for model in (trainer.discriminator, trainer.generator)
+             for t in list(model.parameters()) + list(model.buffers())]
+    return per_step, after
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_d_step_in_one_pass_equals_the_courses_form(device, dtype):
+    """On examples/mnist_gan.py's trainer (D: Linear and LeakyReLU, no BatchNorm), the
+    default takes one pass; two steps of it and of the course's form give the same losses,
+    D's outputs and gradients, and the same weights after Adam."""
+    default, _ = mnist_trainer(device, dtype, None)
+    assert default.d_one_pass is True
+    (fast, fast_after), (reference, reference_after) = (
+        d_step_results(*mnist_trainer(device, dtype, on), steps=2) for on in (True, False))
+    for i, (a, b) in enumerate(zip(fast, reference)):
+        assert_close(a, b, dtype, f"result {i}")
+    # Adam moves a weight by about lr·g/(|g| + eps): where g is ~eps (1e-8) its float32
+    # rounding, in another order of sums, changes that move by up to a tenth of lr
+    lr = default.opt_d.param_groups[0]["lr"]
+    tolerance = TOLERANCE[dtype] if dtype == np.float64 else dict(rtol=0, atol=0.25 * lr)
+    for i, (a, b) in enumerate(zip(fast_after, reference_after)):
+        np.testing.assert_allclose(host(a), host(b), err_msg=f"tensor {i}", **tolerance)
+
+
+def test_d_step_in_one_pass_equals_the_courses_form_for_probabilities_and_mismatches(device):
+    """The vanilla D (Sigmoid, BCELoss; its Dropout at p=0, so the masks agree), conditional
+    and matching-aware, float64."""
+    results = []
+    for on in (True, False):
+        tg.manual_seed(0)
+        G, D = build_models(4, 8, im_dim=12, arch="vanilla", num_classes=3)
+        for m in D.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = 0.0
+        G.to(device, tg.float64), D.to(device, tg.float64)
+        trainer = GANTrainer(G, D, optim.Adam(G.parameters()), optim.Adam(D.parameters()),
+                             z_dim=4, device=device, d_outputs="probs", conditional=True,
+                             mismatched_reals=True, label_smoothing=0.1, d_one_pass=on)
+        noise = trainer.noise
+        trainer.noise = lambda n, noise=noise: noise(n).double()
+        real = tg.tensor(np.random.default_rng(6).random((6, 12)) * 2 - 1, device=device)
+        labels = tg.tensor(np.arange(6) % 3, device=device)
+        out = []
+        for _ in range(2):
+            out += list(trainer.d_step(real, labels)) + [p.grad for p in D.parameters()]
+        results.append(out + list(D.parameters()))
+    for i, (a, b) in enumerate(zip(*results)):
+        assert_close(a, b, np.float64, f"result {i}")
+
+
+def test_one_pass_is_refused_where_d_has_batchnorm(device):
+    """With a BatchNorm in D the one pass is not the same step (one batch's statistics over
+    fakes and reals together), so the default is the course's form and True is an error."""
+    tg.manual_seed(0)
+    G = nn.Sequential(nn.Linear(3, 5))
+    D = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.LeakyReLU(0.2), nn.Linear(4, 1))
+    G.to(device, tg.float64), D.to(device, tg.float64)
+    trainer = GANTrainer(G, D, optim.SGD(G.parameters(), lr=0.1),
+                         optim.SGD(D.parameters(), lr=0.1), z_dim=3, device=device)
+    assert trainer.d_one_pass is False and trainer.d_rows_independent is False
+    with pytest.raises(ValueError, match="BatchNorm"):
+        trainer.d_one_pass = True
+    with pytest.raises(ValueError, match="BatchNorm"):
+        GANTrainer(G, D, trainer.opt_g, trainer.opt_d, z_dim=3, device=device, d_one_pass=True)
+
+    # what the trick would compute there: another loss
+    rng = np.random.default_rng(7)
+    fake = tg.tensor(rng.standard_normal((6, 5)), device=device)
+    real = tg.tensor(rng.standard_normal((6, 5)) + 3, device=device)
+    one_pass, _, _ = trainer._d_loss_in_one_pass(fake, real, None)
+    pred_fake, pred_real = D(fake), D(real)
+    course = (trainer.criterion(pred_fake, tg.zeros_like(pred_fake))
+              + trainer.criterion(pred_real, tg.ones_like(pred_real))) / 2
+    assert abs(one_pass.item() - course.item()) > 1e-3

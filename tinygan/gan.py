@@ -249,9 +249,13 @@ class GANTrainer:
     image looks real; D's fake term becomes the mean of the fakes' and the mismatches' loss.
     G's loss is unchanged, but the D it fools now punishes a digit of the wrong class.
 
-    When D treats each row on its own (``rows_independent``: no BatchNorm), the D step
-    stacks fakes and reals (and mismatches) into one pass of D, with the same loss;
-    ``d_rows_independent = False`` makes it take one pass each, as the course writes it.
+    ``d_one_pass`` chooses how the D step runs. False: the course's form, one pass of D
+    over the fakes and one over the reals (and one over the mismatches). True: the fast
+    path, one pass over all of them stacked, with the same loss; it needs a D that treats
+    each row on its own (``rows_independent``): a BatchNorm in D would normalise fakes and
+    reals as one batch, a different loss, so True is refused there. None (the default):
+    True where D's rows are independent, else False. (With Dropout in D the two forms
+    draw the masks in another order: the same step in distribution, not draw for draw.)
 
     ``step`` counts generator updates and ``epoch`` finished epochs (whoever loops
     over the data advances it); :meth:`state` and :meth:`load_state` carry them and
@@ -260,7 +264,8 @@ class GANTrainer:
 
     def __init__(self, generator, discriminator, opt_g, opt_d, *, z_dim, device="cpu",
                  g_loss="non_saturating", d_steps_per_g=1, d_outputs="logits", seed=0,
-                 conditional=False, label_smoothing=0.0, mismatched_reals=False):
+                 conditional=False, label_smoothing=0.0, mismatched_reals=False,
+                 d_one_pass=None):
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if g_loss not in ("non_saturating", "minimax"):
@@ -282,7 +287,7 @@ class GANTrainer:
                              f"but the discriminator ({type(discriminator).__name__}) has no "
                              "integer num_classes")
         self.mismatched_reals = mismatched_reals
-        self.d_rows_independent = rows_independent(discriminator)
+        self.d_one_pass = d_one_pass
         self._bce = F.binary_cross_entropy_with_logits if d_outputs == "logits" else \
             F.binary_cross_entropy
         self._constants = {}   # the losses' constant targets and weights, per shape
@@ -291,6 +296,22 @@ class GANTrainer:
         self.noise_rng = backend.RandomStream([seed, 1], self.device)
         self.step = 0          # generator updates so far
         self.epoch = 0         # epochs finished so far
+
+    @property
+    def d_one_pass(self):
+        """Whether d_step takes the one-pass fast path (see the class docstring)."""
+        return self._d_one_pass
+
+    @d_one_pass.setter
+    def d_one_pass(self, on):
+        independent = rows_independent(self.discriminator)
+        if on and not independent:
+            raise ValueError("d_one_pass=True needs a discriminator that treats each row on its "
+                             "own (no BatchNorm): one pass would normalise fakes and reals as "
+                             "one batch, which changes the loss")
+        self._d_one_pass = independent if on is None else bool(on)
+
+    d_rows_independent = d_one_pass    # its former name, still set by bench/tricks.py
 
     def noise(self, n):
         """n noise vectors from the trainer's own random stream (saved in :meth:`state`)."""
@@ -322,9 +343,7 @@ class GANTrainer:
         n = real.shape[0]
         with no_grad():                     # the same as fake.detach(): D's loss stops at the fake
             fake = self._G(self.noise(n), labels)
-        if self.d_rows_independent:
-            d_loss, pred_real, pred_fake = self._d_loss_in_one_pass(fake, real, labels)
-        else:
+        if not self.d_one_pass:             # the course's form: one pass of D per batch
             pred_fake = self._D(fake, labels)
             pred_real = self._D(real, labels)
             # targets in D's dtype, as the course's zeros_like (0.9 in float32 is not 0.9)
@@ -335,6 +354,8 @@ class GANTrainer:
                 wrong = self.criterion(pred_wrong, self._filled(pred_wrong, 0.0))
                 loss_fake = (loss_fake + wrong) / 2
             d_loss = (loss_fake + loss_real) / 2
+        else:                               # the fast path: the same loss, one pass of D
+            d_loss, pred_real, pred_fake = self._d_loss_in_one_pass(fake, real, labels)
         self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()
