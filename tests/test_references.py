@@ -6,6 +6,7 @@
   formula running ← (1 - m)·running + m·batch.
 - The GAN D step: one pass of D over fakes and reals stacked (d_one_pass=True) and the
   course's form (d_one_pass=False), on examples/mnist_gan.py's trainer.
+- one_hot: tinygan.gan's builds F.one_hot's rows, with its own contract.
 
 float64 is compared to ~1e-12 (only rounding differs: the paths sum in other orders),
 float32 to ~1e-5.
@@ -16,7 +17,7 @@ import pytest
 import bench_programs
 import tinygan as tg
 from tinygan import nn, optim
-from tinygan.gan import GANTrainer, build_models
+from tinygan.gan import GANTrainer, build_models, one_hot
 from tinygan.nn import functional as F
 from tinygan.tensor import Tensor
 
@@ -29,7 +30,7 @@ def assert_close(fast, reference, dtype, what=""):
     np.testing.assert_allclose(host(fast), host(reference), err_msg=what, **TOLERANCE[dtype])
 
 
-# --- BatchNorm: the fused op and its reference --------------------------------------------------
+# --- BatchNorm: the fused op and its reference ---------------------------------------------------
 
 def twin_batch_norms(device, dtype, **kwargs):
     """Two BatchNorm1d(3) alike but for ``fused``, with random γ and β."""
@@ -154,7 +155,7 @@ def test_batch_norm_reference_keeps_pytorchs_write_rules(device):
             out.sum().backward()
 
 
-# --- the running statistics: the fast update and the formula --------------------------------------
+# --- the running statistics: the fast update and the formula -------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("layout", ["one_array", "two_buffers"])
@@ -188,7 +189,7 @@ def test_running_stats_reference_is_the_formula(device):
     np.testing.assert_allclose(host(var), 0.75 + 0.25 * batch_var * 10 / 9, rtol=1e-15)
 
 
-# --- num_batches_tracked ----------------------------------------------------------------------------
+# --- num_batches_tracked -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fused", [True, False])
 def test_num_batches_tracked_stays_a_0d_array(device, fused):
@@ -202,7 +203,7 @@ def test_num_batches_tracked_stays_a_0d_array(device, fused):
     assert bn.state_dict()["num_batches_tracked"].shape == ()
 
 
-# --- the GAN's D step: one pass of D, and the course's form ------------------------------------------
+# --- the GAN's D step: one pass of D, and the course's form --------------------------------------
 
 def mnist_trainer(device, dtype, d_one_pass, batch=16):
     """examples/mnist_gan.py's default GAN and recipe (as bench/gan_step.py builds it), in
@@ -298,3 +299,24 @@ def test_one_pass_is_refused_where_d_has_batchnorm(device):
     course = (trainer.criterion(pred_fake, tg.zeros_like(pred_fake))
               + trainer.criterion(pred_real, tg.ones_like(pred_real))) / 2
     assert abs(one_pass.item() - course.item()) > 1e-3
+
+
+# --- one_hot: tinygan.gan's builds on F's --------------------------------------------------------
+
+def test_gan_one_hot_is_f_one_hot_in_the_models_dtype(device):
+    labels = tg.tensor(np.array([2, 0, 4, 2, 1]), device=device)
+    for dtype in (np.float32, np.float64):
+        ours = one_hot(labels, 6, dtype)
+        assert ours.dtype == dtype and ours.device == device
+        np.testing.assert_array_equal(host(ours), host(F.one_hot(labels, 6)).astype(dtype))
+    # the contracts differ: gan's takes any integer dtype and checks the range on the host
+    # (ValueError); F's, PyTorch's, wants int64 and infers num_classes
+    small = tg.tensor(np.array([1, 0], dtype=np.int32), device=device)
+    assert host(one_hot(small, 2)).tolist() == [[0, 1], [1, 0]]
+    with pytest.raises(RuntimeError, match="int64"):
+        F.one_hot(small)
+    assert F.one_hot(labels).shape == (5, 5)
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        one_hot(tg.tensor([1, 4]), 4)
+    with pytest.raises(TypeError, match="integers"):
+        one_hot(tg.tensor([1.0]), 4)

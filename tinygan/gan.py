@@ -107,17 +107,18 @@ class VanillaDiscriminator(nn.Module):
 def one_hot(labels, num_classes, dtype=np.float32):
     """Rows of the identity picked by integer labels: (N,) → (N, num_classes) floats.
 
-    Labels on the host are checked here. On "cuda" a check would cost a device-to-host
-    copy every step, and CuPy does not refuse an index out of range: it wraps it and
-    silently picks a wrong row. So labels are checked where they enter instead (the
-    data loader checks the dataset's once, on the host).
+    F.one_hot's rows (it builds them), with another contract, for a model's input: rows in
+    the model's dtype, labels of any integer dtype, and no device-to-host read on "cuda"
+    (F.one_hot reads the labels' min and max, as PyTorch's does: a wait every step).
+    Labels on the host are checked here; on "cuda" they are checked where they enter (the
+    data loader checks the dataset's once, on the host); unchecked, one out of range
+    would give a row of zeros.
     """
-    xp = backend.array_module(labels.data)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
     if labels.device == backend.CPU and labels.numel():
         check_labels(labels.data, num_classes)
-    return Tensor(xp.eye(num_classes, dtype=dtype)[labels.data])
+    return F._one_hot_rows(labels, num_classes, dtype)
 
 
 def check_labels(labels, num_classes, where="labels"):

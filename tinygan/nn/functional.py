@@ -124,7 +124,6 @@ def one_hot(tensor, num_classes=-1):
     if tensor.dtype != int64:
         raise RuntimeError(f"one_hot is only applicable to index tensor of type int64 "
                            f"(LongTensor), got {tensor.dtype}")
-    xp = array_module(tensor.data)
     if tensor.numel() == 0:
         if num_classes == -1:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
@@ -139,7 +138,14 @@ def one_hot(tensor, num_classes=-1):
                                f"({num_classes}), got {high}")
     if num_classes < 0:
         raise RuntimeError(f"one_hot: num_classes must be -1 or non-negative, got {num_classes}")
-    return Tensor((tensor.data[..., None] == xp.arange(num_classes)).astype(np.int64))
+    return _one_hot_rows(tensor, num_classes, np.int64)
+
+
+def _one_hot_rows(labels, num_classes, dtype):
+    """The one-hot rows of integer labels in ``dtype``, unchecked (no host read): a label
+    outside [0, num_classes) gives a row of zeros. one_hot's, and tinygan.gan.one_hot's."""
+    xp = array_module(labels.data)
+    return Tensor((labels.data[..., None] == xp.arange(num_classes)).astype(dtype))
 
 
 # === dropout ===================================================================================
