@@ -197,12 +197,12 @@ def get_noise(n_samples, z_dim, device="cpu", truncation=None, generator=None):
 def _redraw_outside(z, t, rng):
     """Redraw every |z| > t from N(0, 1) restricted to [-t, t], exactly.
 
-    For t ≥ 1 a fresh normal lands inside with probability ≥ 68%. For a small t that
-    probability vanishes (0.8% at t = 0.01), so there a candidate is uniform on [-t, t],
-    kept with probability exp(-x²/2) (≥ 61%): the kept ones are N(0, 1) given |x| ≤ t.
+    For t ≥ 1 a fresh normal often lands inside. For a small t it seldom does, so there a
+    candidate is uniform on [-t, t], kept with probability exp(-x²/2) (at least e^(-1/2)):
+    the kept ones are N(0, 1) given |x| ≤ t.
     """
     xp = backend.array_module(z)
-    for _ in range(200):     # what is left after a round is ≤ 0.4 of what entered it
+    for _ in range(200):     # far more than needed: each round settles most of what is left
         outside = xp.abs(z) > t
         # One bool read per round; only truncated sampling pays it, never training.
         if not bool(outside.any()):
@@ -326,7 +326,7 @@ class GANTrainer:
 
     def _probabilities(self, pred_real, pred_fake):
         """D(x) and D(G(z)) as probabilities, detached: to look at, not to train on. Logits go
-        through one σ together (a copy and 4 device ops, not 8)."""
+        through one σ together (fewer kernels than two)."""
         pred_real, pred_fake = pred_real.detach(), pred_fake.detach()
         if self.d_outputs != "logits":
             return pred_real, pred_fake
@@ -365,9 +365,7 @@ class GANTrainer:
     def _d_loss_in_one_pass(self, fake, real, labels):
         """d_step's loss from one pass of D over the fakes, the reals (and the mismatches)
         stacked: the same loss as separate passes when no row of D's input sees another (no
-        BatchNorm in D), with fewer kernel launches: 340 → 290 device ops a GAN step, and
-        5.6-9.6% of a CPU step at batch 64, 3.5-4.3% at 128, 2.7-4.8% at 512 (bench/tricks.py,
-        three runs on a 2-core VM, 2026-11-30).
+        BatchNorm in D), with fewer kernel launches (bench/tricks.py measures the gain).
         The mean of each group's BCE becomes one weighted sum: ½·mean_real + ½·mean_fake
         (+ mismatches: ½·mean_real + ¼·mean_fake + ¼·mean_wrong)."""
         n = real.shape[0]

@@ -342,7 +342,7 @@ def mse_loss(input, target, reduction="mean"):
     _check_target(input, target, "mse_loss")
     diff = input - target
     # PyTorch's mse_loss keeps input and target for backward: a write into either before it
-    # is an error there, here too (the differential test found mse_loss(x, x))
+    # is an error there, here too (mse_loss(x, x) included)
     diff._keeps(input, target)
     return _reduce(diff * diff, reduction, "mse_loss")
 

@@ -267,7 +267,7 @@ class BatchNorm1d(Module):
 
     def _running_rows(self):
         """running_mean and running_var as the two rows of one array, so that one update moves
-        both (3 device ops, not 6). Laid out on first use, and again whenever either is no
+        both (the fused path's). Laid out on first use, and again whenever either is no
         longer a row of it (``.to()``, an assignment, a deep copy); the values stay."""
         mean, var = self.running_mean.data, self.running_var.data
         xp, rows = array_module(mean), getattr(self, "_rows", None)
