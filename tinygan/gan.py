@@ -108,17 +108,18 @@ class VanillaDiscriminator(nn.Module):
 def one_hot(labels, num_classes, dtype=np.float32):
     """Rows of the identity picked by integer labels: (N,) → (N, num_classes) floats.
 
-    Labels on the host are checked here. On "cuda" a check would cost a device-to-host
-    copy every step, and CuPy does not refuse an index out of range: it wraps it and
-    silently picks a wrong row. So labels are checked where they enter instead (the
-    data loader checks the dataset's once, on the host).
+    F.one_hot's rows (it builds them), with another contract, for a model's input: rows in
+    the model's dtype, labels of any integer dtype, and no device-to-host read on "cuda"
+    (F.one_hot reads the labels' min and max, as PyTorch's does: a wait every step).
+    Labels on the host are checked here; on "cuda" they are checked where they enter (the
+    data loader checks the dataset's once, on the host); unchecked, one out of range
+    would give a row of zeros.
     """
-    xp = backend.array_module(labels.data)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
     if labels.device == backend.CPU and labels.numel():
         check_labels(labels.data, num_classes)
-    return Tensor(xp.eye(num_classes, dtype=dtype)[labels.data])
+    return F._one_hot_rows(labels, num_classes, dtype)
 
 
 def check_labels(labels, num_classes, where="labels"):
@@ -197,12 +198,12 @@ def get_noise(n_samples, z_dim, device="cpu", truncation=None, generator=None):
 def _redraw_outside(z, t, rng):
     """Redraw every |z| > t from N(0, 1) restricted to [-t, t], exactly.
 
-    For t ≥ 1 a fresh normal lands inside with probability ≥ 68%. For a small t that
-    probability vanishes (0.8% at t = 0.01), so there a candidate is uniform on [-t, t],
-    kept with probability exp(-x²/2) (≥ 61%): the kept ones are N(0, 1) given |x| ≤ t.
+    For t ≥ 1 a fresh normal often lands inside. For a small t it seldom does, so there a
+    candidate is uniform on [-t, t], kept with probability exp(-x²/2) (at least e^(-1/2)):
+    the kept ones are N(0, 1) given |x| ≤ t.
     """
     xp = backend.array_module(z)
-    for _ in range(200):     # what is left after a round is ≤ 0.4 of what entered it
+    for _ in range(200):     # far more than needed: each round settles most of what is left
         outside = xp.abs(z) > t
         # One bool read per round; only truncated sampling pays it, never training.
         if not bool(outside.any()):
@@ -250,9 +251,13 @@ class GANTrainer:
     image looks real; D's fake term becomes the mean of the fakes' and the mismatches' loss.
     G's loss is unchanged, but the D it fools now punishes a digit of the wrong class.
 
-    When D treats each row on its own (``rows_independent``: no BatchNorm), the D step
-    stacks fakes and reals (and mismatches) into one pass of D, with the same loss;
-    ``d_rows_independent = False`` makes it take one pass each, as the course writes it.
+    ``d_one_pass`` chooses how the D step runs. False: the course's form, one pass of D
+    over the fakes and one over the reals (and one over the mismatches). True: the fast
+    path, one pass over all of them stacked, with the same loss; it needs a D that treats
+    each row on its own (``rows_independent``): a BatchNorm in D would normalise fakes and
+    reals as one batch, a different loss, so True is refused there. None (the default):
+    True where D's rows are independent, else False. (With Dropout in D the two forms
+    draw the masks in another order: the same step in distribution, not draw for draw.)
 
     ``step`` counts generator updates and ``epoch`` finished epochs (whoever loops
     over the data advances it); :meth:`state` and :meth:`load_state` carry them and
@@ -261,7 +266,8 @@ class GANTrainer:
 
     def __init__(self, generator, discriminator, opt_g, opt_d, *, z_dim, device="cpu",
                  g_loss="non_saturating", d_steps_per_g=1, d_outputs="logits", seed=0,
-                 conditional=False, label_smoothing=0.0, mismatched_reals=False):
+                 conditional=False, label_smoothing=0.0, mismatched_reals=False,
+                 d_one_pass=None):
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if g_loss not in ("non_saturating", "minimax"):
@@ -283,7 +289,7 @@ class GANTrainer:
                              f"but the discriminator ({type(discriminator).__name__}) has no "
                              "integer num_classes")
         self.mismatched_reals = mismatched_reals
-        self.d_rows_independent = rows_independent(discriminator)
+        self.d_one_pass = d_one_pass
         self._bce = F.binary_cross_entropy_with_logits if d_outputs == "logits" else \
             F.binary_cross_entropy
         self._constants = {}   # the losses' constant targets and weights, per shape
@@ -292,6 +298,22 @@ class GANTrainer:
         self.noise_rng = backend.RandomStream([seed, 1], self.device)
         self.step = 0          # generator updates so far
         self.epoch = 0         # epochs finished so far
+
+    @property
+    def d_one_pass(self):
+        """Whether d_step takes the one-pass fast path (see the class docstring)."""
+        return self._d_one_pass
+
+    @d_one_pass.setter
+    def d_one_pass(self, on):
+        independent = rows_independent(self.discriminator)
+        if on and not independent:
+            raise ValueError("d_one_pass=True needs a discriminator that treats each row on its "
+                             "own (no BatchNorm): one pass would normalise fakes and reals as "
+                             "one batch, which changes the loss")
+        self._d_one_pass = independent if on is None else bool(on)
+
+    d_rows_independent = d_one_pass    # its former name, still set by bench/tricks.py
 
     def noise(self, n):
         """n noise vectors from the trainer's own random stream (saved in :meth:`state`)."""
@@ -305,7 +327,7 @@ class GANTrainer:
 
     def _probabilities(self, pred_real, pred_fake):
         """D(x) and D(G(z)) as probabilities, detached: to look at, not to train on. Logits go
-        through one σ together (a copy and 4 device ops, not 8)."""
+        through one σ together (fewer kernels than two)."""
         pred_real, pred_fake = pred_real.detach(), pred_fake.detach()
         if self.d_outputs != "logits":
             return pred_real, pred_fake
@@ -323,9 +345,7 @@ class GANTrainer:
         n = real.shape[0]
         with no_grad():                     # the same as fake.detach(): D's loss stops at the fake
             fake = self._G(self.noise(n), labels)
-        if self.d_rows_independent:
-            d_loss, pred_real, pred_fake = self._d_loss_in_one_pass(fake, real, labels)
-        else:
+        if not self.d_one_pass:             # the course's form: one pass of D per batch
             pred_fake = self._D(fake, labels)
             pred_real = self._D(real, labels)
             # targets in D's dtype, as the course's zeros_like (0.9 in float32 is not 0.9)
@@ -336,6 +356,8 @@ class GANTrainer:
                 wrong = self.criterion(pred_wrong, self._filled(pred_wrong, 0.0))
                 loss_fake = (loss_fake + wrong) / 2
             d_loss = (loss_fake + loss_real) / 2
+        else:                               # the fast path: the same loss, one pass of D
+            d_loss, pred_real, pred_fake = self._d_loss_in_one_pass(fake, real, labels)
         self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()
@@ -344,9 +366,7 @@ class GANTrainer:
     def _d_loss_in_one_pass(self, fake, real, labels):
         """d_step's loss from one pass of D over the fakes, the reals (and the mismatches)
         stacked: the same loss as separate passes when no row of D's input sees another (no
-        BatchNorm in D), with fewer kernel launches: 340 → 290 device ops a GAN step, and
-        5.6-9.6% of a CPU step at batch 64, 3.5-4.3% at 128, 2.7-4.8% at 512 (bench/tricks.py,
-        three runs on a 2-core VM, 2026-11-30).
+        BatchNorm in D), with fewer kernel launches (bench/tricks.py measures the gain).
         The mean of each group's BCE becomes one weighted sum: ½·mean_real + ½·mean_fake
         (+ mismatches: ½·mean_real + ¼·mean_fake + ¼·mean_wrong)."""
         n = real.shape[0]

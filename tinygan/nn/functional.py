@@ -16,11 +16,11 @@ from .. import backend
 from ..backend import array_module
 from ..dtypes import int32, int64
 from ..functional import relu, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu, as in PyTorch)
+from ..core.ops import Affine
 from ..ops.activations import LeakyRectify
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..ops.normalization import BatchNormalize
-from ..core.ops import Affine
-from ..tensor import Tensor
+from ..tensor import Tensor, no_grad
 
 __all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax",
            "log_softmax", "dropout", "batch_norm", "embedding", "one_hot",
@@ -124,7 +124,6 @@ def one_hot(tensor, num_classes=-1):
     if tensor.dtype != int64:
         raise RuntimeError(f"one_hot is only applicable to index tensor of type int64 "
                            f"(LongTensor), got {tensor.dtype}")
-    xp = array_module(tensor.data)
     if tensor.numel() == 0:
         if num_classes == -1:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
@@ -139,7 +138,14 @@ def one_hot(tensor, num_classes=-1):
                                f"({num_classes}), got {high}")
     if num_classes < 0:
         raise RuntimeError(f"one_hot: num_classes must be -1 or non-negative, got {num_classes}")
-    return Tensor((tensor.data[..., None] == xp.arange(num_classes)).astype(np.int64))
+    return _one_hot_rows(tensor, num_classes, np.int64)
+
+
+def _one_hot_rows(labels, num_classes, dtype):
+    """The one-hot rows of integer labels in ``dtype``, unchecked (no host read): a label
+    outside [0, num_classes) gives a row of zeros. one_hot's, and tinygan.gan.one_hot's."""
+    xp = array_module(labels.data)
+    return Tensor((labels.data[..., None] == xp.arange(num_classes)).astype(dtype))
 
 
 # === dropout ===================================================================================
@@ -164,14 +170,19 @@ def dropout(x, p=0.5, training=True, generator=None):
 # === batch norm ================================================================================
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5, *, _running_rows=None):
+               momentum=0.1, eps=1e-5, *, fused=True, _running_rows=None):
     """Batch normalisation of (N, C) or (N, C, L) input, with PyTorch's signature.
 
     Training: normalise with the batch mean and biased variance and, when running
     stats are given, update them in place with momentum (the variance unbiased,
     n/(n-1)). Evaluation: normalise with the running stats; still differentiable.
-    ``momentum=None`` means a cumulative average, as in PyTorch. (``_running_rows``:
-    BatchNorm1d's (2, C) array whose rows are running_mean and running_var.)
+    ``momentum=None`` means a cumulative average, as in PyTorch (nn.BatchNorm1d computes it).
+
+    ``fused=True`` (the default) runs one op with its backward written by hand, which
+    cannot be differentiated again; ``fused=False`` runs the reference,
+    ``_batch_norm_reference``, the formula in tensor ops that autograd differentiates
+    (twice too, as a gradient penalty through BatchNorm needs). Both give the same values.
+    (``_running_rows``: BatchNorm1d's (2, C) array whose rows are running_mean and running_var.)
     """
     if input.ndim not in (2, 3):
         raise ValueError(f"batch_norm: expected 2D (N, C) or 3D (N, C, L) input, "
@@ -182,7 +193,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if use_batch_stats and count <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, "
                          f"got input size {list(input.shape)}")
-    if not use_batch_stats:
+    if training and running_mean is not None and momentum is None:
+        raise ValueError("momentum=None needs the module's num_batches_tracked; "
+                         "use nn.BatchNorm1d(momentum=None)")
+    if not fused:
+        out = _batch_norm_reference(input, running_mean, running_var, weight, bias, training,
+                                    momentum, eps)
+    elif not use_batch_stats:
         out = BatchNormalize.apply(input, weight, bias, running_mean=running_mean.data,
                                    running_var=running_var.data, axes=axes, eps=eps)
     else:
@@ -196,14 +213,49 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return out._keeps(running_mean, running_var)
 
 
+def _batch_norm_reference(input, running_mean, running_var, weight=None, bias=None,
+                          training=False, momentum=0.1, eps=1e-5):
+    """batch_norm as its formula, in differentiable tensor ops (no checks: batch_norm's).
+
+        μ, σ² = the batch's mean and biased variance per channel (training, or no running
+                stats), else running_mean and running_var (constants);
+        x̂ = (x - μ) / √(σ² + eps);   y = γ·x̂ + β.
+    """
+    axes = (0,) if input.ndim == 2 else (0, 2)               # all but the channel dim
+    per_channel = (1, -1) + (1,) * (input.ndim - 2)          # a (C,) vector along dim 1
+    if training or running_mean is None:
+        mean = input.mean(axes)
+        centred = input - mean.reshape(per_channel)
+        var = (centred * centred).mean(axes)                 # biased: divided by n
+        if training and running_mean is not None:
+            n = input.numel() // input.shape[1]
+            _update_running_stats_reference(running_mean, running_var, mean, var, n, momentum)
+    else:
+        centred = input - running_mean.detach().reshape(per_channel)
+        var = running_var.detach()
+    x_hat = centred / (var.reshape(per_channel) + eps).sqrt()
+    out = x_hat if weight is None else x_hat * weight.reshape(per_channel)
+    return out if bias is None else out + bias.reshape(per_channel)
+
+
+def _update_running_stats_reference(running_mean, running_var, mean, var, n, momentum):
+    """running ← (1 - m)·running + m·batch, with the batch variance unbiased: σ²·n/(n-1).
+
+    Written into the buffers' own arrays, and not counted as an in-place change, as
+    PyTorch's kernel does not count it (see _update_running_stats).
+    """
+    with no_grad():
+        new_mean = (1 - momentum) * running_mean + momentum * mean
+        new_var = (1 - momentum) * running_var + momentum * n / (n - 1) * var
+    running_mean.data[...] = new_mean.data
+    running_var.data[...] = new_var.data
+
+
 def _update_running_stats(running_mean, running_var, mean_var, count, momentum, rows=None):
-    """running = (1 - m)·running + m·batch, in place, the variance unbiased: var·n/(n-1),
-    the factor folded into its rate. ``mean_var``: the batch's mean and biased variance as
-    the rows of one array. When ``rows`` holds the running stats the same way, one update
-    moves both: 3 device ops, not 6 (24 fewer in a GAN step: G's 4 BatchNorms, run twice)."""
-    if momentum is None:
-        raise ValueError("momentum=None needs the module's num_batches_tracked; "
-                         "use nn.BatchNorm1d(momentum=None)")
+    """``_update_running_stats_reference``'s fast path: the same update, in place, from the
+    batch's mean and biased variance as the rows of one array, the factor n/(n-1) folded
+    into the variance's rate. When ``rows`` holds the running stats the same way, one
+    update moves both (fewer kernel launches on a GPU)."""
     xp = array_module(mean_var)
     if rows is not None:
         rates = _running_rates(xp, rows.dtype, count, momentum)
@@ -290,7 +342,7 @@ def mse_loss(input, target, reduction="mean"):
     _check_target(input, target, "mse_loss")
     diff = input - target
     # PyTorch's mse_loss keeps input and target for backward: a write into either before it
-    # is an error there, here too (the differential test found mse_loss(x, x))
+    # is an error there, here too (mse_loss(x, x) included)
     diff._keeps(input, target)
     return _reduce(diff * diff, reduction, "mse_loss")
 

@@ -216,6 +216,8 @@ class BatchNorm1d(Module):
     Training normalises with the batch's mean and biased variance and moves the
     running stats (buffers, not parameters) by ``momentum``, the variance
     unbiased; eval normalises with the running stats and is still differentiable.
+    ``fused=False`` (or setting ``bn.fused = False``) runs F.batch_norm's reference,
+    plain tensor ops that can be differentiated twice (a gradient penalty needs that).
 
     >>> import tinygan as tg
     >>> bn = tg.nn.BatchNorm1d(2)
@@ -228,9 +230,10 @@ class BatchNorm1d(Module):
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None):
+                 track_running_stats=True, device=None, dtype=None, *, fused=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.fused = fused   # F.batch_norm's fast path; False: its reference
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(ones(num_features, dtype=dtype)) if affine else None
         self.bias = Parameter(zeros(num_features, dtype=dtype)) if affine else None
@@ -248,19 +251,24 @@ class BatchNorm1d(Module):
             raise ValueError(f"BatchNorm1d({self.num_features}): expected input of shape "
                              f"(N, {self.num_features}) or (N, {self.num_features}, L), "
                              f"got {x.shape}")
-        momentum, rows = self.momentum, None
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data = self.num_batches_tracked.data + 1
+        momentum, updates = self.momentum, self.training and self.track_running_stats
+        if updates:
+            count = self.num_batches_tracked.data
+            # asarray: NumPy's 0-d array + 1 is a NumPy scalar, not an array
+            self.num_batches_tracked.data = array_module(count).asarray(count + 1)
             if momentum is None:  # a cumulative average, as in PyTorch
                 momentum = 1.0 / self.num_batches_tracked.item()
-            rows = self._running_rows()
+        training = self.training or not self.track_running_stats
+        if not self.fused:       # the reference (the fused call below stays as bench/ swaps it)
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                training=training, momentum=momentum, eps=self.eps, fused=False)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=self.training or not self.track_running_stats,
-                            momentum=momentum, eps=self.eps, _running_rows=rows)
+                            training=training, momentum=momentum, eps=self.eps,
+                            _running_rows=self._running_rows() if updates else None)
 
     def _running_rows(self):
         """running_mean and running_var as the two rows of one array, so that one update moves
-        both (3 device ops, not 6). Laid out on first use, and again whenever either is no
+        both (the fused path's). Laid out on first use, and again whenever either is no
         longer a row of it (``.to()``, an assignment, a deep copy); the values stay."""
         mean, var = self.running_mean.data, self.running_var.data
         xp, rows = array_module(mean), getattr(self, "_rows", None)
