@@ -29,6 +29,4 @@ from .utils.serialization import load, save
 __version__ = "0.2.0"
 
 
-def cuda_is_available():
-    """True when device "cuda" works (CuPy installed, a driver and a GPU)."""
-    return backend.cuda_available()
+cuda_is_available = cuda.is_available   # the older name of tg.cuda.is_available, kept

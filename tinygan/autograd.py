@@ -34,6 +34,22 @@ class set_grad_enabled(contextlib.ContextDecorator):
         return False
 
 
+def increment_version(tensor):
+    """Count a change to ``tensor``'s memory made behind autograd's back (a kernel that
+    wrote into its array), so that a graph that saved it refuses to backward through the
+    old value; PyTorch's ``torch.autograd.graph.increment_version``. Optimizers call it
+    after their in-place update."""
+    tensor._versions[0] += 1
+
+
+def zero_grads(tensors, set_to_none=True):
+    """Clear the ``.grad`` of each tensor: None (the default), or zeros written into the
+    gradient's own memory. What Module.zero_grad and Optimizer.zero_grad both do."""
+    for t in tensors:
+        if t.grad is not None:
+            t.grad = None if set_to_none else t.grad.detach().zero_()
+
+
 def inference_mode(mode=True):
     """PyTorch's name for evaluation code: here the same as no_grad (``mode=False``
     turns recording on). A context manager or a decorator, with or without ``()``.

@@ -219,7 +219,6 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got "
                            f"from={low} >= to={high}")
     device = backend.normalize_device(device)
-    backend.xp_for(device)
     xp = backend.xp_for(device)
     # uniform floats in [0, 1) scaled to the range: unbiased to 2**-53 of a draw
     u = _generator(generator, device).random(_size((size,)), float64)

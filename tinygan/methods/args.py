@@ -48,9 +48,7 @@ def _cast(value, dtype):
     kernel), so writing into the original before backward is an error there, and here."""
     if not isinstance(value, Tensor) or value.dtype == dtype:
         return value
-    cast = value.to(dtype=dtype)
-    cast._versions = value._versions
-    return cast
+    return value.to(dtype=dtype)._stand_in_for(value)
 
 
 def _check_dim(dim, ndim):

@@ -59,6 +59,13 @@ class InPlace:
                     self.grad_fn.watch(t)
         return self
 
+    def _stand_in_for(self, original):
+        """Make this copy share ``original``'s count of in-place changes, and return it: an
+        op that saves the copy (a cast, a cleaned-up index) then refuses a write into the
+        original before backward, as PyTorch's op, which saves the original itself."""
+        self._versions = original._versions
+        return self
+
     # --- in place ------------------------------------------------------------------------
     @property
     def _version(self):
@@ -146,7 +153,7 @@ class InPlace:
             raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the "
                                f"broadcast shape {list(_broadcast_shape(src.shape, self.shape))}")
         # src as it is, not broadcast first as setitem does: x.unsqueeze(0).copy_(x) is a
-        # partial overlap in PyTorch (found by the differential test)
+        # partial overlap in PyTorch
         self._assign(..., src, broadcast=False)
         return self
 

@@ -386,10 +386,9 @@ def _class_targets(input, target, weight, ignore_index, name):
         if bad.size:
             raise IndexError(f"{name}: Target {bad.flat[0]} is out of bounds (there are "
                              f"{classes} classes)")
-    safe = Tensor(xp.where(ignored, 0, target.data))       # ignored targets pick class 0
-    # gather saves safe; sharing target's count of in-place changes makes writing into the
-    # target before backward an error, as in PyTorch (its nll_loss saves the target)
-    safe._versions = target._versions
+    # ignored targets pick class 0; gather saves safe, and a write into the target before
+    # backward is an error, as in PyTorch (its nll_loss saves the target)
+    safe = Tensor(xp.where(ignored, 0, target.data))._stand_in_for(target)
     if input.ndim == 1:
         picked = input.gather(0, safe.reshape(1)).reshape(())
     else:
@@ -400,8 +399,8 @@ def _class_targets(input, target, weight, ignore_index, name):
     kept = Tensor((~ignored).astype(input.dtype))
     if weight is None:
         return picked, kept, Tensor(ignored)
-    w = weight[safe] * kept
-    w._versions = weight._versions     # saved by the loss's product: as PyTorch saves weight
+    w = (weight[safe] * kept)._stand_in_for(weight)   # saved by the loss's product, as PyTorch
+                                                      # saves weight
     return picked, w, Tensor(ignored)
 
 

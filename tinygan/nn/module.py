@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..autograd import increment_version, zero_grads
 from ..tensor import Tensor, no_grad
 
 
@@ -184,9 +185,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if p.grad is not None:
-                p.grad = None if set_to_none else p.grad.detach().zero_()   # in place
+        zero_grads(self.parameters(), set_to_none)
 
     # --- devices --------------------------------------------------------------------------
     def to(self, device=None, dtype=None):
@@ -256,11 +255,8 @@ class Module:
                     value = backend.to_device(state_dict[key], tensor.device)  # numpy or cupy
                     # into the tensor's own memory, as PyTorch's copy_: whatever points
                     # at it (an optimizer's flat buffer, a user's view) sees the new values
-                    if isinstance(tensor.data, np.generic):   # a counter held as a number
-                        tensor.data = value.astype(tensor.dtype, copy=True)
-                        continue
                     backend.array_module(value).copyto(tensor.data, value, casting="unsafe")
-                    tensor._bump_version()
+                    increment_version(tensor)
         return missing, unexpected
 
     # --- printing ------------------------------------------------------------------------------

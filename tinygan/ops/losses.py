@@ -22,7 +22,7 @@ class BinaryCrossEntropyWithLogits(Function):
     def forward(ctx, x, y, pos_weight=None):
         xp = array_module(x)
         # softplus(-x) = log(1 + e^-x) = logaddexp(0, -x): one ufunc that never overflows
-        # (it is max(-x, 0) + log1p(e^-|x|) inside; written out, that was 6 device ops)
+        # (it is max(-x, 0) + log1p(e^-|x|) inside, in one pass)
         with backend.errstate(invalid="ignore"):   # a NaN logit gives a NaN loss, silently
             softplus_neg = xp.logaddexp(0, -x)
         ctx.save_for_backward(x, y, pos_weight, softplus_neg)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..autograd import increment_version
 from ..tensor import no_grad
 from ..backend import array_module
 from .flat import FlatBuffer, can_flatten
@@ -168,7 +169,7 @@ class Adam(Optimizer):
             state["step"] += 1
         self._apply(group, p_flat, g, m_flat, v_flat, states[0]["step"])
         for p in params:
-            p._bump_version()
+            increment_version(p)
 
     def _step_reference(self, group, p, state):
         _init_state(p, state)
@@ -177,14 +178,14 @@ class Adam(Optimizer):
                             state["step"], lr=group["lr"], betas=group["betas"],
                             eps=group["eps"], weight_decay=group["weight_decay"],
                             decoupled_weight_decay=group["decoupled_weight_decay"])
-        p._bump_version()
+        increment_version(p)
 
     def _step_one(self, group, p, state):
         _init_state(p, state)
         state["step"] += 1
         self._apply(group, p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
                     state["step"])
-        p._bump_version()
+        increment_version(p)
 
     def _apply(self, group, p, g, m, v, t):
         """Weight decay, then the update of step t, in place on p, m and v."""

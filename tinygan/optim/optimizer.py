@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..autograd import zero_grads
 from ..tensor import Tensor
 
 
@@ -46,9 +47,7 @@ class Optimizer:
                 index += 1
 
     def zero_grad(self, set_to_none=True):
-        for p in self._params():
-            if p.grad is not None:
-                p.grad = None if set_to_none else p.grad.detach().zero_()   # in place
+        zero_grads(self._params(), set_to_none)
 
     def step(self):
         raise NotImplementedError

@@ -38,4 +38,4 @@ class SGD(Optimizer):
                     buf += (1 - group["dampening"]) * d
                 buf = state["momentum_buffer"]
                 d = d + momentum * buf if group["nesterov"] else buf
-            p.data -= group["lr"] * d  # in place; .data's setter bumps the version
+            p.data -= group["lr"] * d  # in place: a graph that saved p must see the change
