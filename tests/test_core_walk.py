@@ -7,7 +7,6 @@ import bench_programs
 core_walk = bench_programs.load("core_walk")
 
 
-@pytest.mark.xfail(strict=False, reason="issue 24: core rewrite in progress")
 def test_a_small_backward_walks_few_functions_in_few_files():
     result = core_walk.walk()
     walked = "\n".join(f"{f['file']}:{f['line']} {f['name']}" for f in result["functions"])

@@ -394,3 +394,16 @@ def test_linear_feature_mismatch(device):
     w = tg.zeros(2, 5, device=device)
     with pytest.raises(RuntimeError, match=r"3 features.*5"):
         tg.nn.functional.linear(x, w)
+
+
+@pytest.mark.parametrize("op", [lambda t: -t, lambda t: t * 2, lambda t: t.exp(), lambda t: t + t,
+                                lambda t: t.relu(), lambda t: t.sigmoid(), lambda t: abs(t)])
+def test_an_op_on_a_0d_tensor_holds_a_0d_array_that_takes_writes(device, op):
+    # NumPy's ufuncs give a scalar for 0-d operands; the op's result must stay an array,
+    # or a later in-place write fails inside NumPy (as `with no_grad(): (-x).zero_()` did)
+    x = tg.tensor(1.5, device=device)
+    with tg.no_grad():
+        y = op(x)
+    assert y.shape == () and not isinstance(y.data, np.generic)
+    y.zero_()
+    assert y.item() == 0.0

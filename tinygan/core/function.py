@@ -30,6 +30,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import numpy as np
+
 from .. import backend
 
 # --- grad mode: whether ops record the graph -----------------------------------------------
@@ -142,8 +144,9 @@ class Function:
                             f"{', '.join(type(a).__name__ for a in args) or 'none'}")
         ctx.needs_input_grad = tuple(needs)
         ctx._inputs = arrays
-        # 2. Forward, on the arrays.
-        out = first._wrap(ctx.forward(ctx, *arrays, **kwargs))
+        # 2. Forward, on the arrays (NumPy gives a scalar for a 0-d result: made an array).
+        out = ctx.forward(ctx, *arrays, **kwargs)
+        out = first._wrap(np.asarray(out) if isinstance(out, np.generic) else out)
         del ctx._inputs
         if ctx.is_view:   # the output shares args[0]'s memory: a view, as in PyTorch
             out._make_view_of(args[0], cls, kwargs)
