@@ -494,16 +494,15 @@ class Affine(Function):
         x, weight = ctx.saved_tensors                       # dx = G W, dW = Gᵀ x, db = Σ G
         need_x, need_w, need_b = (ctx.needs_input_grad + (False,))[:3]
         grad_x = matmul(grad, weight) if need_x else None
-        grad_rows = _rows(grad)
-        grad_w = matmul(_transposed(grad_rows), _rows(x)) if need_w else None
-        grad_b = sum_(grad_rows, axes=(0,)) if need_b else None
+        if grad._data.ndim != 2:                            # (..., out): rows of a matrix
+            grad, x = _rows(grad), (_rows(x) if need_w else None)
+        grad_w = matmul(_transposed(grad), x) if need_w else None
+        grad_b = sum_(grad, axes=(0,)) if need_b else None
         return grad_x, grad_w, grad_b
 
 
 def _rows(t):
     """t as a matrix: every leading dim folded into the rows (reshape(-1, n) fails for n = 0)."""
-    if t._data.ndim == 2:
-        return t
     return reshape(t, shape=(math.prod(t.shape[:-1]), t.shape[-1]))
 
 
