@@ -680,3 +680,19 @@ def test_a_once_differentiable_backward_refuses_a_second_one(device):
     tg.nn.functional.binary_cross_entropy_with_logits(x, target).backward(create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable"):
         x.grad.sum().backward()
+
+
+@pytest.mark.parametrize("op, second", [
+    (lambda x: x.exp(), lambda v: np.exp(v)),
+    (lambda x: x.sigmoid(), lambda v: (s := 1 / (1 + np.exp(-v))) * (1 - s) * (1 - 2 * s)),
+    (lambda x: x.tanh(), lambda v: -2 * np.tanh(v) * (1 - np.tanh(v) ** 2)),
+    (lambda x: x.sqrt(), lambda v: -0.25 * v ** -1.5),
+])
+def test_second_derivative_of_an_op_on_a_0d_tensor(device, op, second):
+    # NumPy gives a scalar for a 0-d result; the op saves that scalar as its output, which
+    # must still come back on the graph (it came back as a constant: no second derivative)
+    x = tg.tensor(0.5, dtype=tg.float64, device=device, requires_grad=True)
+    op(x).backward(create_graph=True)
+    first, x.grad = x.grad, None
+    first.backward()
+    np.testing.assert_allclose(host(x.grad), second(0.5), rtol=1e-12)

@@ -145,8 +145,8 @@ class Function:
         ctx.needs_input_grad = tuple(needs)
         ctx._inputs = arrays
         # 2. Forward, on the arrays (NumPy gives a scalar for a 0-d result: made an array).
-        out = ctx.forward(ctx, *arrays, **kwargs)
-        out = first._wrap(np.asarray(out) if isinstance(out, np.generic) else out)
+        raw = ctx.forward(ctx, *arrays, **kwargs)
+        out = first._wrap(np.asarray(raw) if isinstance(raw, np.generic) else raw)
         del ctx._inputs
         if ctx.is_view:   # the output shares args[0]'s memory: a view, as in PyTorch
             out._make_view_of(args[0], cls, kwargs)
@@ -155,7 +155,7 @@ class Function:
         if requires and out._data.dtype.kind == "f":
             ctx.edges = tuple(a._edge() if need else None for a, need in zip(args, needs))
             ctx._wrap = first._wrap
-            ctx._settle_saved(args, out)
+            ctx._settle_saved(args, raw, out)
             out._grad_fn, out._requires_grad = ctx, True
         return out
 
@@ -176,14 +176,15 @@ class Function:
                 saved.append((_CONSTANT if hasattr(value, "dtype") else None, value))
         self.saved = saved
 
-    def _settle_saved(self, args, out):
-        """Resolve the saved values once the output exists, and watch every saved tensor, so
-        that an in-place change to one before backward is an error."""
+    def _settle_saved(self, args, raw, out):
+        """Resolve the saved values once the output exists (``raw``, as forward returned it),
+        and watch every saved tensor, so that an in-place change to one before backward is
+        an error."""
         self.versions = []
         saved = []
         for how, value in self.saved:
-            if how is _CONSTANT and value is out._data:
-                how = _OUTPUT
+            if how is _CONSTANT and value is raw:
+                how, value = _OUTPUT, out._data
                 self.watch(out)
             elif isinstance(how, int):
                 if isinstance(args[how], Variable):
