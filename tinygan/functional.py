@@ -150,7 +150,7 @@ def _as_tensor(value, dtype, like):
     where takes arrays only)."""
     if isinstance(value, Tensor):
         return value.to(dtype=dtype)
-    return Tensor(like.new_zeros(()).data.astype(dtype) + value)
+    return Tensor(like.new_zeros(())._data.astype(dtype) + value)
 
 
 def _joinable(tensors, name):

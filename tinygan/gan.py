@@ -118,7 +118,7 @@ def one_hot(labels, num_classes, dtype=np.float32):
     if labels.dtype.kind not in "iu":
         raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
     if labels.device == backend.CPU and labels.numel():
-        check_labels(labels.data, num_classes)
+        check_labels(labels._data, num_classes)
     return F._one_hot_rows(labels, num_classes, dtype)
 
 

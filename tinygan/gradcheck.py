@@ -41,13 +41,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
 
     def contracted():
         with no_grad():
-            return float((backend.to_numpy(fn(*inputs).data) * upstream_host).sum())
+            return float((backend.to_numpy(fn(*inputs)._data) * upstream_host).sum())
 
     for i in checked:
         x = inputs[i]
-        analytic = (np.zeros(x.shape) if x.grad is None else backend.to_numpy(x.grad.data))
+        analytic = (np.zeros(x.shape) if x.grad is None else backend.to_numpy(x.grad._data))
         numeric = np.zeros(x.shape)
-        host = backend.to_numpy(x.data).copy()
+        host = backend.to_numpy(x._data).copy()
         for flat in range(host.size):
             position = np.unravel_index(flat, host.shape)
             original = host[position]

@@ -116,7 +116,7 @@ def _remainder(a, b):
                                   "convert with .long() first")
     if dtype.kind in "iu":
         if isinstance(b, Tensor):
-            by_zero = backend.device_of(b._data) == backend.CPU and bool((b.data == 0).any())
+            by_zero = backend.device_of(b._data) == backend.CPU and bool((b._data == 0).any())
         else:
             by_zero = b == 0
         if by_zero:

@@ -92,10 +92,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if input.dtype not in (int64, int32):
         raise RuntimeError(f"embedding: expected indices of dtype int64 or int32, got "
                            f"{input.dtype}")
-    backend.check_same_device(weight.data, input.data, op="embedding")
+    backend.check_same_device(weight._data, input._data, op="embedding")
     count = weight.shape[0]
     if input.device == backend.CPU and input.numel():   # (a host copy on "cuda": skipped)
-        data = input.data
+        data = input._data
         if data.min() < 0 or data.max() >= count:
             raise IndexError(f"embedding: index out of range in self: indices must be in "
                              f"[0, {count}), got values from {data.min()} to {data.max()}")
@@ -128,7 +128,7 @@ def one_hot(tensor, num_classes=-1):
         if num_classes == -1:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
     else:
-        low, high = int(tensor.data.min()), int(tensor.data.max())
+        low, high = int(tensor._data.min()), int(tensor._data.max())
         if low < 0:
             raise RuntimeError(f"one_hot: class values must be non-negative, got {low}")
         if num_classes == -1:
@@ -144,8 +144,8 @@ def one_hot(tensor, num_classes=-1):
 def _one_hot_rows(labels, num_classes, dtype):
     """The one-hot rows of integer labels in ``dtype``, unchecked (no host read): a label
     outside [0, num_classes) gives a row of zeros. one_hot's, and tinygan.gan.one_hot's."""
-    xp = array_module(labels.data)
-    return Tensor((labels.data[..., None] == xp.arange(num_classes)).astype(dtype))
+    xp = array_module(labels._data)
+    return Tensor((labels._data[..., None] == xp.arange(num_classes)).astype(dtype))
 
 
 # === dropout ===================================================================================
@@ -163,7 +163,7 @@ def dropout(x, p=0.5, training=True, generator=None):
         return x * 0.0
     rng = generator if generator is not None else backend.default_generator(x.device)
     keep = rng.random(x.shape, x.dtype) >= p
-    scale = array_module(x.data).asarray(1.0 / (1.0 - p), dtype=x.dtype)
+    scale = array_module(x._data).asarray(1.0 / (1.0 - p), dtype=x.dtype)
     return x * Tensor(keep * scale)
 
 
@@ -200,8 +200,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         out = _batch_norm_reference(input, running_mean, running_var, weight, bias, training,
                                     momentum, eps)
     elif not use_batch_stats:
-        out = BatchNormalize.apply(input, weight, bias, running_mean=running_mean.data,
-                                   running_var=running_var.data, axes=axes, eps=eps)
+        out = BatchNormalize.apply(input, weight, bias, running_mean=running_mean._data,
+                                   running_var=running_var._data, axes=axes, eps=eps)
     else:
         stats = {}
         out = BatchNormalize.apply(input, weight, bias, axes=axes, eps=eps, stats=stats)
@@ -247,8 +247,8 @@ def _update_running_stats_reference(running_mean, running_var, mean, var, n, mom
     with no_grad():
         new_mean = (1 - momentum) * running_mean + momentum * mean
         new_var = (1 - momentum) * running_var + momentum * n / (n - 1) * var
-    running_mean.data[...] = new_mean.data
-    running_var.data[...] = new_var.data
+    running_mean._data[...] = new_mean._data
+    running_var._data[...] = new_var._data
 
 
 def _update_running_stats(running_mean, running_var, mean_var, count, momentum, rows=None):
@@ -263,7 +263,7 @@ def _update_running_stats(running_mean, running_var, mean_var, count, momentum, 
         rows += rates * mean_var.astype(rows.dtype, copy=False)
     else:                                     # two separate buffers: one update each
         for row, (buffer, value) in enumerate(zip((running_mean, running_var), mean_var)):
-            data = buffer.data
+            data = buffer._data
             rate = _running_rates(xp, data.dtype, count, momentum)[row]
             data *= 1.0 - momentum
             data += rate * value.astype(data.dtype, copy=False)
@@ -309,7 +309,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     targets may be soft (any value in [0, 1]).
     """
     _check_target(input, target, "binary_cross_entropy_with_logits")
-    pos = pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight
+    pos = pos_weight._data if isinstance(pos_weight, Tensor) else pos_weight
     loss = BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos)
     loss._keeps(pos_weight)   # as PyTorch keeps it: a write into it before backward is an error
     if weight is not None:
@@ -326,7 +326,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """
     _check_target(input, target, "binary_cross_entropy")
     if input.device == backend.CPU:
-        data = input.data
+        data = input._data
         if data.size and not (data.min() >= 0 and data.max() <= 1):
             raise ValueError("binary_cross_entropy: all elements of input should be between 0 "
                              f"and 1 (got min {data.min():.4g}, max {data.max():.4g}); for "
@@ -366,7 +366,7 @@ def _class_targets(input, target, weight, ignore_index, name):
         raise RuntimeError(f"{name}: expected class-index targets of dtype int64, got "
                            f"{target.dtype} (class probabilities need a target of the input's "
                            "shape and a float dtype)")
-    backend.check_same_device(input.data, target.data, op=name)
+    backend.check_same_device(input._data, target._data, op=name)
     expected = () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
     if target.shape != expected:
         if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
@@ -379,16 +379,16 @@ def _class_targets(input, target, weight, ignore_index, name):
         raise RuntimeError(f"{name}: weight tensor should be defined either for all {classes} "
                            f"classes or no classes but got weight tensor of shape: "
                            f"{list(weight.shape)}")
-    xp = array_module(target.data)
-    ignored = target.data == ignore_index
+    xp = array_module(target._data)
+    ignored = target._data == ignore_index
     if target.device == backend.CPU and target.numel():   # (a host copy on "cuda": skipped)
-        bad = target.data[((target.data < 0) | (target.data >= classes)) & ~ignored]
+        bad = target._data[((target._data < 0) | (target._data >= classes)) & ~ignored]
         if bad.size:
             raise IndexError(f"{name}: Target {bad.flat[0]} is out of bounds (there are "
                              f"{classes} classes)")
     # ignored targets pick class 0; gather saves safe, and a write into the target before
     # backward is an error, as in PyTorch (its nll_loss saves the target)
-    safe = Tensor(xp.where(ignored, 0, target.data))._stand_in_for(target)
+    safe = Tensor(xp.where(ignored, 0, target._data))._stand_in_for(target)
     if input.ndim == 1:
         picked = input.gather(0, safe.reshape(1)).reshape(())
     else:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..autograd import increment_version
 from ..tensor import no_grad
 
 
 def _fill(tensor, array):
     with no_grad():
-        tensor.data = array.astype(tensor.dtype, copy=False)
+        tensor._data = array.astype(tensor.dtype, copy=False)
+        increment_version(tensor)    # new values: a graph that saved the old ones refuses them
     return tensor
 
 
@@ -34,7 +36,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 
 def constant_(tensor, value):
-    return _fill(tensor, backend.array_module(tensor.data).full(tensor.shape, value))
+    return _fill(tensor, backend.array_module(tensor._data).full(tensor.shape, value))
 
 
 def zeros_(tensor):

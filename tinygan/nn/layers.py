@@ -253,9 +253,9 @@ class BatchNorm1d(Module):
                              f"got {x.shape}")
         momentum, updates = self.momentum, self.training and self.track_running_stats
         if updates:
-            count = self.num_batches_tracked.data
+            count = self.num_batches_tracked._data
             # asarray: NumPy's 0-d array + 1 is a NumPy scalar, not an array
-            self.num_batches_tracked.data = array_module(count).asarray(count + 1)
+            self.num_batches_tracked._data = array_module(count).asarray(count + 1)
             if momentum is None:  # a cumulative average, as in PyTorch
                 momentum = 1.0 / self.num_batches_tracked.item()
         training = self.training or not self.track_running_stats
@@ -270,14 +270,14 @@ class BatchNorm1d(Module):
         """running_mean and running_var as the two rows of one array, so that one update moves
         both (the fused path's). Laid out on first use, and again whenever either is no
         longer a row of it (``.to()``, an assignment, a deep copy); the values stay."""
-        mean, var = self.running_mean.data, self.running_var.data
+        mean, var = self.running_mean._data, self.running_var._data
         xp, rows = array_module(mean), getattr(self, "_rows", None)
         if (rows is None or array_module(rows) is not xp or rows.dtype != mean.dtype
                 or not (xp.may_share_memory(rows, mean) and xp.may_share_memory(rows, var))):
             if array_module(var) is not xp or var.dtype != mean.dtype:
                 return None                  # cannot share one array: update them one by one
             rows = self._rows = xp.stack([mean, var])
-            self.running_mean.data, self.running_var.data = rows[0], rows[1]
+            self.running_mean._data, self.running_var._data = rows[0], rows[1]
         return rows
 
     def extra_repr(self):

@@ -21,7 +21,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self):
@@ -220,7 +220,7 @@ class Module:
                 for name, tensor in getattr(module, registry).items():
                     if tensor is not None:
                         key = f"{module_name}.{name}" if module_name else name
-                        state[key] = backend.to_numpy(tensor.data).copy()
+                        state[key] = backend.to_numpy(tensor._data).copy()
         return state
 
     def load_state_dict(self, state_dict, strict=True):
@@ -255,7 +255,7 @@ class Module:
                     value = backend.to_device(state_dict[key], tensor.device)  # numpy or cupy
                     # into the tensor's own memory, as PyTorch's copy_: whatever points
                     # at it (an optimizer's flat buffer, a user's view) sees the new values
-                    backend.array_module(value).copyto(tensor.data, value, casting="unsafe")
+                    backend.array_module(value).copyto(tensor._data, value, casting="unsafe")
                     increment_version(tensor)
         return missing, unexpected
 
@@ -273,7 +273,7 @@ class Module:
 
 
 def _move(tensor, device, dtype):
-    array = tensor.data
+    array = tensor._data
     if device is not None:
         array = backend.to_device(array, device)
     if dtype is not None and array.dtype.kind == "f":

@@ -122,7 +122,7 @@ class Adam(Optimizer):
                         self._step_reference(group, p, state)
                 continue
             flat_here = (implementation == "foreach" or FLAT_ON_CPU
-                         or backend.device_of(params[0].data) != backend.CPU)
+                         or backend.device_of(params[0]._data) != backend.CPU)
             if (flat_here and all(p.grad is not None for p in params)
                     and self._flatten(index, params, states)):
                 self._step_flat(index, group, params, states)
@@ -141,7 +141,7 @@ class Adam(Optimizer):
         if len({s.get("step", 0) for s in states}) > 1:
             return False                     # one step count for all: the corrections are shared
         flat = self._flat.get(index)
-        arrays = [p.data for p in params]
+        arrays = [p._data for p in params]
         if flat is not None and flat[0].holds(arrays) and all(
                 buffer.holds([s[key] for s in states])
                 for buffer, key in zip(flat[1:], ("exp_avg", "exp_avg_sq"))):
@@ -153,7 +153,7 @@ class Adam(Optimizer):
         flat = [FlatBuffer(arrays)] + [FlatBuffer([s[key] for s in states])
                                        for key in ("exp_avg", "exp_avg_sq")]
         for p, view in zip(params, flat[0].views):
-            p.data = view                    # the values are unchanged; only where they live
+            p._data = view                   # the values are unchanged; only where they live
         for buffer, key in zip(flat[1:], ("exp_avg", "exp_avg_sq")):
             for state, view in zip(states, buffer.views):
                 state[key] = view
@@ -164,7 +164,7 @@ class Adam(Optimizer):
         """All of the group's parameters in one update of the flat buffers."""
         p_flat, m_flat, v_flat = (buffer.buffer for buffer in self._flat[index])
         xp = array_module(p_flat)
-        g = xp.concatenate([p.grad.data.reshape(-1) for p in params])   # one gather
+        g = xp.concatenate([p.grad._data.reshape(-1) for p in params])   # one gather
         for state in states:
             state["step"] += 1
         self._apply(group, p_flat, g, m_flat, v_flat, states[0]["step"])
@@ -174,7 +174,7 @@ class Adam(Optimizer):
     def _step_reference(self, group, p, state):
         _init_state(p, state)
         state["step"] += 1
-        _single_tensor_adam(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
+        _single_tensor_adam(p._data, p.grad._data, state["exp_avg"], state["exp_avg_sq"],
                             state["step"], lr=group["lr"], betas=group["betas"],
                             eps=group["eps"], weight_decay=group["weight_decay"],
                             decoupled_weight_decay=group["decoupled_weight_decay"])
@@ -183,7 +183,7 @@ class Adam(Optimizer):
     def _step_one(self, group, p, state):
         _init_state(p, state)
         state["step"] += 1
-        self._apply(group, p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
+        self._apply(group, p._data, p.grad._data, state["exp_avg"], state["exp_avg_sq"],
                     state["step"])
         increment_version(p)
 
@@ -241,7 +241,7 @@ def _init_state(p, state):
     """A parameter's first step: step 0 and averages of zeros, row-major whatever the
     gradient's layout."""
     if not state:
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         state.update(step=0, exp_avg=xp.zeros(p.shape, dtype=p.dtype),
                      exp_avg_sq=xp.zeros(p.shape, dtype=p.dtype))
 

@@ -8,7 +8,7 @@ the gradients and one update per group, where PyTorch uses its foreach and fused
 the CPU the gather costs more than the calls it saves, so Adam's default uses it on a GPU only
 (bench/tricks.py's flat_adam measures both).
 
-The views are handed back to their owners (``p.data = view``). Whoever replaces one later
+The views are handed back to their owners (``p._data = view``). Whoever replaces one later
 (``module.to(device)``, ``optimizer.load_state_dict``) breaks the link; :meth:`holds` sees
 that, and the optimizer lays the arrays out again from their new values.
 """

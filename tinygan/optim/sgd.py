@@ -1,6 +1,7 @@
 """Stochastic gradient descent with momentum, dampening, weight decay and Nesterov (PyTorch's)."""
 from __future__ import annotations
 
+from ..autograd import increment_version
 from ..tensor import no_grad
 from .optimizer import Optimizer
 
@@ -25,9 +26,9 @@ class SGD(Optimizer):
     @no_grad()
     def step(self):
         for group, p, state in self._each_param():
-            d = p.grad.data
+            d = p.grad._data
             if group["weight_decay"]:
-                d = d + group["weight_decay"] * p.data
+                d = d + group["weight_decay"] * p._data
             momentum = group["momentum"]
             if momentum:
                 if "momentum_buffer" not in state:
@@ -38,4 +39,5 @@ class SGD(Optimizer):
                     buf += (1 - group["dampening"]) * d
                 buf = state["momentum_buffer"]
                 d = d + momentum * buf if group["nesterov"] else buf
-            p.data -= group["lr"] * d  # in place: a graph that saved p must see the change
+            p._data -= group["lr"] * d
+            increment_version(p)      # a graph that saved p must see the change

@@ -256,8 +256,8 @@ class Classifier:
             x = tensor(np.asarray(samples[start:start + batch_size], dtype=np.float32),
                        device=self.device)
             h = body(x)
-            features.append(backend.to_numpy(h.data).astype(np.float64))
-            probs.append(backend.to_numpy(F.softmax(head(h), dim=1).data).astype(np.float64))
+            features.append(backend.to_numpy(h._data).astype(np.float64))
+            probs.append(backend.to_numpy(F.softmax(head(h), dim=1)._data).astype(np.float64))
         return np.concatenate(features), np.concatenate(probs)
 
 
@@ -354,7 +354,7 @@ def load_classifier(data_dir=None, device="cpu", config=DEFAULT_CONFIG, dataset=
 def as_samples(samples):
     """Samples as a float (N, 784) host array, checked: finite, in [0, 1], N ≥ 2."""
     if isinstance(samples, Tensor):
-        samples = backend.to_numpy(samples.detach().data)
+        samples = backend.to_numpy(samples.detach()._data)
     x = np.asarray(backend.to_numpy(samples))
     if x.dtype.kind != "f":
         raise ValueError(f"samples must be floats in [0, 1], got dtype {x.dtype}")

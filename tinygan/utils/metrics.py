@@ -40,7 +40,7 @@ class DeviceMetrics:
         with no_grad():
             row = self._rows[self._filled]
             for i, value in enumerate(values):
-                row[i] = value.data        # device to device: no host copy
+                row[i] = value._data       # device to device: no host copy
         self._filled += 1
         return self._filled == self.every
 

@@ -63,7 +63,7 @@ def _encode(value, arrays, where):
         return value
     if isinstance(value, Tensor):
         return {"type": "parameter" if isinstance(value, Parameter) else "tensor",
-                "key": _store(value.data, arrays, where), "device": value.device,
+                "key": _store(value._data, arrays, where), "device": value.device,
                 "requires_grad": value.requires_grad}
     if isinstance(value, np.generic):          # a NumPy scalar keeps its dtype
         return {"type": "scalar", "key": _store(np.asarray(value), arrays, where)}
