@@ -45,10 +45,10 @@ def main():
     trainer, real = gan_step.default_trainer("cpu", 128)
     trainer.train_step(real)          # the gradients of one step; Adam's state made
     params = [q for opt in (trainer.opt_g, trainer.opt_d) for q in opt.param_groups[0]["params"]]
-    n = sum(q.data.size for q in params)
-    copies = [torch.nn.Parameter(torch.from_numpy(q.data.copy())) for q in params]
+    n = sum(q.numel() for q in params)
+    copies = [torch.nn.Parameter(torch.from_numpy(q.detach().numpy().copy())) for q in params]
     for copy, q in zip(copies, params):
-        copy.grad = torch.from_numpy(q.grad.data.copy())
+        copy.grad = torch.from_numpy(q.grad.numpy().copy())
     torch_adam = torch.optim.Adam(copies, lr=2e-3, betas=(0.5, 0.999))
 
     def tinygan_adam():

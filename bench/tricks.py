@@ -65,8 +65,8 @@ def composed_batch_norm(input, running_mean, running_var, weight=None, bias=None
     with no_grad():                                   # the variance unbiased: n/(n-1)
         for buffer, value, rate in ((running_mean, mean, momentum),
                                     (running_var, var, momentum * n / (n - 1))):
-            buffer.data *= 1.0 - momentum
-            buffer.data += rate * value.data
+            buffer._data *= 1.0 - momentum
+            buffer._data += rate * value._data
     return out
 
 

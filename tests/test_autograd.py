@@ -508,7 +508,7 @@ def test_detach_shares_data_and_has_no_grad(device):
     y = x * 2
     d = y.detach()
     assert not d.requires_grad and d.grad_fn is None and d.grad is None and d.is_leaf
-    assert d.data is y.data
+    assert d._data is y._data
     with tg.no_grad():
         d.add_(1)                        # the same memory: y sees it
     np.testing.assert_array_equal(host(y), [3.0, 5.0])
@@ -630,7 +630,7 @@ def test_gradient_crosses_devices_through_to():
     (b * b).sum().backward()
     assert a.grad.device == "cpu"
     np.testing.assert_array_equal(a.grad.numpy(), [2.0, 4.0])
-    assert backend.device_of(a.grad.data) == "cpu"
+    assert backend.device_of(a.grad._data) == "cpu"
 
 
 def test_inplace_on_a_graph_tensor_is_recorded(device):

@@ -327,7 +327,7 @@ def test_batch_norm_running_stats_survive_rebinding_moving_and_deep_copies(devic
     assert_stats(bn, 1)
     assert_stats(twin, 2)
 
-    bn.running_var.data = bn.running_var.data.copy()    # no longer a row of bn's array
+    bn.running_var.data = bn.running_var.data.clone()    # no longer a row of bn's array
     bn(batches[1])
     assert_stats(bn, 2)
     bn = bn.to("cpu").to(device)                        # new arrays for every buffer
@@ -342,7 +342,7 @@ def test_batch_norm_running_stats_survive_rebinding_moving_and_deep_copies(devic
 
 def test_batch_norm_running_stats_of_two_dtypes_update_one_by_one(device):
     bn = nn.BatchNorm1d(2).to(device)
-    bn.running_var.data = bn.running_var.data.astype(np.float64)    # cannot share one array
+    bn.running_var.data = bn.running_var.data.double()    # cannot share one array
     x = tg.tensor([[1.0, 10.0], [3.0, 30.0]], device=device)
     bn(x)
     assert bn.running_var.dtype == np.float64 and bn.running_mean.dtype == np.float32

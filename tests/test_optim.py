@@ -363,7 +363,7 @@ def test_adam_lays_a_group_out_flat_on_a_gpu_only(device, monkeypatch):
         monkeypatch.setattr(adam, "FLAT_ON_CPU", flat_on_cpu)
         a, b = param([1.0, 2.0], device), param([3.0], device)
         adam_run([a, b], [[[1.0, 1.0], [2.0]], [[0.5, -1.0], [1.0]]])
-        laid_out = a.data.base is not None and b.data.base is not None   # views of a buffer
+        laid_out = a._data.base is not None and b._data.base is not None   # views of a buffer
         assert laid_out == (device != "cpu" or flat_on_cpu)
         np.testing.assert_allclose(host(b), adam_reference([3.0], [np.array([2.0]),
                                    np.array([1.0])], lr=0.1), rtol=1e-12)
@@ -380,7 +380,7 @@ def test_adam_with_an_empty_parameter_group(device):
 def test_adam_updates_tied_parameters_in_place(device):
     # b is a view of a's memory: the two must stay tied, so neither moves to a flat buffer.
     a = param([1.0, 2.0, 3.0, 4.0], device)
-    b = nn.Parameter(tg.Tensor(a.data[2:]))
+    b = nn.Parameter(tg.Tensor(a._data[2:]))
     adam_run([a, b], [[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0]]])
     np.testing.assert_array_equal(host(a)[2:], host(b))
     assert host(a)[0] == pytest.approx(0.9)

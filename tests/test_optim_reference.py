@@ -54,7 +54,7 @@ def gradients(dtype, seed=0):
 def set_grad(p, g):
     if g.ndim == 2:      # column-major, as x @ W.T leaves a Linear weight's gradient
         p.grad = tg.tensor(np.ascontiguousarray(g.T), device=p.device, dtype=p.dtype).T
-        assert p.grad.data.flags.f_contiguous
+        assert p.grad._data.flags.f_contiguous
     else:
         p.grad = tg.tensor(g, device=p.device, dtype=p.dtype)
 
@@ -113,7 +113,7 @@ def test_the_flags_choose_the_implementation(device, monkeypatch, flags, referen
         a.grad, b.grad = tg.ones_like(a), tg.ones_like(b)
         opt.step()
     assert len(calls) == (4 if reference else 0)
-    laid_out_flat = a.data.base is not None and b.data.base is not None
+    laid_out_flat = a._data.base is not None and b._data.base is not None
     assert laid_out_flat == (not reference and (flat_on_cpu or device != "cpu"))
     np.testing.assert_allclose(host(a), [0.8, 1.8], rtol=1e-6)
 

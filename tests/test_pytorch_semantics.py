@@ -426,7 +426,7 @@ def test_none_keeps_a_submodule_and_a_buffer_registered():
 def test_scalar_results_are_0d_arrays(device, make):
     x = tg.tensor([1.0, 2.0, 0.0], device=device)
     result = make(x)
-    assert result.shape == () and not isinstance(result.data, np.generic)
+    assert result.shape == () and not isinstance(result._data, np.generic)
     assert result.device == device
     result.clone()                              # usable like any tensor
 

@@ -166,10 +166,10 @@ def test_running_stats_update_equals_its_formula(device, dtype, layout):
     start = rng.standard_normal((2, 5)).astype(dtype) ** 2
     fast = (tg.tensor(start[0], device=device), tg.tensor(start[1], device=device))
     reference = (tg.tensor(start[0], device=device), tg.tensor(start[1], device=device))
-    rows = tg.tensor(start, device=device).data if layout == "one_array" else None
+    rows = tg.tensor(start, device=device)._data if layout == "one_array" else None
     for momentum, n in ((0.1, 7), (0.5, 2), (1 / 3, 64)):
         batch = rng.standard_normal((2, 5)).astype(dtype) ** 2     # mean, biased variance
-        F._update_running_stats(*fast, tg.tensor(batch, device=device).data, n, momentum, rows)
+        F._update_running_stats(*fast, tg.tensor(batch, device=device)._data, n, momentum, rows)
         F._update_running_stats_reference(*reference, tg.tensor(batch[0], device=device),
                                           tg.tensor(batch[1], device=device), n, momentum)
         updated = fast if rows is None else (Tensor(rows[0]), Tensor(rows[1]))   # the stats
@@ -194,10 +194,10 @@ def test_running_stats_reference_is_the_formula(device):
 @pytest.mark.parametrize("fused", [True, False])
 def test_num_batches_tracked_stays_a_0d_array(device, fused):
     bn = nn.BatchNorm1d(2, fused=fused).to(device)
-    xp = type(bn.num_batches_tracked.data)
+    xp = type(bn.num_batches_tracked._data)
     for step in (1, 2):
         bn(tg.randn(4, 2, device=device))
-        data = bn.num_batches_tracked.data
+        data = bn.num_batches_tracked._data
         assert type(data) is xp and data.shape == () and data.dtype == np.int64
         assert bn.num_batches_tracked.item() == step
     assert bn.state_dict()["num_batches_tracked"].shape == ()

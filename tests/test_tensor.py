@@ -21,7 +21,7 @@ def test_shape_ndim_dtype_device(device):
     assert t.ndim == 3 and t.dim() == 3
     assert t.dtype == tg.float32
     assert t.device == device
-    assert backend.device_of(t.data) == device
+    assert backend.device_of(t._data) == device
     assert t.numel() == 24 and len(t) == 2
     assert t.size() == (2, 3, 4)
     assert [t.size(d) for d in (0, 1, 2, -1, -2, -3)] == [2, 3, 4, 4, 3, 2]
@@ -210,7 +210,7 @@ def test_repr(device):
     assert "0.5" in plain and "grad_fn" not in plain and "requires_grad" not in plain
     assert "dtype=tinygan.float64" in repr(tg.zeros(1, dtype=tg.float64, device=device))
     if device == "cuda":
-        assert "device='cuda'" in text and "device='cuda'" in plain
+        assert "device='cuda:0'" in text and "device='cuda:0'" in plain   # PyTorch's words
     else:
         assert "device" not in text and "device" not in plain
 
@@ -297,7 +297,7 @@ def test_tensor_copies_its_input(device):
     assert t.tolist() == [1.0, 2.0]
     u = tg.tensor(t)
     assert u.device == device and u.tolist() == [1.0, 2.0]
-    assert u.data is not t.data
+    assert u._data is not t._data
 
 
 def test_bad_sizes_are_errors(device):
@@ -404,6 +404,6 @@ def test_an_op_on_a_0d_tensor_holds_a_0d_array_that_takes_writes(device, op):
     x = tg.tensor(1.5, device=device)
     with tg.no_grad():
         y = op(x)
-    assert y.shape == () and not isinstance(y.data, np.generic)
+    assert y.shape == () and not isinstance(y._data, np.generic)
     y.zero_()
     assert y.item() == 0.0

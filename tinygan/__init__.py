@@ -10,7 +10,7 @@ from . import backend, nn, optim
 from . import cuda
 from .autograd import (Function, enable_grad, inference_mode, is_grad_enabled, no_grad,
                        once_differentiable, set_grad_enabled)
-from .backend import CudaUnavailableError, get_num_threads, manual_seed, set_num_threads
+from .backend import CudaUnavailableError, device, get_num_threads, manual_seed, set_num_threads
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
                      set_default_dtype, uint8)
 from .functional import (abs, add, argmax, argmin, cat, clamp, clip, clone, div, exp, flatten,
@@ -30,3 +30,7 @@ __version__ = "0.2.0"
 
 
 cuda_is_available = cuda.is_available   # the older name of tg.cuda.is_available, kept
+
+# PyTorch's other names of the dtypes: torch.float is float32, torch.long int64, ... (last in
+# this file: they shadow Python's float, int and bool here)
+float, double, half, long, int, bool = float32, float64, float16, int64, int32, bool_

@@ -46,6 +46,38 @@ class CudaUnavailableError(RuntimeError):
 
 # --- devices -----------------------------------------------------------------
 
+class device(str):
+    """A device, as ``torch.device``: ``tg.device("cpu")``, ``tg.device("cuda")`` or
+    ``tg.device("cuda", 0)``. It is the string "cpu" or "cuda" too, so it goes wherever a
+    device name goes, with PyTorch's ``.type``, ``.index`` and repr.
+
+    >>> import tinygan as tg
+    >>> tg.device("cuda:0"), tg.device("cpu").type, tg.device("cpu") == "cpu"
+    (device(type='cuda', index=0), 'cpu', True)
+    """
+
+    def __new__(cls, type, index=None):
+        name = str(type) if index is None else f"{type}:{index}"
+        made = super().__new__(cls, normalize_device(name))
+        made._index = 0 if made == CUDA and (index is not None or ":" in str(type)) else None
+        return made
+
+    @property
+    def type(self):
+        return str.__str__(self)
+
+    @property
+    def index(self):
+        return self._index
+
+    def __repr__(self):
+        index = "" if self._index is None else f", index={self._index}"
+        return f"device(type='{str.__str__(self)}'{index})"
+
+    def __str__(self):
+        return str.__str__(self) if self._index is None else f"{str.__str__(self)}:{self._index}"
+
+
 def normalize_device(device) -> str:
     """Return "cpu" or "cuda" for any accepted spelling, or raise ValueError."""
     if device is None:
@@ -128,6 +160,9 @@ def cuda_unavailable_reason():
 def xp_for(device):
     """The array module (numpy, or cupy) that holds arrays of ``device``."""
     return np if normalize_device(device) == CPU else _cuda()
+
+
+TENSOR_DEVICES = {CPU: device(CPU), CUDA: device(CUDA, 0)}   # what Tensor.device gives
 
 
 # --- arrays ------------------------------------------------------------------

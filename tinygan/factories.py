@@ -46,12 +46,14 @@ def _size(size):
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
     xp = backend.xp_for(device)
-    return Tensor(xp.zeros(_size(size), dtype=_resolve_dtype(dtype)), requires_grad)
+    return Tensor(xp.zeros(_size(size), dtype=_resolve_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
     xp = backend.xp_for(device)
-    return Tensor(xp.ones(_size(size), dtype=_resolve_dtype(dtype)), requires_grad)
+    return Tensor(xp.ones(_size(size), dtype=_resolve_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
@@ -61,7 +63,8 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     elif dtype is None and isinstance(fill_value, numbers.Integral):
         dtype = int64
     xp = backend.xp_for(device)
-    return Tensor(xp.full(_size((size,)), fill_value, dtype=_resolve_dtype(dtype)), requires_grad)
+    return Tensor(xp.full(_size((size,)), fill_value, dtype=_resolve_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -72,7 +75,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         all_ints = builtins.all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = int64 if all_ints else get_default_dtype()
     xp = backend.xp_for(device)
-    return Tensor(xp.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
+    return Tensor(xp.arange(start, end, step, dtype=np.dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
 def _generator(generator, device):
@@ -84,7 +88,7 @@ def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
     device = backend.normalize_device(device)
     backend.xp_for(device)  # fail early with the reason if "cuda" is unusable
     array = _generator(generator, device).standard_normal(_size(size), _resolve_dtype(dtype))
-    return Tensor(array, requires_grad)
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
@@ -92,7 +96,7 @@ def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
     device = backend.normalize_device(device)
     backend.xp_for(device)
     array = _generator(generator, device).random(_size(size), _resolve_dtype(dtype))
-    return Tensor(array, requires_grad)
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def _like(t, dtype, device):
@@ -158,7 +162,8 @@ def as_tensor(data, dtype=None, device=None):
 def empty(*size, dtype=None, device=None, requires_grad=False):
     """A tensor whose values are whatever the memory held (uninitialised, as in PyTorch)."""
     xp = backend.xp_for(device)
-    return Tensor(xp.empty(_size(size), dtype=_resolve_dtype(dtype)), requires_grad)
+    return Tensor(xp.empty(_size(size), dtype=_resolve_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
@@ -168,7 +173,8 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
         if not isinstance(value, numbers.Integral) or value < 0:
             raise RuntimeError(f"eye: {name} must be a non-negative integer, got {value!r}")
     xp = backend.xp_for(device)
-    return Tensor(xp.eye(int(n), int(m), dtype=_resolve_dtype(dtype)), requires_grad)
+    return Tensor(xp.eye(int(n), int(m), dtype=_resolve_dtype(dtype)),
+                  requires_grad=requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
@@ -193,7 +199,7 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     values = xp.where(i < steps // 2, first + step * i, last - step * (steps - 1 - i))
     if steps == 1:
         values = xp.full((1,), first, dtype=work)               # start, as PyTorch gives
-    return Tensor(values.astype(dtype), requires_grad)
+    return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
 def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
@@ -224,4 +230,4 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
     u = _generator(generator, device).random(_size((size,)), float64)
     values = xp.minimum(xp.floor(u * (high - low)), high - low - 1).astype(np.int64) + low
     return Tensor(values.astype(_resolve_dtype(int64 if dtype is None else dtype)),
-                  requires_grad)
+                  requires_grad=requires_grad)

@@ -14,9 +14,10 @@ The core (tinygan/core/) holds what autograd needs: the state, the ops, the walk
 Each group of methods here checks its arguments, settles the dtype by PyTorch's rules
 (tinygan/dtypes.py) and applies a core op: arithmetic, elementwise, reductions,
 shapes, and in-place writes through views (tinygan/methods/inplace.py explains those).
-One difference: ``Tensor.data`` is the raw numpy/cupy array.
 """
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 
@@ -39,9 +40,19 @@ class Tensor(Arithmetic, Elementwise, Reductions, Shapes, InPlace, CoreTensor):
     __slots__ = ()
     __array_priority__ = 1000  # numpy_scalar * tensor calls Tensor.__rmul__
 
-    def __init__(self, data, requires_grad=False):
-        """Wrap a numpy/cupy array as is (no copy). Python numbers and nested lists become
-        a float32 array, as ``torch.Tensor([[1, 2], [3, 4]])`` does."""
+    def __init__(self, *data, requires_grad=False):
+        """As ``torch.Tensor``: ``Tensor(3, 4)`` is an uninitialised 3×4 float32 tensor (its
+        values are whatever the memory held), ``Tensor()`` an empty one; ``Tensor([[1, 2],
+        [3, 4]])`` makes float32 values of nested lists or numbers. A numpy/cupy array is
+        wrapped as it is (no copy)."""
+        if not data or all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
+                           for n in data):                  # sizes
+            data = np.empty(tuple(int(n) for n in data) or (0,), dtype=get_default_dtype())
+        elif len(data) > 1:
+            raise TypeError(f"Tensor(*sizes) takes integer sizes, got "
+                            f"{', '.join(type(n).__name__ for n in data)}")
+        else:
+            data = data[0]
         if isinstance(data, CoreTensor):
             raise TypeError("Tensor(t) with a Tensor: use t.detach() or t.clone()")
         if isinstance(data, np.generic):  # numpy gives scalars for 0-d results; keep arrays
@@ -53,17 +64,46 @@ class Tensor(Arithmetic, Elementwise, Reductions, Shapes, InPlace, CoreTensor):
     # --- the array underneath ----------------------------------------------------------
     @property
     def data(self):
-        """The underlying numpy or cupy array (no copy)."""
-        return self._data
+        """The same memory as a Tensor outside autograd, as PyTorch's ``.data``: no grad, no
+        history, and writes into it (``w.data.fill_(0.5)``) change this tensor unseen by
+        autograd. ``detach()`` is the safer twin: autograd checks writes into that.
+
+        >>> import tinygan as tg
+        >>> w = tg.zeros(2, requires_grad=True)
+        >>> w.data.fill_(0.5)
+        tensor([0.5000, 0.5000])
+        >>> w
+        tensor([0.5000, 0.5000], requires_grad=True)
+        """
+        return self._wrap(self._data)
 
     @data.setter
-    def data(self, array):
-        if tuple(array.shape) != tuple(self._data.shape):
-            raise ValueError(f"data of shape {tuple(array.shape)} cannot replace "
-                             f"data of shape {tuple(self._data.shape)}")
-        backend.check_same_device(self._data, array, op="Tensor.data assignment")
+    def data(self, value):
+        """``t.data = other``: t now holds other's memory (a Tensor's, or an array), any
+        shape, dtype or device, as PyTorch's; its graph and requires_grad stay."""
+        array = value._data if isinstance(value, CoreTensor) else value
+        if not (hasattr(array, "dtype") and hasattr(array, "shape")) or isinstance(
+                array, np.generic):
+            raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
+        backend.device_of(array)          # a numpy or cupy array, or the error naming it
         self._data = array
-        self._bump_version()
+
+    @property
+    def is_cuda(self):
+        return self.device == backend.CUDA
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)``, ``plt.imshow(t)``: the values as a NumPy array, shared with t
+        (PyTorch's rules: a tensor that requires grad, or one on "cuda", is refused with the
+        way out)."""
+        if self.device != backend.CPU:
+            raise TypeError("can't convert cuda:0 device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        array = self._data if dtype is None else self._data.astype(dtype, copy=False)
+        return array.copy() if copy else array
 
     def dim(self):
         return self._data.ndim

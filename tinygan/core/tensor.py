@@ -66,7 +66,7 @@ class Tensor(Variable):
 
     @property
     def device(self):
-        return backend.device_of(self._data)
+        return backend.TENSOR_DEVICES[backend.device_of(self._data)]
 
     # --- the graph ------------------------------------------------------------------------
     @property

@@ -229,6 +229,8 @@ class Module:
         With strict=True, missing, unexpected and mis-shaped keys are all listed in
         one error. Returns (missing_keys, unexpected_keys) as PyTorch does.
         """
+        state_dict = {k: v._data if isinstance(v, Tensor) else v     # tensors, as PyTorch's,
+                      for k, v in state_dict.items()}                 # or arrays
         own = {}
         for module_name, module in self.named_modules():
             for registry in ("_parameters", "_buffers"):
@@ -278,7 +280,7 @@ def _move(tensor, device, dtype):
         array = backend.to_device(array, device)
     if dtype is not None and array.dtype.kind == "f":
         array = array.astype(dtype, copy=False)
-    tensor._data = array  # a new place, not a new value: no version bump
+    tensor.data = array   # a new place, not a new value: no version change, as in PyTorch
 
 
 class Sequential(Module):

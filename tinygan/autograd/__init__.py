@@ -1,12 +1,16 @@
 """PyTorch's ``torch.autograd`` names: grad mode as a call, a context manager or a
-decorator. The mode itself, and everything backward does, is the core's
-(tinygan/core/function.py and tinygan/core/tensor.py)."""
+decorator, ``Variable`` (a name from before PyTorch 0.4), ``graph.increment_version``. The
+mode itself, and everything backward does, is the core's (tinygan/core/function.py and
+tinygan/core/tensor.py)."""
 from __future__ import annotations
 
 import contextlib
 
-from .core.function import (Function, _GradMode, _state, enable_grad,  # noqa: F401
+from ..core.function import (Function, _GradMode, _state, enable_grad,  # noqa: F401
                             is_grad_enabled, no_grad, once_differentiable)
+from . import graph, variable  # noqa: F401  (tg.autograd.graph, tg.autograd.variable)
+from .graph import increment_version  # noqa: F401
+from .variable import Variable  # noqa: F401
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
@@ -32,14 +36,6 @@ class set_grad_enabled(contextlib.ContextDecorator):
     def __exit__(self, *exc):
         _state.enabled = self.previous
         return False
-
-
-def increment_version(tensor):
-    """Count a change to ``tensor``'s memory made behind autograd's back (a kernel that
-    wrote into its array), so that a graph that saved it refuses to backward through the
-    old value; PyTorch's ``torch.autograd.graph.increment_version``. Optimizers call it
-    after their in-place update."""
-    tensor._versions[0] += 1
 
 
 def zero_grads(tensors, set_to_none=True):
