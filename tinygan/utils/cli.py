@@ -133,7 +133,7 @@ def _float(text):
 
 def given_options(parser, argv=None):
     """The ``dest`` names of the options actually written on the command line (a default
-    does not count), found by parsing ``argv`` again with every default suppressed.
+    does not count), seen by parsing ``argv`` again with every default suppressed.
 
     >>> p = argparse.ArgumentParser()
     >>> _ = p.add_argument("--lr", type=float, default=2e-4)
