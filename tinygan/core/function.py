@@ -102,7 +102,8 @@ class Function:
     In forward, ``ctx.needs_input_grad[i]`` says whether input i will want a gradient
     (forward keeps only what those backwards read, as PyTorch does), and ``ctx.is_view =
     True`` says the output shares the first input's memory. Plain attributes
-    (``ctx.axis = 1``) carry the rest.
+    (``ctx.axis = 1``) carry the rest; ``edges``, ``saved``, ``versions`` and ``released``
+    are the node's own.
     """
 
     is_view = False
