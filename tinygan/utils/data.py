@@ -255,6 +255,22 @@ def find_dataset_dir(dataset: str = "mnist", data_dir=None, download: bool = Tru
     return cache
 
 
+def download_into(dataset: str, folder) -> Path:
+    """Download the canonical files that ``folder`` lacks into it, then check all four.
+
+    What :func:`find_dataset_dir` does for its cache, for a folder you choose (as
+    torchvision's ``download=True`` fills ``root/MNIST/raw``). Every file is checked
+    against :data:`SHA256`; a failed download raises :class:`DatasetNotFound`.
+    """
+    name, folder = dataset_name(dataset), Path(folder).expanduser()
+    failure = _download_missing(name, folder)
+    if failure is not None:
+        raise DatasetNotFound(f"{TITLES[name]} could not be downloaded into {folder}: "
+                              f"{failure}")
+    _check_folder(folder, name)
+    return folder
+
+
 def _not_in_named_folder_message(name, root: Path) -> str:
     """Why the folder the user named does not hold the dataset: the missing files there."""
     title = TITLES[name]
@@ -387,20 +403,28 @@ def load_mnist(dataset: str = "mnist", train: bool = True, data_dir=None,
     """
     folder = find_dataset_dir(dataset, data_dir=data_dir, download=download)
     images_file, labels_file = SPLIT_FILES["train" if train else "test"]
-    images = read_idx(folder / images_file)
-    labels = read_idx(folder / labels_file)
+    return read_images_and_labels(folder / images_file, folder / labels_file)
+
+
+def read_images_and_labels(images_path, labels_path):
+    """(images, labels) from an images IDX file and a labels IDX file, as :func:`load_mnist`
+    returns them, after the same checks: uint8 (N, 28, 28) images, N labels 0-9.
+    """
+    images_path, labels_path = Path(images_path), Path(labels_path)
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-        raise ValueError(f"{folder / images_file}: expected uint8 images of shape "
+        raise ValueError(f"{images_path}: expected uint8 images of shape "
                          f"(N, 28, 28), found {images.dtype} {images.shape}")
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise ValueError(f"{folder / labels_file}: expected uint8 labels of shape (N,), "
+        raise ValueError(f"{labels_path}: expected uint8 labels of shape (N,), "
                          f"found {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
-        raise ValueError(f"{folder}: {images_file} holds {len(images)} images but "
-                         f"{labels_file} holds {len(labels)} labels")
+        raise ValueError(f"{images_path.parent}: {images_path.name} holds {len(images)} "
+                         f"images but {labels_path.name} holds {len(labels)} labels")
     if len(labels) and labels.max() > 9:   # checked here, on the host: on a GPU a bad label
-        raise ValueError(f"{folder / labels_file}: labels must be digits 0-9, found "  # would
-                         f"{int(labels.max())}")                 # silently pick a wrong row
+        raise ValueError(f"{labels_path}: labels must be digits 0-9, found "  # would silently
+                         f"{int(labels.max())}")                     # pick a wrong row
     return images, labels
 
 
