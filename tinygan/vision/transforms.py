@@ -28,6 +28,7 @@ that is how a dataset hands its DataLoader a batch in a few array ops
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Sequence
@@ -300,8 +301,10 @@ def _image_array(img, batched) -> np.ndarray:
 PRECISION_BITS = 32 - 8 - 2   # PIL's fixed point for 8-bit images
 
 
+@functools.lru_cache(maxsize=64)
 def _taps(in_size, out_size, antialias):
-    """(index, weight), each (out_size, k): the input pixels each output pixel sums."""
+    """(index, weight), each (out_size, k): the input pixels each output pixel sums (cached:
+    read them, never write them)."""
     scale = in_size / out_size
     if not antialias and scale > 1:   # PyTorch's plain bilinear: two neighbours
         src = np.maximum((np.arange(out_size) + 0.5) * scale - 0.5, 0.0)
@@ -330,12 +333,13 @@ def _resample(array, axis, size, antialias, xp):
     moved = xp.moveaxis(array, axis, -1)
     if array.dtype == np.uint8:
         fixed = np.where(weight < 0, np.trunc(-0.5 + weight * (1 << PRECISION_BITS)),
-                         np.trunc(0.5 + weight * (1 << PRECISION_BITS))).astype(np.int64)
-        fixed, index = xp.asarray(fixed), xp.asarray(index)
-        total = xp.full(moved.shape[:-1] + (size,), 1 << (PRECISION_BITS - 1), dtype=np.int64)
-        for j in range(index.shape[1]):   # one tap at a time: the same sums for any batch
-            total += moved[..., index[:, j]].astype(np.int64) * fixed[:, j]
-        out = xp.clip(total >> PRECISION_BITS, 0, 255).astype(np.uint8)
+                         np.trunc(0.5 + weight * (1 << PRECISION_BITS)))
+        matrix = np.zeros((size, array.shape[axis]))
+        np.add.at(matrix, (np.arange(size)[:, None], index), fixed)
+        # Integers below 2**53 in float64: the product is exact whatever the order of the
+        # sums, so a batch gives its items' values exactly, and BLAS does the work.
+        total = moved.astype(np.float64) @ xp.asarray(matrix.T) + (1 << (PRECISION_BITS - 1))
+        out = xp.clip(xp.floor(total / (1 << PRECISION_BITS)), 0, 255).astype(np.uint8)
     else:
         weight, index = xp.asarray(weight.astype(array.dtype)), xp.asarray(index)
         out = moved[..., index[:, 0]] * weight[:, 0]
