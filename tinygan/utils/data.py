@@ -255,6 +255,22 @@ def find_dataset_dir(dataset: str = "mnist", data_dir=None, download: bool = Tru
     return cache
 
 
+def download_into(dataset: str, folder) -> Path:
+    """Download the canonical files that ``folder`` lacks into it, then check all four.
+
+    What :func:`find_dataset_dir` does for its cache, for a folder you choose (as
+    torchvision's ``download=True`` fills ``root/MNIST/raw``). Every file is checked
+    against :data:`SHA256`; a failed download raises :class:`DatasetNotFound`.
+    """
+    name, folder = dataset_name(dataset), Path(folder).expanduser()
+    failure = _download_missing(name, folder)
+    if failure is not None:
+        raise DatasetNotFound(f"{TITLES[name]} could not be downloaded into {folder}: "
+                              f"{failure}")
+    _check_folder(folder, name)
+    return folder
+
+
 def _not_in_named_folder_message(name, root: Path) -> str:
     """Why the folder the user named does not hold the dataset: the missing files there."""
     title = TITLES[name]
@@ -387,20 +403,28 @@ def load_mnist(dataset: str = "mnist", train: bool = True, data_dir=None,
     """
     folder = find_dataset_dir(dataset, data_dir=data_dir, download=download)
     images_file, labels_file = SPLIT_FILES["train" if train else "test"]
-    images = read_idx(folder / images_file)
-    labels = read_idx(folder / labels_file)
+    return read_images_and_labels(folder / images_file, folder / labels_file)
+
+
+def read_images_and_labels(images_path, labels_path):
+    """(images, labels) from an images IDX file and a labels IDX file, as :func:`load_mnist`
+    returns them, after the same checks: uint8 (N, 28, 28) images, N labels 0-9.
+    """
+    images_path, labels_path = Path(images_path), Path(labels_path)
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-        raise ValueError(f"{folder / images_file}: expected uint8 images of shape "
+        raise ValueError(f"{images_path}: expected uint8 images of shape "
                          f"(N, 28, 28), found {images.dtype} {images.shape}")
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise ValueError(f"{folder / labels_file}: expected uint8 labels of shape (N,), "
+        raise ValueError(f"{labels_path}: expected uint8 labels of shape (N,), "
                          f"found {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
-        raise ValueError(f"{folder}: {images_file} holds {len(images)} images but "
-                         f"{labels_file} holds {len(labels)} labels")
+        raise ValueError(f"{images_path.parent}: {images_path.name} holds {len(images)} "
+                         f"images but {labels_path.name} holds {len(labels)} labels")
     if len(labels) and labels.max() > 9:   # checked here, on the host: on a GPU a bad label
-        raise ValueError(f"{folder / labels_file}: labels must be digits 0-9, found "  # would
-                         f"{int(labels.max())}")                 # silently pick a wrong row
+        raise ValueError(f"{labels_path}: labels must be digits 0-9, found "  # would silently
+                         f"{int(labels.max())}")                     # pick a wrong row
     return images, labels
 
 
@@ -438,6 +462,11 @@ class Dataset:
     (2, 1) tensor([0, 1])
     (2, 1) tensor([4, 9])
     (1, 1) tensor([16])
+
+    A dataset may also define ``get_batch(indices)``: the whole batch of those examples at
+    once, exactly what ``default_collate`` of the items would give, or None to be read item
+    by item. DataLoader calls it (when its ``collate_fn`` is the default) so that a batch
+    costs a few array ops instead of one Python call per example (tinygan.vision's MNIST).
     """
 
     def __getitem__(self, index):
@@ -517,9 +546,10 @@ class DataLoader:
     """Mini-batches as tinygan Tensors: of a :class:`Dataset`, the PyTorch way, or of
     image arrays (MNIST as :func:`load_mnist` returns it), copied to a device once.
 
-    **A Dataset**: ``DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False)``
-    as in PyTorch; each batch is ``default_collate`` of the examples (for a
-    :class:`TensorDataset`, a list of Tensors gathered at once on their device).
+    **A Dataset**: ``DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False,
+    collate_fn=None)`` as in PyTorch; each batch is ``collate_fn`` (``default_collate``) of
+    the examples; a :class:`TensorDataset`'s is a list of Tensors gathered at once on their
+    device, and a dataset with a ``get_batch`` method (see :class:`Dataset`) gives its own.
 
     **Image arrays**: ``DataLoader(images, batch_size, labels=None, shuffle=True,
     drop_last=True, seed=0, device="cpu", scale="unit", limit=None)``.
@@ -537,15 +567,29 @@ class DataLoader:
     run), and :meth:`state_dict` saves the order generator's state; loading it into a
     loader reproduces the order of the epochs that follow. The order of an epoch is
     drawn when its iteration starts, so save between epochs.
+
+    ``num_workers`` and ``pin_memory`` are accepted, so PyTorch programs run unchanged,
+    and change nothing: batches are always made in the main process (a batch of MNIST
+    is a few array ops, see :class:`Dataset`'s ``get_batch``), and pinned host memory has
+    no meaning for NumPy arrays.
     """
 
     def __init__(self, images, batch_size=1, shuffle=_UNSET, drop_last=_UNSET, *, labels=None,
-                 seed=0, device=_UNSET, scale="unit", limit=None):
+                 seed=0, device=_UNSET, scale="unit", limit=None, num_workers=0,
+                 collate_fn=None, pin_memory=False):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"batch_size should be a positive integer value, but got "
                              f"batch_size={batch_size}")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) \
+                or num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 "
+                             "to disable multiprocessing.")
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError(f"collate_fn should be callable, got {type(collate_fn).__name__}")
         self.batch_size = int(batch_size)
+        self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
+        self.collate_fn = collate_fn
         self._generator = backend.RandomStream(seed)  # host-side: decides the order
         self.epoch = 0  # epochs started so far
         if isinstance(images, Dataset):
@@ -567,6 +611,9 @@ class DataLoader:
         self.num_examples = len(dataset)
 
     def _init_arrays(self, images, shuffle, drop_last, labels, device, scale, limit):
+        if self.collate_fn is not None:
+            raise TypeError("DataLoader: collate_fn applies to a Dataset, not to image arrays "
+                            "(their batches are (images, labels) tensors)")
         self.dataset = None
         self.shuffle = True if shuffle is _UNSET else shuffle
         self.drop_last = True if drop_last is _UNSET else drop_last
@@ -615,7 +662,8 @@ class DataLoader:
             yield x, y
 
     def _dataset_batches(self, order):
-        if isinstance(self.dataset, TensorDataset):
+        rows = isinstance(self.dataset, TensorDataset) and self.collate_fn is None
+        if rows:
             # a batch of rows gathered at once, the order copied once per epoch per device
             on_device = {}
             for t in self.dataset.tensors:
@@ -623,10 +671,21 @@ class DataLoader:
                     on_device[t.device] = backend.to_device(order, t.device)
         for i in range(len(self)):
             part = slice(i * self.batch_size, (i + 1) * self.batch_size)
-            if isinstance(self.dataset, TensorDataset):
+            if rows:
                 yield [t[on_device[t.device][part]] for t in self.dataset.tensors]
             else:
-                yield default_collate([self.dataset[int(j)] for j in order[part]])
+                yield self._collate(order[part])
+
+    def _collate(self, indices):
+        """One batch: the dataset's own get_batch if it has one and the collate is the
+        default, else collate_fn (default_collate) of the items read one by one."""
+        if self.collate_fn is None:
+            get_batch = getattr(self.dataset, "get_batch", None)
+            batch = None if get_batch is None else get_batch(indices)
+            if batch is not None:
+                return batch
+        collate = default_collate if self.collate_fn is None else self.collate_fn
+        return collate([self.dataset[int(j)] for j in indices])
 
     def state_dict(self) -> dict:
         """JSON-friendly state: the order generator's state and the epoch count."""

@@ -23,22 +23,37 @@ def image_grid(images, nrow, image_shape=(28, 28), padding=2):
     return (np.clip(grid, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
-def write_png(path, pixels):
-    """Write a grayscale (H, W) uint8 array as a PNG file, atomically."""
+# PNG colour type by channels: grey, grey + alpha, RGB, RGBA.
+PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+
+
+def png_bytes(pixels) -> bytes:
+    """A uint8 image as the bytes of a PNG file: (H, W) grey, or (H, W, C) with C = 1
+    (grey), 2 (grey and alpha), 3 (RGB) or 4 (RGBA)."""
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    if pixels.ndim != 2:
-        raise ValueError(f"write_png expects a 2-D grayscale array, got shape {pixels.shape}")
-    h, w = pixels.shape
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.shape[2] not in PNG_COLOUR_TYPES:
+        raise ValueError("a PNG holds a 2-D grayscale array or (H, W, C) with C in 1-4, "
+                         f"got shape {pixels.shape}")
+    h, w, channels = pixels.shape
 
     def chunk(kind, data):
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     raw = b"".join(b"\x00" + pixels[row].tobytes() for row in range(h))  # filter 0 per row
-    png = (b"\x89PNG\r\n\x1a\n"
-           + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 6))
-           + chunk(b"IEND", b""))
+    header = struct.pack(">IIBBBBB", w, h, 8, PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def write_png(path, pixels):
+    """Write a grayscale (H, W) uint8 array as a PNG file, atomically."""
+    if np.ndim(pixels) != 2:
+        raise ValueError(f"write_png expects a 2-D grayscale array, got shape "
+                         f"{np.shape(pixels)}")
+    png = png_bytes(pixels)
     with atomic_write(path) as f:
         f.write(png)
 

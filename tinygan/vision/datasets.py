@@ -1,0 +1,133 @@
+"""torchvision.datasets' MNIST and FashionMNIST, read by tinygan.utils.data.
+
+``MNIST(root, train=True, transform=None, target_transform=None, download=False)``: item
+``i`` is ``(transform(image), target_transform(label))`` with ``image`` a uint8 NumPy
+array (28, 28) where torchvision gives a PIL image (ToTensor takes either), and ``label``
+an int. ``data`` is a uint8 Tensor (N, 28, 28) and ``targets`` an int64 Tensor (N,), as
+torchvision's.
+
+The files are looked for in torchvision's layout, ``root/MNIST/raw`` (the four ``.gz``
+files, checked against tinygan's SHA-256 table, or else the split's two files it
+extracted from them), then in tinygan's, ``root`` or ``root/mnist`` (checked).
+``download=True`` fetches what is missing into ``root/MNIST/raw`` with tinygan's
+downloader, which checks every file. FashionMNIST is the same under ``FashionMNIST``,
+``fashion-mnist`` or ``fashion``.
+
+A DataLoader reads a batch in one go (:meth:`MNIST.get_batch`) when the transform is
+None or made of ToTensor, Normalize, Resize and CenterCrop: the same batch, value for
+value, as the items one by one, at the cost of a few array ops.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..factories import from_numpy
+from ..tensor import Tensor
+from ..utils import data
+from . import transforms as T
+
+
+class DatasetNotFoundError(data.DatasetNotFound, RuntimeError):
+    """The files are not there: a FileNotFoundError as tinygan's, and a RuntimeError as
+    torchvision's ("Dataset not found. You can use download=True to download it")."""
+
+
+class MNIST(data.Dataset):
+    """The MNIST digits, as ``torchvision.datasets.MNIST`` (see the module's docstring)."""
+
+    classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five",
+               "6 - six", "7 - seven", "8 - eight", "9 - nine"]
+    _dataset = "mnist"   # tinygan.utils.data's name
+
+    def __init__(self, root, train=True, transform=None, target_transform=None,
+                 download=False):
+        self.root = os.path.expanduser(root) if isinstance(root, str) else root
+        self.train = train
+        self.transform, self.target_transform = transform, target_transform
+        images_path, labels_path = self._find_files(download)
+        images, labels = data.read_images_and_labels(images_path, labels_path)
+        self.data = from_numpy(images)
+        self.targets = from_numpy(labels.astype(np.int64))
+
+    @property
+    def raw_folder(self) -> str:
+        return os.path.join(self.root, type(self).__name__, "raw")
+
+    @property
+    def class_to_idx(self):
+        return {name: i for i, name in enumerate(self.classes)}
+
+    def _find_files(self, download):
+        """(images file, labels file) of the split: torchvision's layout, tinygan's, or a
+        download into torchvision's."""
+        split = data.SPLIT_FILES["train" if self.train else "test"]
+        raw, root = Path(self.raw_folder), Path(self.root)
+        for folder in (raw, root):
+            try:
+                found = data.find_dataset_dir(self._dataset, data_dir=folder, download=False)
+                return [found / name for name in split]
+            except data.DatasetNotFound:   # a ChecksumError is not this: it goes up
+                pass
+            extracted = [folder / name.removesuffix(".gz") for name in split]
+            if folder == raw and all(p.is_file() for p in extracted):
+                return extracted   # what torchvision extracts: read as it reads them
+        if download:
+            found = data.download_into(self._dataset, raw)
+            return [found / name for name in split]
+        subs = " or ".join(str(root / s) for s in data.SUBFOLDERS[self._dataset])
+        raise DatasetNotFoundError(
+            f"{data.TITLES[self._dataset]}: looked for {', '.join(split)} in {raw} "
+            f"(torchvision's layout; the four .gz files, or those two without .gz) and "
+            f"in {root} or {subs} (tinygan's; the four .gz files). Dataset not found. "
+            "You can use download=True to download it")
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        image = self.data.numpy()[index].copy()
+        target = int(self.targets.numpy()[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+    def get_batch(self, indices):
+        """The DataLoader's batch of these examples in one go, exactly what
+        ``default_collate`` of the items gives: ``[images, labels]``. None (read item by
+        item) when a transform is not one that takes batches (see transforms.batchable)."""
+        if self.target_transform is not None or not T.batchable(self.transform):
+            return None
+        images = self.data.numpy()[indices]        # a copy: (n, 28, 28) uint8
+        if self.transform is not None:
+            images = self.transform._apply(images, batched=True)
+        images = images if isinstance(images, Tensor) else from_numpy(images)
+        return [images, from_numpy(self.targets.numpy()[indices])]
+
+    def extra_repr(self) -> str:
+        return f"Split: {'Train' if self.train is True else 'Test'}"
+
+    def __repr__(self):
+        body = [f"Number of datapoints: {len(self)}", f"Root location: {self.root}",
+                *self.extra_repr().splitlines()]
+        if self.transform is not None or self.target_transform is not None:
+            lines = ["StandardTransform"]
+            for head, t in (("Transform: ", self.transform),
+                            ("Target transform: ", self.target_transform)):
+                if t is not None:
+                    first, *rest = repr(t).splitlines()
+                    lines += [head + first] + [" " * len(head) + line for line in rest]
+            body.append("\n".join(lines))
+        return "\n".join([f"Dataset {type(self).__name__}"] + ["    " + b for b in body])
+
+
+class FashionMNIST(MNIST):
+    """Zalando's Fashion-MNIST, as ``torchvision.datasets.FashionMNIST``."""
+
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+               "Sneaker", "Bag", "Ankle boot"]
+    _dataset = "fashion"
