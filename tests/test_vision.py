@@ -466,12 +466,12 @@ def test_the_notebooks_import_lines(fake_mnist):
     assert shown.shape == (5 * 30 + 2, 5 * 30 + 2, 3)
 
 
-@pytest.mark.xfail(not hasattr(Tensor, "__array__"), strict=True,
-                   reason="plt.imshow reads an image through np.asarray: Tensor needs __array__")
 def test_the_notebooks_imshow_takes_the_grid():
     plt = pytest.importorskip("matplotlib.pyplot")
+    grid = make_grid(tg.rand(25, 1, 28, 28), nrow=5).permute(1, 2, 0).squeeze()
     try:
-        plt.imshow(make_grid(tg.rand(25, 1, 28, 28), nrow=5).permute(1, 2, 0).squeeze())
+        drawn = plt.imshow(grid)        # through Tensor.__array__, as with PyTorch
+        assert np.array_equal(np.asarray(drawn.get_array()), grid.numpy())
     finally:
         plt.close("all")
 
