@@ -15,7 +15,7 @@ from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int32,
                      set_default_dtype, uint8)
 from .functional import (abs, add, argmax, argmin, cat, clamp, clip, clone, div, exp, flatten,
                          log, log1p, log_softmax, logsumexp, matmul, max, maximum, mean, min,
-                         minimum, mul, neg, permute, pow, relu, remainder, reshape, sigmoid,
+                         minimum, mul, neg, permute, pow, relu, relu_, remainder, reshape, sigmoid,
                          sign, softmax, softplus, sqrt, squeeze, stack, std, sub, sum, tanh,
                          transpose, unsqueeze, var, where)
 from .gradcheck import gradcheck
