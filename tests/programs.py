@@ -1968,7 +1968,8 @@ def g_inplace_activation(draw, s):
     else:
         call = draw(st.sampled_from([f"{target}.relu_()", f"tg.relu_({target})",
                                      f"F.relu_({target})", f"F.relu({target}, inplace=True)",
-                                     f"nn.ReLU(inplace=True)({target})", f"nn.ReLU(True)({target})"]))
+                                     f"nn.ReLU(inplace=True)({target})",
+                                     f"nn.ReLU(True)({target})"]))
         op, params = "relu", None
     name = s.new_name() if draw(st.integers(0, 3)) == 0 else None
     code = f"{name} = {call}" if name else call
@@ -2376,8 +2377,9 @@ def g_norm(draw, s):
 
 
 def g_methods(draw, s, form=None):
-    form = form or draw(st.sampled_from(["t", "repeat", "gather", "contiguous", "long", "int", "add",
-                                 "sub", "square", "norm", "mm", "clamp_", "mul", "div"]))
+    form = form or draw(st.sampled_from(["t", "repeat", "gather", "contiguous", "long", "int",
+                                         "add", "sub", "square", "norm", "mm", "clamp_", "mul",
+                                         "div"]))
     a = pick(draw, usable(s, allow_nonfinite=form in ("t", "repeat", "contiguous")))
     if a is None:
         return

@@ -15,7 +15,7 @@ import numpy as np
 from .. import backend
 from ..backend import array_module
 from ..dtypes import int32, int64
-from ..functional import relu_, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu_, as in PyTorch)
+from ..functional import relu_, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu_, as PyTorch)
 from ..core.ops import Affine
 from ..ops.activations import LeakyRectify
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
@@ -28,7 +28,7 @@ __all__ = ["linear", "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "t
            "cross_entropy"]
 
 
-# === linear, relu and leaky_relu ===================================================================
+# === linear, relu and leaky_relu =============================================================
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias in one op (weight is (out_features, in_features) as in PyTorch)."""

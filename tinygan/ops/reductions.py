@@ -136,8 +136,8 @@ class ProductOfOthers(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        # d/dx_k Σ_i g_i Π_{j≠i} x_j = Σ_{i≠k} g_i Π_{j∉{i,k}} x_j: row i of Y is x with x_i
-        # set to 1, so the products of the others along Y's rows give Π_{j∉{i,k}} x_j
+        # d/dx_k Σ_i g_i Π_{j≠i} x_j = Σ_{i≠k} g_i Π_{j∉{i,k}} x_j: row i of ``rows`` is x
+        # with x_i set to 1, so the products of the others along it give Π_{j∉{i,k}} x_j
         (x,) = ctx.saved_tensors
         a, n = ctx.axis, x.shape[ctx.axis]
         xp = array_module(x._data)
