@@ -36,9 +36,13 @@ unary           neg, abs, exp, log, log1p, sqrt, relu, sigmoid, tanh, softplus (
                 threshold), leaky_relu (slopes 0.01, 0.2, 0.5, 0, negative, > 1),
                 clamp/clip; as methods, tg.* functions, F.* and nn modules
 binary_fn       maximum, minimum, where (tensor or scalar branches)
-compare         < <= > >= == != (tensor/tensor, tensor/scalar, scalar/tensor)
-reduce          sum, mean, var, std (unbiased, correction), any, all: dim None, int,
-                negative, tuple; keepdim; methods and tg.* functions
+compare         < <= > >= == != (tensor/tensor, tensor/scalar, scalar/tensor), also as
+                tg.eq/ne/lt/le/gt/ge and x.eq/...
+isclose         tg.isclose, x.isclose, tg.allclose, x.allclose (a Python bool) of exact
+                values (NaN, ±inf), tolerances with grid values on the boundary, equal_nan
+reduce          sum, mean, var, std (unbiased, correction), any, all, prod (one dim; zeros
+                included; dtype=): dim None, int, negative, tuple; keepdim; methods and
+                tg.* functions
 maxmin          max/min (all; with dim: values and indices), argmax/argmin, ties included
 view            .T, transpose, permute, reshape, view, flatten, unsqueeze, squeeze, basic
                 slicing (ints, slices, None, ..., rarely a negative step: PyTorch raises)
@@ -50,6 +54,9 @@ join            cat, stack (a tensor twice, mixed dtypes)
 inplace         add_ (alpha), sub_, mul_, zero_, fill_, copy_, += -= *= /=, on leaves (with
                 and without grad, under no_grad or not), graph tensors, views of these,
                 with operands that require grad, with the target itself as operand
+inplace_act     relu_, tg.relu_, F.relu_, F.relu(inplace=True), nn.ReLU(True),
+                F.leaky_relu(inplace=True), F.leaky_relu_, nn.LeakyReLU(slope, inplace=True)
+                on the same targets (negative slopes: PyTorch refuses their backward)
 setitem         t[index] = scalar or tensor (which may require grad), basic or integer-
                 list index without repeats
 backward        y.backward(), y.backward(gradient), (y * w).sum().backward(), with and
@@ -66,7 +73,8 @@ softmax         softmax, log_softmax, logsumexp (dim int or tuple, keepdim): met
 cross_entropy   cross_entropy and nll_loss (F.* and modules) on (C,), (N, C), (N, C, d)
                 with int64 targets, weight, ignore_index, label_smoothing, reductions
 methods         t, mm, repeat, gather, contiguous, long, int, add/sub(alpha), mul, div,
-                square, norm (p 2, 'fro', 1; exact inputs), clamp_
+                square, norm (p 2, 'fro', 1; exact inputs; also tg.norm, tg.linalg.norm,
+                tg.linalg.vector_norm), clamp_
 finally         every float variable that requires grad and that PyTorch can still
                 differentiate, times fixed weights, summed into one loss; backward; every
                 leaf's .grad compared
@@ -1181,7 +1189,8 @@ def unary_code(draw, op, x, params):
         return draw(st.sampled_from([f"{x}.{op}()", f"tg.{op}({x})"]))
     if op == "relu":
         return draw(st.sampled_from([f"{x}.relu()", f"tg.relu({x})", f"F.relu({x})",
-                                     f"nn.ReLU()({x})"]))
+                                     f"nn.ReLU()({x})", f"F.relu({x}, inplace=False)",
+                                     f"nn.ReLU(inplace=False)({x})"]))
     if op in ("sigmoid", "tanh"):
         module = {"sigmoid": "Sigmoid", "tanh": "Tanh"}[op]
         return draw(st.sampled_from([f"{x}.{op}()", f"tg.{op}({x})", f"F.{op}({x})",
@@ -1311,8 +1320,40 @@ def g_compare(draw, s):
         left, right = (a, x) if form == "ts" else (x, a)
     name = s.new_name()
     code = f"{name} = {code_of(left)} {op} {code_of(right)}"
+    spelled = draw(st.sampled_from(["operator", "operator", "function", "method"]))
+    if spelled != "operator" and isinstance(left, str):     # tg.eq(2, x) is a TypeError
+        fn = COMPARISON_NAMES[op]
+        code = (f"{name} = tg.{fn}({left}, {code_of(right)})" if spelled == "function" else
+                f"{name} = {left}.{fn}({code_of(right)})")
     yield Stmt(code, f"{op} {_kinds(s, left, right)}", set_meta(name, lambda d, out: Meta()),
                (name,))
+
+
+COMPARISON_NAMES = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+
+
+def g_isclose(draw, s):
+    """isclose (function and method) and allclose (a Python bool in both: checked with
+    ``is True``) of exact values, NaN and ±inf included, with tolerances that put grid
+    values on the boundary |a - b| = atol + rtol·|b|; operands of different dtypes (both
+    raise) or shapes that do not broadcast (both raise) now and then."""
+    a = pick(draw, [n for n in usable(s, allow_nonfinite=True) if s.stat(n).exact])
+    if a is None:
+        return
+    b = yield from second_operand(draw, s, a, allow_nonfinite=True)
+    if b is None or not s.stat(b).exact:
+        return
+    tols = draw(st.sampled_from([(), (0.0, 0.25), (0.1, 0.0), (0.5, 0.125), (0.0, 0.0),
+                                 (1e-3, 1e-3), (0.25,)]))
+    args = "".join(f", {k}={v!r}" for k, v in zip(("rtol", "atol"), tols))
+    if draw(st.booleans()):
+        args += f", equal_nan={draw(st.booleans())}"
+    fn = draw(st.sampled_from(["isclose", "isclose", "allclose"]))
+    form = draw(st.sampled_from([f"tg.{fn}({a}, {b}{args})", f"{a}.{fn}({b}{args})"]))
+    name = s.new_name()
+    code = f"{name} = {form}" if fn == "isclose" else \
+        f"{name} = tg.tensor({form} is True, device=device)"
+    yield Stmt(code, f"{fn} {_kinds(s, a, b)}", set_meta(name, lambda d, out: Meta()), (name,))
 
 
 # --- reductions -------------------------------------------------------------------------------
@@ -1351,12 +1392,12 @@ def dim_args(dim, keepdim, positional=False):
 
 
 def g_reduce(draw, s):
-    op = draw(st.sampled_from(["sum", "sum", "mean", "var", "std", "any", "all"]))
+    op = draw(st.sampled_from(["sum", "sum", "mean", "var", "std", "any", "all", "prod", "prod"]))
     a = pick(draw, usable(s, allow_nonfinite=op in ("sum", "mean")))
     if a is None:
         return
     A = s.stat(a)
-    dim = draw(dims(A.ndim))
+    dim = draw(dims(A.ndim, allow_tuple=op != "prod"))    # prod: one dim, as PyTorch
     keepdim = dim is not None and draw(st.booleans())     # PyTorch: keepdim needs a dim
     n = reduced(A.shape, dim)
     name = s.new_name()
@@ -1365,9 +1406,13 @@ def g_reduce(draw, s):
     if op in ("any", "all"):
         if A.is_float and not kink_safe(A, [0.0]):
             return
-        code = f"{name} = {a}.{op}({args})"
+        fn_args = ", ".join([a] + ([args] if args else []))
+        code = draw(st.sampled_from([f"{name} = {a}.{op}({args})", f"{name} = tg.{op}({fn_args})"]))
         yield Stmt(code, f"{op}{' dim' if dim is not None else ''} {A.dtype}",
                    set_meta(name, lambda d, out: Meta()), (name,))
+        return
+    if op == "prod":
+        yield from _prod_step(draw, a, A, name, args, n, dim)
         return
     if op in ("var", "std"):
         if not A.is_float:
@@ -1417,6 +1462,25 @@ def g_reduce(draw, s):
         return derive([A.meta], d, L=1, c=n + 1, S=n * A.amax,
                       exact_k=A.meta.k + int(e) if e.is_integer() else None, bound=n * A.amax)
     yield Stmt(maybe_no_grad(draw, code), f"{op}{' dim' if dim is not None else ''} {A.dtype}",
+               set_meta(name, rule), (name,))
+
+
+def _prod_step(draw, a, A, name, args, n, dim):
+    """x.prod / tg.prod over all or one dim (dtype= now and then): exact on grid values
+    while the product fits the mantissa, zeros included (where the gradient is the product
+    of the others, not Πx / x_i)."""
+    bound = max(A.amax, 1.0) ** n
+    if bound > 2.0 ** 20 or (A.dtype == "int64" and bound > 2.0 ** 52):
+        return
+    if draw(st.integers(0, 4)) == 0:
+        args = ", ".join([x for x in (args, "dtype=tg.float64") if x])
+    code = draw(st.sampled_from([f"{name} = {a}.prod({args})",
+                                 f"{name} = tg.prod({', '.join([a] + ([args] if args else []))})"]))
+
+    def rule(d, out):
+        L = n * max(A.amax, 1.0) ** (n - 1)
+        return derive([A.meta], d, L=L, c=n, S=bound, exact_k=A.meta.k * n, bound=bound)
+    yield Stmt(maybe_no_grad(draw, code), f"prod{' dim' if dim is not None else ''} {A.dtype}",
                set_meta(name, rule), (name,))
 
 
@@ -1874,6 +1938,55 @@ def g_inplace(draw, s):
     yield Stmt(code, label, inplace_after(target, rule))
 
 
+def g_inplace_activation(draw, s):
+    """relu_ and leaky_relu_ in every spelling (x.relu_(), tg.relu_, F.relu_, F.relu(x,
+    inplace=True), nn.ReLU(True), F.leaky_relu(x, slope, inplace=True), F.leaky_relu_,
+    nn.LeakyReLU(slope, inplace=True)), written into any variable (a leaf with or without
+    grad, a graph tensor, a view, one an earlier op keeps), under grad mode or no_grad,
+    sometimes bound to a new name (the same tensor). Negative slopes too: PyTorch then
+    refuses the backward."""
+    targets = [n for n in s.names() if s.storage(n) not in s.folded]
+    writable = [n for n in targets if not (s.stat(n).requires_grad and s.stat(n).is_leaf)]
+    if writable and draw(st.integers(0, 3)):    # mostly where grad mode allows the write
+        targets = writable
+    target = pick(draw, targets)
+    if target is None:
+        return
+    T = s.stat(target)
+    leaky = draw(st.booleans())
+    if T.dtype == "bool" or (leaky and not T.is_float) or not kink_safe(T, [0.0]):
+        return           # bool: REFUSED_BY_PYTORCH; leaky_relu of integers: no kernel there
+    if leaky:
+        slope = draw(st.sampled_from(SLOPES))
+        call = draw(st.sampled_from([f"F.leaky_relu({target}, {slope!r}, inplace=True)",
+                                     f"F.leaky_relu({target}, negative_slope={slope!r}, "
+                                     "inplace=True)",
+                                     f"F.leaky_relu_({target}, {slope!r})",
+                                     f"nn.LeakyReLU({slope!r}, inplace=True)({target})",
+                                     f"nn.LeakyReLU({slope!r}, True)({target})"]))
+        op, params = "leaky_relu", slope
+    else:
+        call = draw(st.sampled_from([f"{target}.relu_()", f"tg.relu_({target})",
+                                     f"F.relu_({target})", f"F.relu({target}, inplace=True)",
+                                     f"nn.ReLU(inplace=True)({target})",
+                                     f"nn.ReLU(True)({target})"]))
+        op, params = "relu", None
+    name = s.new_name() if draw(st.integers(0, 3)) == 0 else None
+    code = f"{name} = {call}" if name else call
+    label = f"{op}_{' (negative slope)' if leaky and slope < 0 else ''} {T.dtype}"
+    if draw(st.sampled_from(["grad", "grad", "no_grad"])) == "no_grad":
+        code = "with tg.no_grad():\n    " + code
+        label += " under no_grad"
+    label += " on " + _role(T)
+    written = inplace_after(target, lambda d, out: unary_meta(op, T, params, d, out))
+
+    def after(s):
+        written(s)
+        if name is not None and target in s.meta:
+            s.meta[name] = s.meta[target]
+    yield Stmt(code, label, after, (name,) if name else ())
+
+
 def _role(t):
     if t.requires_grad and t.is_leaf:
         return "a leaf that requires grad"
@@ -2258,9 +2371,15 @@ def g_cross_entropy(draw, s):
 # --- norm, clamp_ ---------------------------------------------------------------------------------
 
 
-def g_methods(draw, s):
-    form = draw(st.sampled_from(["t", "repeat", "gather", "contiguous", "long", "int", "add",
-                                 "sub", "square", "norm", "mm", "clamp_", "mul", "div"]))
+def g_norm(draw, s):
+    """The norms: x.norm, tg.norm, tg.linalg.norm and tg.linalg.vector_norm."""
+    yield from g_methods(draw, s, form="norm")
+
+
+def g_methods(draw, s, form=None):
+    form = form or draw(st.sampled_from(["t", "repeat", "gather", "contiguous", "long", "int",
+                                         "add", "sub", "square", "norm", "mm", "clamp_", "mul",
+                                         "div"]))
     a = pick(draw, usable(s, allow_nonfinite=form in ("t", "repeat", "contiguous")))
     if a is None:
         return
@@ -2331,8 +2450,25 @@ def g_methods(draw, s):
             return    # √ of a sum near 0, and x/‖x‖, are ill-conditioned on inexact values
         p = draw(st.sampled_from([None, 2, 1, "'fro'"]))
         dim = None if A.ndim == 0 else draw(st.sampled_from([None, 0, -1]))
-        args = ([f"p={p}"] if p is not None else []) + ([f"dim={dim}"] if dim is not None else [])
-        code = f"{a}.norm({', '.join(args)})"
+        keep = ["keepdim=True"] if draw(st.integers(0, 3)) == 0 else []
+        dims_ = [f"dim={dim}"] if dim is not None else []
+        spelled = draw(st.sampled_from(["method", "tg.norm", "vector_norm", "linalg.norm"]))
+        if spelled in ("method", "tg.norm"):
+            args = ([f"p={p}"] if p is not None else []) + dims_ + keep
+            if spelled == "tg.norm" and A.dtype == "float32" and draw(st.booleans()):
+                args.append("dtype=tg.float64")
+            code = f"{a}.norm({', '.join(args)})" if spelled == "method" else \
+                f"tg.norm({', '.join([a] + args)})"
+        elif spelled == "vector_norm":     # ord a number (2 or 1), any dims
+            ord_ = [f"ord={p}"] if p in (1, 2) else []
+            code = f"tg.linalg.vector_norm({', '.join([a] + ord_ + dims_ + keep)})"
+        else:   # ord None: the 2-norm of all or along dim; a vector ord needs one dim (or 1-D);
+            ord_ = []                                       # 'fro' a 2-D input
+            if p in (1, 2) and (dim is not None or A.ndim == 1):
+                ord_ = [f"ord={p}"]
+            elif p == "'fro'" and dim is None and A.ndim == 2:
+                ord_ = ["ord='fro'"]
+            code = f"tg.linalg.norm({', '.join([a] + ord_ + dims_ + keep)})"
         n = reduced(A.shape, dim)
 
         def rule(d, out):
@@ -2378,7 +2514,7 @@ STEPS = ([g_leaf] * 3 + [g_leaf_like] * 3 + [g_factory] + [g_arith] * 8 + [g_una
          [g_index] * 3 + [g_convert] * 3 + [g_matmul] * 4 + [g_join] * 2 + [g_inplace] * 8 +
          [g_setitem] * 4 + [g_backward] * 3 + [g_grad_edit] * 2 + [g_loss] * 3 +
          [g_batch_norm] + [g_linear] + [g_dropout] + [g_softmax] * 3 + [g_cross_entropy] * 2 +
-         [g_methods] * 4)
+         [g_methods] * 4 + [g_inplace_activation] * 3 + [g_isclose] * 2 + [g_norm])
 
 
 def run_program(data, device, max_steps=14):
@@ -2474,6 +2610,9 @@ def model_spec(draw):
     layers.append("out")
     previous = "input"
     for i, kind in enumerate(layers):
+        # in place only on an output no op keeps (tanh and sigmoid keep theirs: writing
+        # into it is an error at backward in both, which would end the training early)
+        writable = previous in ("custom", "linear", "bn", "scale")
         if kind == "bn" and previous in ("custom", "linear", "scale", "bn"):
             # BatchNorm removes a per-channel shift, so a bias (or BatchNorm's beta) that
             # reaches it through linear maps only has a zero gradient (rounding noise):
@@ -2512,16 +2651,23 @@ def model_spec(draw):
             width = w_out
         elif kind == "act":
             act = draw(st.sampled_from(["F.relu(h)", "F.leaky_relu(h, 0.2)", "tg.tanh(h)",
-                                        "tg.sigmoid(h)", "module"]))
+                                        "tg.sigmoid(h)", "module"] +
+                                       (["F.relu(h, inplace=True)", "h.relu_()",
+                                         "F.leaky_relu(h, 0.2, inplace=True)"] if writable
+                                        else [])))
             if act == "module":
                 module = draw(st.sampled_from(["nn.LeakyReLU(0.1)", "nn.Tanh()", "nn.ReLU()",
-                                               "nn.Sigmoid()"]))
+                                               "nn.Sigmoid()"] +
+                                              (["nn.ReLU(inplace=True)", "nn.ReLU(True)",
+                                                "nn.LeakyReLU(0.1, inplace=True)"]
+                                               if writable else [])))
                 init.append(f"        self.act{i} = {module}")
                 act = f"self.act{i}(h)"
             forward.append(f"        h = {act}")
         elif kind == "seq":
             w_out = draw(st.integers(2, 4))
-            act = draw(st.sampled_from(["nn.Tanh()", "nn.LeakyReLU(0.2)", "nn.Sigmoid()"]))
+            act = draw(st.sampled_from(["nn.Tanh()", "nn.LeakyReLU(0.2)", "nn.Sigmoid()",
+                                        "nn.LeakyReLU(0.2, inplace=True)", "nn.ReLU(True)"]))
             init.append(f"        self.seq{i} = nn.Sequential(nn.Linear({width}, {w_out}), {act})")
             forward.append(f"        h = self.seq{i}(h)")
             width = w_out

@@ -28,6 +28,7 @@ def log1p(x): return _tensor(x, "log1p").log1p()
 def sqrt(x): return _tensor(x, "sqrt").sqrt()
 def abs(x): return _tensor(x, "abs").abs()
 def relu(x): return _tensor(x, "relu").relu()
+def relu_(x): return _tensor(x, "relu_").relu_()
 def sigmoid(x): return _tensor(x, "sigmoid").sigmoid()
 def tanh(x): return _tensor(x, "tanh").tanh()
 def clamp(x, min=None, max=None): return _tensor(x, "clamp").clamp(min, max)
@@ -42,6 +43,13 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 
 def sum(x, dim=None, keepdim=False): return _tensor(x, "sum").sum(dim, keepdim)
+
+
+def prod(x, dim=None, keepdim=False, *, dtype=None):
+    """The product over all elements or along dim (its gradient right with zeros in x)."""
+    return _tensor(x, "prod").prod(dim, keepdim, dtype=dtype)
+
+
 def mean(x, dim=None, keepdim=False): return _tensor(x, "mean").mean(dim, keepdim)
 
 
@@ -71,6 +79,41 @@ def logsumexp(x, dim, keepdim=False):
     tensor([6.9315e-01, 1.0001e+04])
     """
     return _tensor(x, "logsumexp").logsumexp(dim, keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    """x.norm(p, dim, keepdim, dtype): p 2 / 'fro' or 1 (no ``out``)."""
+    if out is not None:
+        raise NotImplementedError("norm: out= is not supported by tinygan; assign the result")
+    return _tensor(input, "norm").norm(p, dim, keepdim, dtype)
+
+
+def all(x, dim=None, keepdim=False): return _tensor(x, "all").all(dim, keepdim)
+def any(x, dim=None, keepdim=False): return _tensor(x, "any").any(dim, keepdim)
+
+
+# Comparisons as functions (bool tensors, no gradient); the first operand is a Tensor.
+def eq(input, other): return _tensor(input, "eq").eq(other)
+def ne(input, other): return _tensor(input, "ne").ne(other)
+def lt(input, other): return _tensor(input, "lt").lt(other)
+def le(input, other): return _tensor(input, "le").le(other)
+def gt(input, other): return _tensor(input, "gt").gt(other)
+def ge(input, other): return _tensor(input, "ge").ge(other)
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol·|other| elementwise (same dtypes), as a bool tensor.
+
+    >>> import tinygan as tg
+    >>> tg.isclose(tg.tensor([1.0, 1.0, float("nan")]), tg.tensor([1.0 + 1e-6, 1.1, float("nan")]))
+    tensor([ True, False, False])
+    """
+    return _tensor(input, "isclose").isclose(other, rtol, atol, equal_nan)
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Whether isclose holds everywhere: a Python bool."""
+    return _tensor(input, "allclose").allclose(other, rtol, atol, equal_nan)
 
 
 def argmax(x, dim=None, keepdim=False): return _tensor(x, "argmax").argmax(dim, keepdim)

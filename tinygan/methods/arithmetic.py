@@ -70,6 +70,21 @@ class Arithmetic:
     def __and__(self, other): return _bitwise(self, other, "bitwise_and")
     def __or__(self, other): return _bitwise(self, other, "bitwise_or")
     def __invert__(self): return _bitwise(self, None, "invert")
+    def eq(self, other): return _compare(self, other, "equal")
+    def ne(self, other): return _compare(self, other, "not_equal")
+    def lt(self, other): return _compare(self, other, "less")
+    def le(self, other): return _compare(self, other, "less_equal")
+    def gt(self, other): return _compare(self, other, "greater")
+    def ge(self, other): return _compare(self, other, "greater_equal")
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """|self - other| <= atol + rtol·|other| elementwise, as a bool tensor; equal values
+        (infinities of one sign included) are close, NaNs only with equal_nan."""
+        return _isclose(self, other, rtol, atol, equal_nan, "isclose")
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """Whether every element is close (isclose), as a Python bool (a host read)."""
+        return bool(_isclose(self, other, rtol, atol, equal_nan, "allclose")._data.all())
 
     def maximum(self, other):
         """Elementwise max; where both are equal each gets half the gradient, as in PyTorch."""
@@ -133,6 +148,33 @@ def _compare(a, b, op):
     if isinstance(b, Tensor):
         backend.check_same_device(a_array, b_array, op=op)
     return _new(a, getattr(backend.array_module(a_array), op)(a_array, b_array))
+
+
+def _isclose(a, b, rtol, atol, equal_nan, name):
+    """PyTorch's isclose, step by step: equal, or NaN and NaN (equal_nan), or a finite
+    difference within atol + |rtol·b|, computed in a's float dtype (integers and bools
+    in the default one) with rtol and atol rounded to it, as PyTorch's kernel does."""
+    if not isinstance(b, Tensor):
+        raise TypeError(f"{name}(): argument 'other' (position 2) must be Tensor, not "
+                        f"{type(b).__name__}")
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"{name}(): {a.dtype} did not match {b.dtype}")
+    for what, value in (("rtol", rtol), ("atol", atol)):
+        if value < 0:
+            raise RuntimeError(f"{what} must be greater than or equal to zero, but got {value}")
+    backend.check_same_device(a._data, b._data, op=name)
+    xp = backend.array_module(a._data)
+    close = a._data == b._data
+    if equal_nan and a.dtype.kind == "f":
+        close |= xp.isnan(a._data) & xp.isnan(b._data)
+    if rtol == 0 and atol == 0:
+        return _new(a, close)
+    dtype = a.dtype if a.dtype.kind == "f" else get_default_dtype()
+    x, y = a._data.astype(dtype, copy=False), b._data.astype(dtype, copy=False)
+    with backend.errstate(invalid="ignore", over="ignore"):   # inf - inf: NaN, not close
+        allowed = dtype.type(atol) + xp.abs(dtype.type(rtol) * y)
+        actual = xp.abs(x - y)
+    return _new(a, close | (xp.isfinite(actual) & (actual <= allowed)))
 
 
 def _bitwise(a, b, op):

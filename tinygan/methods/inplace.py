@@ -176,6 +176,25 @@ class InPlace:
 
     clip_ = clamp_
 
+    def relu_(self):
+        """max(x, 0) written into x and returned (torch.relu_, F.relu(x, inplace=True),
+        nn.ReLU(inplace=True)); as PyTorch's, its backward reads x as written."""
+        return self._write_keeping_result(lambda old: old.relu())
+
+    def _write_keeping_result(self, compute):
+        """``_write`` for an op whose PyTorch backward reads its result, which an in-place
+        op writes into self (relu_, leaky_relu_): the node that computed the new value
+        keeps self as written, so a later write into self before backward is an error."""
+        made = []
+
+        def computed(old):
+            made.append(compute(old))
+            return made[-1]
+        self._write(computed)
+        if made and made[-1].grad_fn is not None:
+            made[-1].grad_fn.watch(self)     # after the write: its count of changes now
+        return self
+
     def __iadd__(self, other):
         return self.add_(other)
 

@@ -1,4 +1,4 @@
-"""sum, mean, var, std, norm, max/min, any/all, and softmax along a dim."""
+"""sum, prod, mean, var, std, norm, max/min, any/all, and softmax along a dim."""
 from __future__ import annotations
 
 import collections
@@ -8,8 +8,8 @@ import numpy as np
 
 from .. import backend
 from ..core.ops import Mean, Sum
-from ..dtypes import is_number, result_type
-from ..ops.reductions import MaxAll, MaxAlong, SqrtOfVar, Var
+from ..dtypes import int64, is_number, result_type
+from ..ops.reductions import MaxAll, MaxAlong, Prod, SqrtOfVar, Var
 from ..ops.softmax import LogNormalizedExp, LogSumExp, NormalizedExp
 from .args import _axes, _check_dim, _new
 
@@ -57,6 +57,29 @@ class Reductions:
         """Sum over ``dim`` (an int, a tuple, or None for all)."""
         return Sum.apply(self, axes=_axes(dim, self.ndim), keepdim=keepdim)
 
+    def prod(self, dim=None, keepdim=False, dtype=None):
+        """The product over all elements, or along ``dim`` (one int, as PyTorch); integers
+        and bools multiply in int64 unless ``dtype`` (a cast first) says otherwise. The
+        gradient Π_{j≠i} x_j is right with zeros in x (computed without dividing then).
+
+        >>> import tinygan as tg
+        >>> tg.tensor([[1.0, 2.0], [3.0, 0.0]]).prod(1)
+        tensor([2., 0.])
+        """
+        if dim is None and keepdim:
+            raise TypeError("prod(): keepdim needs a dim (prod(dim, keepdim=True))")
+        if dim is not None and not isinstance(dim, numbers.Integral):
+            raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
+        x = self
+        if dtype is not None:
+            x = x.to(dtype=dtype)
+        elif x.dtype.kind in "biu":
+            x = x.to(dtype=int64)
+        axis = None if dim is None or x.ndim == 0 else _check_dim(dim, x.ndim)
+        if dim is not None and x.ndim == 0:
+            _check_dim(dim, 0)
+        return Prod.apply(x, axis=axis, keepdim=keepdim)
+
     def mean(self, dim=None, keepdim=False):
         if self.dtype.kind != "f":
             raise TypeError(f"mean: expected a floating point tensor, got dtype {self.dtype}")
@@ -73,23 +96,33 @@ class Reductions:
         """sqrt(var(...)), with var's dim and correction (gradient 0 where std is 0)."""
         return SqrtOfVar.apply(self.var(dim, unbiased, keepdim, correction=correction))
 
-    def norm(self, p="fro", dim=None, keepdim=False):
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
         """The vector norm over ``dim`` (None: all elements): p=2 or "fro" is √Σx² (its
-        gradient is 0 at x = 0, as PyTorch's), p=1 is Σ|x|.
+        gradient is 0 at x = 0, as PyTorch's), p=1 is Σ|x|; ``dtype`` casts first (a
+        float dtype no narrower than x's).
 
         >>> import tinygan as tg
         >>> tg.tensor([[3.0, 4.0], [0.0, 0.0]]).norm(dim=1)
         tensor([5., 0.])
         """
-        if self.dtype.kind != "f":
-            raise RuntimeError(f"norm(): input dtype should be floating point, got {self.dtype}")
+        x = self
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"norm(): input dtype should be floating point, got {x.dtype}")
+        if dtype is not None:
+            if np.dtype(dtype).kind != "f":
+                raise RuntimeError(f"norm: dtype should be floating point, but got {dtype}")
+            if np.dtype(dtype).itemsize < x.dtype.itemsize:
+                raise RuntimeError(f"norm: the dtype of the input ({x.dtype}) should be "
+                                   f"convertible without narrowing to the specified dtype "
+                                   f"({dtype})")
+            x = x.to(dtype=dtype)
         if p == "fro" and dim is not None and not isinstance(dim, numbers.Integral) \
                 and len(dim) > 2:
             raise RuntimeError(f"norm: p='fro' takes at most 2 dims, got dim={dim}")
         if p == "fro" or (is_number(p) and not isinstance(p, bool) and p == 2):
-            return SqrtOfVar.apply((self * self).sum(dim, keepdim))   # √ with gradient 0 at 0
+            return SqrtOfVar.apply((x * x).sum(dim, keepdim))   # √ with gradient 0 at 0
         if is_number(p) and not isinstance(p, bool) and p == 1:
-            return self.abs().sum(dim, keepdim)
+            return x.abs().sum(dim, keepdim)
         raise NotImplementedError(f"norm: p={p!r} is not supported by tinygan; "
                                   "use p=2 (or 'fro') or p=1")
 
@@ -114,12 +147,19 @@ class Reductions:
         return self.min(dim, keepdim).indices
 
     def any(self, dim=None, keepdim=False):
-        """True where any element along ``dim`` is nonzero (a bool tensor, no gradient)."""
-        return _new(self, self._data.any(axis=_axes(dim, self.ndim), keepdims=keepdim))
+        """True where any element along ``dim`` is nonzero (a bool tensor, no gradient;
+        uint8 in, uint8 out, as PyTorch keeps)."""
+        return _logical_reduction(self, self._data.any, dim, keepdim)
 
     def all(self, dim=None, keepdim=False):
-        """True where every element along ``dim`` is nonzero (a bool tensor, no gradient)."""
-        return _new(self, self._data.all(axis=_axes(dim, self.ndim), keepdims=keepdim))
+        """True where every element along ``dim`` is nonzero (a bool tensor, no gradient;
+        uint8 in, uint8 out)."""
+        return _logical_reduction(self, self._data.all, dim, keepdim)
+
+
+def _logical_reduction(x, reduce, dim, keepdim):
+    out = reduce(axis=_axes(dim, x.ndim), keepdims=keepdim)
+    return _new(x, out.astype(np.uint8) if x.dtype == np.uint8 else out)
 
 
 def _correction(unbiased, correction):

@@ -15,20 +15,20 @@ import numpy as np
 from .. import backend
 from ..backend import array_module
 from ..dtypes import int32, int64
-from ..functional import relu, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu, as in PyTorch)
+from ..functional import relu_, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu_, as PyTorch)
 from ..core.ops import Affine
 from ..ops.activations import LeakyRectify
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..ops.normalization import BatchNormalize
 from ..tensor import Tensor, no_grad
 
-__all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax",
-           "log_softmax", "dropout", "batch_norm", "embedding", "one_hot",
+__all__ = ["linear", "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "tanh",
+           "softplus", "softmax", "log_softmax", "dropout", "batch_norm", "embedding", "one_hot",
            "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "nll_loss",
            "cross_entropy"]
 
 
-# === linear and leaky_relu ===================================================================
+# === linear, relu and leaky_relu =============================================================
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias in one op (weight is (out_features, in_features) as in PyTorch)."""
@@ -42,9 +42,31 @@ def linear(x, weight, bias=None):
     return Affine.apply(x, weight, bias)
 
 
-def leaky_relu(x, negative_slope=0.01):
-    """x for x > 0, negative_slope·x otherwise (any slope, negative ones included)."""
-    return LeakyRectify.apply(x._floating(), slope=negative_slope)
+def relu(input, inplace=False):
+    """max(x, 0); with ``inplace=True`` written into x, which is returned (as x.relu_())."""
+    _check_tensor(input, "relu")
+    return input.relu_() if inplace else input.relu()
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x for x > 0, negative_slope·x otherwise (any slope, negative ones included); with
+    ``inplace=True`` written into x, which is returned (PyTorch then refuses a negative
+    slope at backward: its backward reads the result, whose sign no longer tells x's)."""
+    _check_tensor(input, "leaky_relu")
+    if inplace:
+        return input._write_keeping_result(
+            lambda old: LeakyRectify.apply(old._floating(), slope=negative_slope, in_place=True))
+    return LeakyRectify.apply(input._floating(), slope=negative_slope)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def _check_tensor(x, name):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(x).__name__}")
 
 
 # === softmax and log_softmax ====================================================================

@@ -145,6 +145,16 @@ class Module:
         for _, child in self.named_children():
             yield child
 
+    def apply(self, fn):
+        """fn(m) for every submodule, children first, then this module; returns self.
+
+        DCGAN's ``netG.apply(weights_init)``, where weights_init picks layers by
+        ``type(m).__name__`` and sets them with nn.init."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
     def _named_members(self, registry):
         seen = set()  # a tensor shared by two modules is listed once
         for module_name, module in self.named_modules():

@@ -10,17 +10,25 @@ class LeakyRectify(Function):
     """x for x > 0, slope·x otherwise: what LeakyReLU computes."""
 
     @staticmethod
-    def forward(ctx, x, slope=0.01):                        # f(x) = x if x > 0 else a·x
+    def forward(ctx, x, slope=0.01, in_place=False):        # f(x) = x if x > 0 else a·x
         # f'(x) is 1 above 0 and a elsewhere, and f(x) = x·f'(x) exactly (x·1 and x·a are
         # PyTorch's two branches) for any slope: one select, one multiply
         one, a = x.dtype.type(1), x.dtype.type(slope)       # x's dtype: no float64 result
         local = array_module(x).where(x > 0, one, a)
         # x too, as PyTorch saves it: an in-place write into x before backward is an error
         ctx.save_for_backward(local, x)
+        # PyTorch's in-place form reads its result (y > 0) in backward, which with a
+        # negative slope no longer tells x's sign: it refuses that backward, so do we
+        ctx.refused = in_place and slope < 0
         return x * local
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.refused:
+            raise RuntimeError(
+                "In-place leakyReLu backward calculation is triggered with a negative slope "
+                "which is not supported. This is caused by calling in-place forward function "
+                "with a negative slope, please call out-of-place version instead.")
         local, _ = ctx.saved_tensors                        # 1 for x > 0, else slope
         return mul(grad, local)
 

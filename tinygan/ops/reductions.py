@@ -1,4 +1,4 @@
-"""var, std's square root, and max/min over all elements or along a dim."""
+"""var, std's square root, max/min over all elements or along a dim, and prod."""
 from __future__ import annotations
 
 import math
@@ -86,3 +86,63 @@ class MaxAlong(Function):
         if not ctx.keepdim:
             grad = reshape(grad, shape=grad.shape[:ctx.axis] + (1,) + grad.shape[ctx.axis:])
         return where(picked, grad, grad.new_zeros(()))
+
+
+class Prod(Function):
+    """The product of the elements, over all (``axis=None``) or along one axis."""
+
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdim=False):
+        ctx.shape, ctx.axis = x.shape, axis
+        y = array_module(x).asarray(x.prod(axis=axis, keepdims=keepdim))   # 0-d: an array
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors                            # d/dx_i Πx = Π_{j≠i} x_j
+        if x.ndim == 0:
+            return grad
+        axis = ctx.axis
+        if axis is None:                                    # over the flattened input
+            axis, x, keep = 0, reshape(x, shape=(-1,)), (1,)
+        else:
+            keep = x.shape[:axis] + (1,) + x.shape[axis + 1:]
+        grad, y = reshape(grad, shape=keep), reshape(y, shape=keep)
+        if not (x._data == 0).any():                        # PyTorch's two branches: Πx / x_i,
+            others = div(y, x)
+        else:                                               # or the products of the others
+            others = ProductOfOthers.apply(x, axis=axis)
+        return reshape(mul(grad, others), shape=ctx.shape)
+
+
+class ProductOfOthers(Function):
+    """Π_{j≠i} x_j along ``axis`` for each i, without dividing (so right with zeros): the
+    products before i times those after i, two running products, as PyTorch's
+    prod backward computes them when x holds a zero."""
+
+    @staticmethod
+    def forward(ctx, x, axis=0):
+        ctx.axis = axis
+        xp = array_module(x)
+        v = xp.moveaxis(x, axis, -1)
+        if v.shape[-1] == 0:
+            return xp.ones_like(x)
+        one = xp.ones(v.shape[:-1] + (1,), dtype=x.dtype)
+        before = xp.cumprod(xp.concatenate([one, v[..., :-1]], axis=-1), axis=-1)
+        after = xp.cumprod(xp.concatenate([one, v[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        ctx.save_for_backward(x)
+        return xp.ascontiguousarray(xp.moveaxis(before * after, -1, axis))
+
+    @staticmethod
+    def backward(ctx, grad):
+        # d/dx_k Σ_i g_i Π_{j≠i} x_j = Σ_{i≠k} g_i Π_{j∉{i,k}} x_j: row i of ``rows`` is x
+        # with x_i set to 1, so the products of the others along it give Π_{j∉{i,k}} x_j
+        (x,) = ctx.saved_tensors
+        a, n = ctx.axis, x.shape[ctx.axis]
+        xp = array_module(x._data)
+        eye = xp.eye(n, dtype=bool).reshape((1,) * a + (n, n) + (1,) * (x.ndim - a - 1))
+        rows = where(eye, 1.0, reshape(x, shape=x.shape[:a] + (1,) + x.shape[a:]))
+        others = ProductOfOthers.apply(rows, axis=a + 1)      # [.., i, k, ..]
+        column = reshape(grad, shape=grad.shape[:a + 1] + (1,) + grad.shape[a + 1:])
+        return sum_(where(eye, 0.0, mul(column, others)), axes=(a,))
