@@ -125,3 +125,23 @@ def test_the_names_match_pytorch_side_by_side():
     assert repr(tg.device("cpu")) == repr(torch.device("cpu"))
     assert repr(tg.device("cuda:0")) == repr(torch.device("cuda:0"))
     assert str(tg.float) == str(torch.float).replace("torch.", "")
+
+
+@pytest.mark.parametrize("op", [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a / b,
+                                lambda a, b: a - b, lambda a, b: a == b, lambda a, b: a < b])
+def test_shapes_that_do_not_broadcast_get_pytorchs_error(device, op):
+    a, b = tg.ones(9, 2, device=device), tg.ones(9, 6, device=device)
+    with pytest.raises(RuntimeError, match=r"size of tensor a \(2\) must match the size of "
+                                           r"tensor b \(6\) at non-singleton dimension 1"):
+        op(a, b)
+    assert op(tg.ones(9, 1, device=device), b).shape == (9, 6)     # these broadcast
+
+
+def test_the_broadcast_error_is_pytorchs_word_for_word():
+    torch = pytest.importorskip("torch")
+    for shapes in (((9, 2), (9, 6)), ((3, 4, 5), (4, 6)), ((2, 3), (4, 2, 5))):
+        with pytest.raises(RuntimeError) as theirs:
+            torch.ones(*shapes[0]) + torch.ones(*shapes[1])
+        with pytest.raises(RuntimeError) as ours:
+            tg.ones(*shapes[0]) + tg.ones(*shapes[1])
+        assert str(ours.value) == str(theirs.value)

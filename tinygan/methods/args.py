@@ -15,6 +15,18 @@ def _new(like, array):
     return like._wrap(np.asarray(array) if isinstance(array, np.generic) else array)
 
 
+def _check_broadcast(a, b):
+    """PyTorch's error when two operands' shapes do not broadcast (NumPy's would name
+    neither operand): the first dim, from the right, where the sizes differ and neither is 1."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.shape == b.shape:
+        return
+    for i in range(1, min(a.ndim, b.ndim) + 1):
+        m, n = a.shape[-i], b.shape[-i]
+        if m != n and m != 1 and n != 1:
+            raise RuntimeError(f"The size of tensor a ({m}) must match the size of tensor b "
+                               f"({n}) at non-singleton dimension {max(a.ndim, b.ndim) - i}")
+
+
 def _number(value):
     """A numpy number as a Python number (it then counts as PyTorch counts a Python number)."""
     return value.item() if isinstance(value, np.generic) else value

@@ -9,7 +9,7 @@ from ..core.tensor import Tensor
 from ..dtypes import get_default_dtype, result_type
 from ..ops.arithmetic import Reciprocal, Remainder
 from ..ops.elementwise import Maximum, Minimum
-from .args import _cast, _new, _number, _operand, _tensor_operand
+from .args import _cast, _check_broadcast, _new, _number, _operand, _tensor_operand
 
 
 class Arithmetic:
@@ -98,6 +98,7 @@ class Arithmetic:
 def _binary(function, a, b, **kwargs):
     """``function`` on a and b cast to their common dtype, by PyTorch's promotion."""
     a, b = _operand(a), _operand(b)
+    _check_broadcast(a, b)
     dtype = result_type(a, b)
     return function.apply(_cast(a, dtype), _cast(b, dtype), **kwargs)
 
@@ -113,6 +114,7 @@ def _divide(a, b):
     tensor's reciprocal times the number, as PyTorch computes it (its rounding, and what
     its backward keeps, are then PyTorch's)."""
     a, b = _operand(a), _operand(b)
+    _check_broadcast(a, b)
     dtype = result_type(a, b)
     if dtype.kind != "f":
         dtype = get_default_dtype()
@@ -142,6 +144,7 @@ def _remainder(a, b):
 def _compare(a, b, op):
     """Elementwise comparison ("less", "equal", ...) in the dtype both promote to."""
     b = _operand(b)
+    _check_broadcast(a, b)
     dtype = result_type(a, b)
     a_array = _cast(a, dtype)._data
     b_array = _cast(b, dtype)._data if isinstance(b, Tensor) else b
