@@ -1935,6 +1935,12 @@ def g_inplace(draw, s):
         code = "with tg.no_grad():\n    " + code
         label += " under no_grad"
     label += " on " + _role(s.stat(target))
+    if draw(st.integers(0, 4)) == 0 and code.startswith(f"{target}."):
+        # through .data: the same memory, written where autograd does not look (PyTorch's
+        # .data has no history and its own count of changes, so a graph that saved target
+        # reads the new values at backward, in both)
+        code = code.replace(f"{target}.", f"{target}.data.", 1)
+        label += " through .data"
     yield Stmt(code, label, inplace_after(target, rule))
 
 
