@@ -145,3 +145,9 @@ def test_the_broadcast_error_is_pytorchs_word_for_word():
         with pytest.raises(RuntimeError) as ours:
             tg.ones(*shapes[0]) + tg.ones(*shapes[1])
         assert str(ours.value) == str(theirs.value)
+
+
+def test_every_tensor_is_a_variable_to_isinstance():
+    # the seed tutorial's logger asks isinstance(d_error, torch.autograd.Variable)
+    assert isinstance(tg.ones(1), tg.autograd.Variable)
+    assert not isinstance(np.ones(1), tg.autograd.Variable)

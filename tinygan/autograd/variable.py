@@ -7,18 +7,26 @@ itself, and so does tinygan.
 >>> import tinygan as tg
 >>> from tinygan.autograd.variable import Variable
 >>> x = tg.ones(2)
->>> Variable(x) is x, Variable(x, requires_grad=True).requires_grad
-(True, True)
+>>> Variable(x) is x, Variable(x, requires_grad=True).requires_grad, isinstance(x, Variable)
+(True, True, True)
 """
 from __future__ import annotations
 
 from ..core.tensor import Tensor
 
 
-def Variable(data, requires_grad=False, volatile=False):   # noqa: N802 (PyTorch's name)
-    """The tensor itself (``requires_grad=True`` sets it on the tensor, as PyTorch does)."""
-    if not isinstance(data, Tensor):
-        raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
-    if requires_grad:
-        data.requires_grad_(True)
-    return data
+class _VariableMeta(type):
+    def __instancecheck__(cls, other):      # isinstance(t, Variable): any tensor, as in PyTorch
+        return isinstance(other, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """``Variable(x)`` is x itself (``requires_grad=True`` sets it on x, as PyTorch does), and
+    every tensor is a Variable to ``isinstance``."""
+
+    def __new__(cls, data, requires_grad=False, volatile=False):
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        if requires_grad:
+            data.requires_grad_(True)
+        return data
