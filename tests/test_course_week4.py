@@ -40,10 +40,12 @@ def test_one_hot_labels_keep_the_batch_shape(torch):
 
 
 def test_combined_vectors_are_floats_in_order(torch):
-    combined = combine_vectors(torch, torch.tensor([[1, 2], [3, 4]]), torch.tensor([[5, 6], [7, 8]]))
+    combined = combine_vectors(torch, torch.tensor([[1, 2], [3, 4]]),
+                               torch.tensor([[5, 6], [7, 8]]))
     assert torch.all(combined == torch.tensor([[1, 2, 5, 6], [3, 4, 7, 8]]))
     assert type(combined[0][0].item()) is float
-    assert tuple(combine_vectors(torch, torch.randn(1, 4, 5), torch.randn(1, 8, 5)).shape) == (1, 12, 5)
+    floats = combine_vectors(torch, torch.randn(1, 4, 5), torch.randn(1, 8, 5))
+    assert tuple(floats.shape) == (1, 12, 5)
     longs = combine_vectors(torch, torch.randn(1, 10, 12).long(), torch.randn(1, 20, 12).long())
     assert tuple(longs.shape) == (1, 30, 12)
 

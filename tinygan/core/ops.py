@@ -392,7 +392,7 @@ class GetItem(Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad):                                # the gradient goes back where it came from;
+    def backward(ctx, grad):                                # back where it came from;
         zeros = grad.new_zeros(ctx.shape)                   # repeated indices sum their gradients
         if is_array_index(ctx.index) and not _is_mask(ctx.index):
             return IndexAdd.apply(zeros, grad, index=ctx.index)

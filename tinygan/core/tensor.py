@@ -310,7 +310,7 @@ def _accumulate(leaf, g, handed_out, create_graph):
     if leaf.grad is None:
         array = g._data
         owned = id(array) not in handed_out and array.base is None and array.flags.c_contiguous
-        leaf.grad = g._wrap(array if owned else array.copy())   # (a plain Tensor, never a Parameter)
+        leaf.grad = g._wrap(array if owned else array.copy())   # a plain Tensor, as g
         handed_out[id(leaf.grad._data)] = leaf.grad._data
     else:
         leaf.grad._data += g._data

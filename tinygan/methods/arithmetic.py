@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..core.ops import Add, Div, MatMul, Mul, Neg, Pow, Sub
+from ..core.ops import Add, Div, Mul, Neg, Pow, Sub
 from ..core.tensor import Tensor
 from ..dtypes import get_default_dtype, result_type
 from ..ops.arithmetic import Reciprocal, Remainder

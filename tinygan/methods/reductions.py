@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..core.ops import Mean, Sum
-from ..dtypes import int64, is_number, result_type
+from ..dtypes import int64, is_number
 from ..ops.reductions import MaxAll, MaxAlong, Prod, SqrtOfVar, Var
 from ..ops.softmax import LogNormalizedExp, LogSumExp, NormalizedExp
 from .args import _axes, _check_dim, _new

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..core.ops import Clone, Expand, GetItem, MatMul, Permute, Reshape, _index_parts, is_array_index
+from ..core.ops import Clone, Expand, GetItem, MatMul, Permute, Reshape, _index_parts
 from ..core.tensor import Tensor
 from ..dtypes import int64
 from ..ops.shapes import Gather
