@@ -31,14 +31,14 @@ from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
 from tinygan.utils.evaluate import evaluate, load_classifier
 from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option,
-                                check_resume_settings, use_threads,
+                                check_resume_settings, check_saved_settings, use_threads,
                                 choose_device, fail, given_options, one_line, positive_float,
                                 positive_int, run_script, unit_interval)
 from tinygan.utils.files import append_text, atomic_write, explain_os_error
 from tinygan.utils.metrics import TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.utils.training import Callback, TrainingRun
-from tinygan.utils.weights import save_weights
+from tinygan.utils.weights import gan_specs, save_weights
 
 GRID_COLUMNS = 8  # samples per grid row; 8 rows, or one row per class when conditional
 NUM_CLASSES = 10
@@ -336,7 +336,8 @@ def train(args, given):
         if "trainer" not in checkpoint.meta:
             fail(f"--resume: {out / 'checkpoint.npz'} is not a checkpoint of mnist_gan.py "
                  f"(it has {', '.join(checkpoint.modules())})")
-        saved = checkpoint.meta["args"]  # the run's own settings; only --epochs may grow
+        saved = check_saved_settings(build_parser(), checkpoint.meta.get("args"), RUN_SETTINGS,
+                                     out / "checkpoint.npz")  # only --epochs may grow
         check_resume_settings(given, args, saved, RUN_SETTINGS, may_change=())
         for key in RUN_SETTINGS:
             setattr(args, key, saved.get(key, BEFORE_0_2.get(key)))
@@ -361,6 +362,14 @@ def train(args, given):
         fail(str(exc))
     if "mismatched_reals" in given and args.mismatched_reals and not args.conditional:
         fail("--mismatched-reals needs --conditional: it shows D real images under wrong labels")
+    if checkpoint is not None:   # its arrays against the sizes its metadata gives, unbuilt
+        specs = gan_specs(args.arch, args.z_dim, args.hidden_dim,
+                          NUM_CLASSES if args.conditional else 0)
+        try:
+            for name, spec in zip(("generator", "discriminator"), specs):
+                checkpoint.check_module(name, spec)
+        except ValueError as exc:
+            fail(f"--resume: {exc}")
     G, D = build_models(args.z_dim, args.hidden_dim, arch=args.arch,
                         num_classes=NUM_CLASSES if args.conditional else 0)
     G.to(device), D.to(device)

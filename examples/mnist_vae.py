@@ -21,8 +21,9 @@ import tinygan as tg
 from tinygan import backend, optim
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
+from tinygan.utils.weights import model_spec
 from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option,
-                                check_resume_settings, use_threads,
+                                check_resume_settings, check_saved_settings, use_threads,
                                 choose_device, fail, given_options, one_line, positive_float,
                                 positive_int, run_script)
 from tinygan.utils.files import append_text, atomic_write, explain_os_error
@@ -98,9 +99,17 @@ def train(args, given):
         if "vae" not in checkpoint.modules():
             fail(f"--resume: {out / 'checkpoint.npz'} is not a checkpoint of mnist_vae.py "
                  f"(it has {', '.join(checkpoint.modules())})")
-        check_resume_settings(given, args, checkpoint.meta["args"], RUN_SETTINGS, may_change=())
+        saved = check_saved_settings(build_parser(), checkpoint.meta.get("args"), RUN_SETTINGS,
+                                     out / "checkpoint.npz")
+        check_resume_settings(given, args, saved, RUN_SETTINGS, may_change=())
         for key in RUN_SETTINGS:
-            setattr(args, key, checkpoint.meta["args"][key])
+            setattr(args, key, saved.get(key, getattr(args, key)))
+        try:   # its arrays against the sizes its metadata gives, before the model is built
+            checkpoint.check_module("vae", model_spec("vae", im_dim=784,
+                                                      hidden_dim=args.hidden_dim,
+                                                      z_dim=args.z_dim))
+        except ValueError as exc:
+            fail(f"--resume: {exc}")
     tensorboard = None
     if args.tensorboard and not args.dry_run:
         try:

@@ -165,6 +165,44 @@ def check_resume_settings(given, args, saved, settings, may_change):
              + ", ".join(clashes) + ". Drop them, or start a new run in another --out")
 
 
+def check_saved_settings(parser, saved, keys, path):
+    """The settings a checkpoint's metadata gives for ``keys``, each checked as the command
+    line's value would be (its type, its choices): a crafted or damaged file gets one line
+    naming the file, the key, what it holds and what was expected, before anything is built.
+    Returns them as a dict; a key the file lacks is left out."""
+    if not isinstance(saved, dict):
+        fail(f"{path}: its metadata has no 'args' section (the run's settings)")
+    actions = {action.dest: action for action in parser._actions}
+    found = {}
+    for key in keys:
+        if key not in saved:
+            continue
+        value, action = saved[key], actions[key]
+        found[key] = value
+        if value is None and action.default is None:
+            continue
+        if action.nargs == 0:                                  # a flag: on or off
+            ok, expected = isinstance(value, bool), "true or false"
+        elif action.choices is not None:
+            ok, expected = value in action.choices, f"one of {', '.join(map(str, action.choices))}"
+        else:
+            kind = action.type or str
+            numeric = kind is not str
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if numeric \
+                else isinstance(value, str)
+            if ok:
+                try:
+                    ok = kind(str(value)) == value
+                except (argparse.ArgumentTypeError, ValueError, TypeError):
+                    ok = False
+            expected = f"a value --{key.replace('_', '-')} accepts"
+        if not ok:
+            from .checkpoint import printable
+            fail(f"{path}: its metadata says {key}: {printable(repr(value), 60)}; "
+                 f"expected {expected}")
+    return found
+
+
 # --- Ctrl-C -----------------------------------------------------------------------------------
 
 class CtrlC:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,11 @@ import numpy as np
 from .. import backend
 from ..nn import Parameter
 from ..tensor import Tensor
-from .checkpoint import write_npz_atomically
+from .checkpoint import inspect_npz, printable, read_members, write_npz_atomically
 
 FORMAT = "tinygan-save-1"
 META = "meta"
+MAX_LOAD_BYTES = 1 << 30   # the largest array tg.load reads; its header is checked first
 
 _SAVABLE = ("Tensors, NumPy/CuPy arrays, numbers, strings, booleans and None, in dicts "
             "(str or int keys), lists and tuples")
@@ -118,12 +120,18 @@ def load(f, map_location=None):
     if path.is_dir():
         raise IsADirectoryError(f"tg.load: {path} is a folder, not a file written by tg.save")
     device = None if map_location is None else backend.normalize_device(map_location)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"tg.load: {path} is not an .npz file written by tg.save "
+                         "(not a zip archive)")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+        members = inspect_npz(path, "file written by tg.save", MAX_LOAD_BYTES)
+        arrays = read_members(path, members, list(members))
+    except ValueError as exc:
+        raise ValueError(f"tg.load: {exc} (not an .npz file written by tg.save as it "
+                         "wrote it)") from None
     except Exception as exc:
         raise ValueError(f"tg.load: {path} is not an .npz file written by tg.save "
-                         f"({type(exc).__name__}: {exc})") from exc
+                         f"({type(exc).__name__}: {printable(str(exc))})") from None
     if META not in arrays:
         raise ValueError(f"tg.load: {path} is an .npz file but not one written by tg.save "
                          f"(it has no '{META}' entry; its entries: {sorted(arrays)[:8]})")

@@ -342,3 +342,19 @@ def identify(weights, required=True):
         f"{weights.path}: not a model tinygan knows (expected the course's or the vanilla "
         f"generator or discriminator, or the VAE, under PyTorch's names such as gen.0.0.weight); "
         f"it holds {name_list(list(weights.tensors)) or 'no tensors'}")
+
+
+def model_spec(kind, prefix="", **dims):
+    """``layout_spec`` under a prefix (a conditional model's network is ``net.``): what a
+    checkpoint's module must hold for the sizes its metadata gives, checked before building."""
+    return {f"{prefix}{name}": spec for name, spec in layout_spec(kind, **dims).items()}
+
+
+def gan_specs(arch, z_dim, hidden_dim, num_classes=0, im_dim=784):
+    """(generator, discriminator) specs of ``build_models(z_dim, hidden_dim, im_dim, arch,
+    num_classes)`` under tinygan's state_dict names, without building anything."""
+    prefix = "net." if num_classes else ""
+    return (model_spec(f"{arch} generator", prefix, in_dim=z_dim + num_classes,
+                       hidden_dim=hidden_dim, im_dim=im_dim),
+            model_spec(f"{arch} discriminator", prefix, in_dim=im_dim + num_classes,
+                       hidden_dim=hidden_dim))
