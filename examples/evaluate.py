@@ -37,7 +37,7 @@ from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, one_
 from tinygan.utils.evaluate import as_samples, evaluate, format_scores, load_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # sample.py, beside this file,
-from sample import generate, load_model  # noqa: E402   rebuilds G from a checkpoint
+from sample import check_finite, generate, load_model  # noqa: E402   rebuilds G
 
 NUM_CLASSES = 10
 
@@ -101,7 +101,7 @@ def draw(path, n, seed, device, num_classes=None):
     model, z_dim, conditional, epoch = load_model(path, device, None, num_classes)
     labels = np.arange(n) % NUM_CLASSES if conditional else None   # each class n/10 times
     rng = backend.RandomStream(seed, device)
-    return generate(model, n, z_dim, device, None, rng, labels), labels, epoch
+    return check_finite(generate(model, n, z_dim, device, None, rng, labels), path), labels, epoch
 
 
 def main(argv=None):

@@ -27,7 +27,7 @@ from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, posi
                                 positive_int, run_script)
 from tinygan.utils.files import atomic_write, explain_os_error
 from tinygan.utils.weights import (WeightsError, gan_specs, identify, load_weights, model_spec,
-                                   read_weights)
+                                   read_weights, unusable_value)
 from tinygan.vae import VAE
 
 NUM_CLASSES = 10
@@ -123,6 +123,24 @@ def saved_epoch(checkpoint, *keys):
     return value if isinstance(value, int) and not isinstance(value, bool) else "unknown"
 
 
+def usable(path, state):
+    """``state`` unless a value in it would make every sample NaN (then one line)."""
+    problem = unusable_value(state)
+    if problem:
+        fail(f"{path}: {printable(problem)}; its samples would not be finite "
+             "(a diverged or damaged run; sample an earlier checkpoint)")
+    return state
+
+
+def check_finite(samples, source):
+    """Samples with NaN or inf are an error, never a black picture or a .npy of NaN."""
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        fail(f"{source}: {int(bad.any(axis=-1).sum())} of {len(samples)} samples are not "
+             "finite (NaN or inf): the model's weights are not usable")
+    return samples
+
+
 def check_module(checkpoint, name, spec):
     """The module's arrays against the model its metadata describes, before it is built."""
     try:
@@ -142,7 +160,7 @@ def load_generator(checkpoint, device, label):
         spec, _ = gan_specs(s["arch"], s["z_dim"], s["hidden_dim"], classes)
         check_module(checkpoint, "generator", spec)
         G, _ = build_models(s["z_dim"], s["hidden_dim"], arch=s["arch"], num_classes=classes)
-        G.load_state_dict(checkpoint.state_dict("generator"))
+        G.load_state_dict(usable(checkpoint.path, checkpoint.state_dict("generator")))
         return sampler(G.to(device), s["arch"]), s["z_dim"], s["conditional"], \
             saved_epoch(checkpoint, "trainer", "epoch")
     if "vae" in held:   # the VAE's decoder maps z ~ N(0, I), the prior, to images
@@ -152,7 +170,7 @@ def load_generator(checkpoint, device, label):
         check_module(checkpoint, "vae", model_spec("vae", im_dim=784, hidden_dim=s["hidden_dim"],
                                                    z_dim=s["z_dim"]))
         vae = VAE(784, s["hidden_dim"], s["z_dim"])
-        vae.load_state_dict(checkpoint.state_dict("vae"))
+        vae.load_state_dict(usable(checkpoint.path, checkpoint.state_dict("vae")))
         vae.to(device).eval()
         return (lambda z, labels: vae.decode(z).numpy()), s["z_dim"], False, \
             saved_epoch(checkpoint, "epoch")
@@ -177,6 +195,7 @@ def load_weights_file(weights, device, label, num_classes=None):
     (a file PyTorch wrote has no metadata), the classes from tinygan's metadata or
     --num-classes. Any mismatch is a WeightsError naming the file."""
     layout, path = identify(weights), weights.path
+    usable(path, weights.tensors)
     dims, epoch = layout.dims, weights.metadata.get("epoch", "unknown")
     if dims.get("im_dim") not in (None, 784):
         fail(f"{path}: its {layout.kind} makes images of {dims['im_dim']} values; "
@@ -243,7 +262,8 @@ def main(argv=None):
     rng = backend.RandomStream(args.seed, device)
 
     def draw(n, labels):
-        return generate(model, n, z_dim, device, args.truncation, rng, labels)
+        return check_finite(generate(model, n, z_dim, device, args.truncation, rng, labels),
+                            args.checkpoint)
 
     try:
         if args.out is not None:

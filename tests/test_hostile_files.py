@@ -184,3 +184,73 @@ def test_tg_load_checks_headers_before_reading(tmp_path):
     with pytest.raises(ValueError, match="declares shape"):
         tg.load(lying)
 
+
+# === 3. samples that are not finite are an error ===================================================
+
+def tampered_checkpoint(path, key, change):
+    """A tiny checkpoint whose generator array ``key`` went through ``change`` (in place)."""
+    tg.manual_seed(0)
+    G, D = build_models(4, 4)
+    state = G.state_dict()
+    change(state[key])
+
+    class Fixed:
+        def state_dict(self):
+            return state
+    save_checkpoint(path, modules={"generator": Fixed(), "discriminator": D},
+                    meta={"args": {"z_dim": 4, "hidden_dim": 4, "arch": "course",
+                                   "conditional": False}, "trainer": {"epoch": 1}})
+    return path
+
+
+@pytest.mark.parametrize("key, change, said", [
+    ("gen.4.weight", lambda a: a.__setitem__((0, 0), np.nan), "NaN or infinite"),
+    ("gen.1.0.weight", lambda a: a.__setitem__((1, 1), np.inf), "NaN or infinite"),
+    ("gen.0.1.running_var", lambda a: a.__setitem__(0, -1.0), "negative variance")])
+def test_weights_that_make_nan_samples_are_one_line_not_a_black_grid(tmp_path, capsys, key,
+                                                                     change, said):
+    path = tampered_checkpoint(tmp_path / "checkpoint.npz", key, change)
+    for argv in ([str(path), "--out", str(tmp_path / "grid.png")],
+                 [str(path), "--npy", str(tmp_path / "s.npy")]):
+        line = one_line_exit_2(capsys, sample.main, argv)
+        assert key in line and said in line and str(path) in line
+    assert not (tmp_path / "grid.png").exists() and not (tmp_path / "s.npy").exists()
+    assert key in one_line_exit_2(capsys, evaluate.main, [str(path), "-n", "10"])
+
+
+def test_a_safetensors_file_without_metadata_holding_nan_is_one_line(tmp_path, capsys):
+    from safetensors.numpy import save_file
+    tg.manual_seed(0)
+    G, _ = build_models(4, 4)
+    tensors = {k: np.array(v) for k, v in G.state_dict().items()}
+    tensors["gen.2.0.bias"][3] = np.nan
+    path = tmp_path / "pytorch.safetensors"
+    save_file(tensors, str(path))                      # as PyTorch writes it: no metadata
+    line = one_line_exit_2(capsys, sample.main, [str(path)])
+    assert "gen.2.0.bias" in line and "NaN" in line
+
+
+def test_a_duplicated_zip_member_is_refused(tmp_path, capsys):
+    path = gan_checkpoint(tmp_path / "checkpoint.npz")
+    doubled = tmp_path / "doubled.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(doubled, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        bad = np.full((4, 4), np.nan, np.float32)
+        buffer = __import__("io").BytesIO()
+        np.save(buffer, bad)
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")            # zipfile warns of the duplicate name
+            dst.writestr("generator/gen.0.0.weight.npy", buffer.getvalue())
+    line = one_line_exit_2(capsys, sample.main, [str(doubled)])
+    assert "twice" in line and "gen.0.0.weight" in line
+    with pytest.raises(ValueError, match="twice"):
+        tg.load(doubled)
+
+
+def test_samples_that_are_not_finite_are_an_error():
+    with pytest.raises(SystemExit):
+        sample.check_finite(np.array([[0.5, np.nan]], np.float32), "g.npz")
+    ok = np.zeros((2, 3), np.float32)
+    assert sample.check_finite(ok, "g.npz") is ok

@@ -203,6 +203,22 @@ def first_mismatch(expected, tensors):
     return None
 
 
+def unusable_value(tensors):
+    """The first value a trained model cannot hold, as one phrase (None if none): a NaN or
+    inf in a float array, or a negative BatchNorm running_var (its square root is NaN).
+    Either makes every sample NaN: a black picture, unless it is said here."""
+    for name, array in tensors.items():
+        array = np.asarray(array)
+        if array.dtype.kind != "f":
+            continue
+        bad = ~np.isfinite(array)
+        if bad.any():
+            return f"{name} holds {int(bad.sum())} NaN or infinite value(s)"
+        if name.endswith("running_var") and (array < 0).any():
+            return f"{name} holds {int((array < 0).sum())} negative variance(s)"
+    return None
+
+
 def name_list(names, most=3):
     shown = ", ".join(names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
