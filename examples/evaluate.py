@@ -31,9 +31,9 @@ import numpy.lib.format as npy_format
 
 from tinygan import backend
 from tinygan.utils import data
-from tinygan.utils.checkpoint import printable
+
 from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, one_line,
-                                positive_int, run_script)
+                                positive_int, printable, run_script)
 from tinygan.utils.evaluate import as_samples, evaluate, format_scores, load_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # sample.py, beside this file,

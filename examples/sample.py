@@ -22,9 +22,9 @@ import tinygan as tg
 from tinygan import backend
 from tinygan.gan import ARCHITECTURES, build_models, get_noise
 from tinygan.utils import images
-from tinygan.utils.checkpoint import load_checkpoint, printable
+from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, positive_float,
-                                positive_int, run_script)
+                                positive_int, printable, run_script)
 from tinygan.utils.files import atomic_write, explain_os_error
 from tinygan.utils.weights import (WeightsError, gan_specs, identify, load_weights, model_spec,
                                    read_weights, unusable_value)
@@ -196,7 +196,7 @@ def load_weights_file(weights, device, label, num_classes=None):
     --num-classes. Any mismatch is a WeightsError naming the file."""
     layout, path = identify(weights), weights.path
     usable(path, weights.tensors)
-    dims, epoch = layout.dims, weights.metadata.get("epoch", "unknown")
+    dims, epoch = layout.dims, printable(weights.metadata.get("epoch", "unknown"), 20)
     if dims.get("im_dim") not in (None, 784):
         fail(f"{path}: its {layout.kind} makes images of {dims['im_dim']} values; "
              "expected 784 (28x28, MNIST)")

@@ -254,3 +254,55 @@ def test_samples_that_are_not_finite_are_an_error():
         sample.check_finite(np.array([[0.5, np.nan]], np.float32), "g.npz")
     ok = np.zeros((2, 3), np.float32)
     assert sample.check_finite(ok, "g.npz") is ok
+
+
+# === 6. strings from files are printed escaped ====================================================
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2J"     # retitle the terminal, clear the screen
+
+
+def no_raw_control_characters(text):
+    return not any(c in text for c in "\x1b\x07\r")
+
+
+def test_metadata_strings_are_printed_escaped(tmp_path, capsys):
+    path = gan_checkpoint(tmp_path / "checkpoint.npz", meta_args={"arch": ESCAPES})
+    line = one_line_exit_2(capsys, sample.main, [str(path)])
+    assert no_raw_control_characters(line) and "\\x1b]0;owned" in line
+
+
+def test_npz_member_names_are_printed_escaped(tmp_path, capsys):
+    path = tmp_path / "checkpoint.npz"
+    meta = json.dumps({"format": FORMAT, "meta": {}, "optimizers": {}})
+    np.savez(path, meta=np.array(meta), **{f"{ESCAPES}/w": np.zeros(2, np.float32)})
+    line = one_line_exit_2(capsys, sample.main, [str(path)])
+    assert no_raw_control_characters(line) and "owned" in line
+    folded = tmp_path / "folded.npz"
+    with zipfile.ZipFile(folded, "w") as archive:
+        archive.writestr(f"{ESCAPES}.txt", b"hello")
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(folded)
+    assert no_raw_control_characters(str(info.value))
+
+
+def test_safetensors_names_and_metadata_are_printed_escaped(tmp_path, capsys):
+    from safetensors.numpy import save_file
+    tg.manual_seed(0)
+    G, _ = build_models(4, 4)
+    tensors = {k: np.array(v) for k, v in G.state_dict().items()}
+    path = tmp_path / "g.safetensors"
+    save_file(tensors, str(path), metadata={"epoch": ESCAPES})
+    assert sample.main([str(path), "--out", str(tmp_path / "g.png")]) == 0
+    assert no_raw_control_characters(capsys.readouterr().out)
+    tensors[f"{ESCAPES}extra"] = np.zeros(1, np.float32)
+    save_file(tensors, str(path))
+    line = one_line_exit_2(capsys, sample.main, [str(path)])
+    assert no_raw_control_characters(line) and "owned" in line
+
+
+def test_fail_escapes_every_message(capsys):
+    from tinygan.utils.cli import fail
+    with pytest.raises(SystemExit):
+        fail(f"bad {ESCAPES}\nsecond line")
+    err = capsys.readouterr().err
+    assert no_raw_control_characters(err) and err.count("\n") == 1

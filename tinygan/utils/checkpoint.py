@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.lib.format as npy_format
 
+from .cli import printable
 from .files import atomic_write
 
 FORMAT = "tinygan-checkpoint-1"
@@ -143,18 +144,6 @@ def read_members(path, members, names):
     return arrays
 
 
-def printable(text, most=200):
-    """``text`` from a file, safe to print: control characters (terminal escapes, newlines)
-    shown as escapes, and cut at ``most`` characters.
-
-    >>> printable("gen\x1b]0;owned\x07.weight")
-    'gen\\x1b]0;owned\\x07.weight'
-    """
-    text = str(text)
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:most])
-    return shown + ("..." if len(text) > most else "")
-
-
 class Checkpoint:
     """A loaded checkpoint: ``meta`` (dict) and ``restore(modules=..., optimizers=...)``.
     Arrays are read from the file when asked for; their shapes are known at once."""
@@ -191,7 +180,7 @@ class Checkpoint:
         found = self.shapes(name)
         if not found:
             raise KeyError(f"checkpoint {self.path} has no module '{name}'; it has "
-                           f"{sorted({k.split('/')[0] for k in self._members})}")
+                           f"{printable(sorted({k.split('/')[0] for k in self._members}))}")
         arrays = read_members(self.path, self._members, [f"{name}/{k}" for k in found])
         return {k: arrays[f"{name}/{k}"] for k in found}
 

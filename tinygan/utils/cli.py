@@ -12,8 +12,9 @@ DEVICES = {"numpy": "cpu", "cupy": "cuda"}  # --backend name -> tinygan device
 
 
 def fail(message):
-    """One line on stderr and exit code 2: a problem the user can fix, so no traceback."""
-    print(f"error: {message}", file=sys.stderr)
+    """One line on stderr and exit code 2: a problem the user can fix, so no traceback.
+    Control characters (from a crafted file's names) are shown escaped, never sent raw."""
+    print(f"error: {printable(message, most=None)}", file=sys.stderr)
     raise SystemExit(2)
 
 
@@ -56,6 +57,20 @@ def add_threads_option(parser):
 def use_threads(args):
     """Apply --threads (or the default) to NumPy's BLAS."""
     backend.set_num_threads(args.threads or default_threads())
+
+
+def printable(text, most=200):
+    r"""``text`` (from a file) safe to print on a terminal: control characters (escape
+    sequences that retitle the terminal or clear the screen, newlines) shown as Python
+    escapes, and cut at ``most`` characters (None: never).
+
+    >>> printable("gen\x1b]0;owned\x07.weight")
+    'gen\\x1b]0;owned\\x07.weight'
+    """
+    text = str(text)
+    cut = text if most is None else text[:most]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return shown + ("..." if len(cut) < len(text) else "")
 
 
 def one_line(message):
@@ -197,7 +212,6 @@ def check_saved_settings(parser, saved, keys, path):
                     ok = False
             expected = f"a value --{key.replace('_', '-')} accepts"
         if not ok:
-            from .checkpoint import printable
             fail(f"{path}: its metadata says {key}: {printable(repr(value), 60)}; "
                  f"expected {expected}")
     return found

@@ -34,7 +34,8 @@ import numpy as np
 from .. import backend
 from ..nn import Parameter
 from ..tensor import Tensor
-from .checkpoint import inspect_npz, printable, read_members, write_npz_atomically
+from .checkpoint import inspect_npz, read_members, write_npz_atomically
+from .cli import printable
 
 FORMAT = "tinygan-save-1"
 META = "meta"

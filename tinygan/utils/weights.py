@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor, no_grad
+from .cli import printable
 from .files import atomic_write
 
 FORMAT = "tinygan-weights-1"
@@ -220,7 +221,7 @@ def unusable_value(tensors):
 
 
 def name_list(names, most=3):
-    shown = ", ".join(names[:most])
+    shown = ", ".join(printable(name, 80) for name in names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
