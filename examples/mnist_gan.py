@@ -31,9 +31,9 @@ from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
 from tinygan.utils.evaluate import evaluate, load_classifier
 from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option,
-                                check_resume_settings, check_saved_settings, use_threads,
-                                choose_device, fail, given_options, one_line, positive_float,
-                                positive_int, run_script, unit_interval)
+                                check_resume_settings, check_saved_settings, choose_device, fail,
+                                given_options, one_line, positive_float, positive_int, printable,
+                                run_script, unit_interval, use_threads)
 from tinygan.utils.files import append_text, atomic_write, explain_os_error
 from tinygan.utils.metrics import TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
@@ -390,7 +390,11 @@ def train(args, given):
         # interval in progress is in the trainer's state, which load_state takes as it is.
         run.load_state(checkpoint.meta.get("run", checkpoint.meta["trainer"]))
         loader.load_state_dict(checkpoint.meta["loader"])
-        skip = checkpoint.meta["batch_in_epoch"]
+        skip = checkpoint.meta.get("batch_in_epoch")
+        if not (type(skip) is int and 0 <= skip < len(loader)):   # a crafted or damaged file
+            fail(f"--resume: {out / 'checkpoint.npz'}: its metadata says batch_in_epoch: "
+                 f"{printable(repr(skip), 40)}; expected 0 to {len(loader) - 1} (the batches "
+                 "of an epoch)")
         try:
             records = read_metrics_upto(out / "metrics.jsonl", trainer.step,
                                         rewrite=not args.dry_run)

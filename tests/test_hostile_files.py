@@ -306,3 +306,27 @@ def test_fail_escapes_every_message(capsys):
         fail(f"bad {ESCAPES}\nsecond line")
     err = capsys.readouterr().err
     assert no_raw_control_characters(err) and err.count("\n") == 1
+
+
+# === 8. crafted counters ==========================================================================
+
+def rewrite_meta(path, change):
+    """Rewrite a checkpoint's metadata through ``change(info)`` (the arrays unchanged)."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    info = json.loads(str(arrays.pop("meta")))
+    change(info)
+    np.savez(path, meta=np.array(json.dumps(info)), **arrays)
+
+
+@pytest.mark.parametrize("value", [10 ** 9, -5, 2.5, "3", True])
+def test_a_crafted_batch_in_epoch_is_refused_on_resume(fake_mnist, tmp_path, capsys, value):
+    from example_programs import GAN_TINY
+    mnist_gan = load_example("mnist_gan")
+    common = ["--data-dir", str(fake_mnist), "--out", str(tmp_path / "run"), *GAN_TINY]
+    assert mnist_gan.main(["--epochs", "1", *common]) == 0
+    rewrite_meta(tmp_path / "run" / "checkpoint.npz",
+                 lambda info: info["meta"].update(batch_in_epoch=value))
+    capsys.readouterr()
+    line = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", *common])
+    assert "batch_in_epoch" in line and "expected 0 to 3" in line

@@ -139,7 +139,7 @@ def load(f, map_location=None):
     try:
         info = json.loads(str(arrays[META]))
         found = info.get("format")
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, RecursionError) as exc:
         raise ValueError(f"tg.load: {path} has a '{META}' entry that is not tg.save's "
                          "JSON") from exc
     if found != FORMAT:
@@ -147,19 +147,38 @@ def load(f, map_location=None):
                 "tinygan.utils.checkpoint.load_checkpoint." if found == "tinygan-checkpoint-1"
                 else "")
         raise ValueError(f"tg.load: {path} has format {found!r}, expected {FORMAT!r}.{hint}")
-    return _decode(info["object"], arrays, device)
+    if not isinstance(info, dict) or "object" not in info:
+        raise ValueError(f"tg.load: {path}: its '{META}' has no 'object' (the saved tree)")
+    try:
+        return _decode(info["object"], arrays, device)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        reason = ("nested too deeply" if isinstance(exc, RecursionError)
+                  else printable(exc.args[0] if exc.args else exc))
+        raise ValueError(f"tg.load: {path} was altered after tg.save wrote it: "
+                         f"{reason}") from None
+
+
+_ARRAY_KINDS = ("scalar", "array", "tensor", "parameter")
 
 
 def _decode(node, arrays, device):
     if not isinstance(node, dict):
         return node          # None, bool, int, float, str
-    kind = node["type"]
+    kind = node.get("type")
     if kind == "dict":
         return {key: _decode(item, arrays, device) for key, item in node["items"]}
     if kind in ("list", "tuple"):
         items = [_decode(item, arrays, device) for item in node["items"]]
         return items if kind == "list" else tuple(items)
-    array = arrays[node["key"]]
+    if kind not in _ARRAY_KINDS:
+        raise ValueError(f"an entry of unknown type {kind!r}")
+    key = node.get("key")
+    if key == META or key not in arrays:
+        raise ValueError(f"an entry points at {key!r}, which is not one of its arrays")
+    array = arrays[key]
+    if kind in ("tensor", "parameter") and array.dtype.kind not in "biuf":
+        raise ValueError(f"the tensor at {key!r} is an array of {array.dtype}, which no "
+                         "Tensor holds")
     if kind == "scalar":
         return array[()]
     target = device or node["device"]
