@@ -26,7 +26,8 @@ from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option
                                 check_resume_settings, check_saved_settings, use_threads,
                                 choose_device, fail, given_options, one_line, positive_float,
                                 positive_int, run_script)
-from tinygan.utils.files import append_text, atomic_write, explain_os_error
+from tinygan.utils.files import (append_text, atomic_write, explain_os_error,
+                                 remove_stale_temp_files)
 from tinygan.utils.metrics import DeviceMetrics, TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.vae import VAE, vae_loss
@@ -157,6 +158,8 @@ def train(args, given):
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             fail(f"--out {out}: {explain_os_error(exc, 'create the folder')}")
+        for folder in (out, out / "samples"):    # temp files of writes killed by kill -9
+            remove_stale_temp_files(folder)
         if checkpoint is None:
             with atomic_write(out / "metrics.jsonl", "w"):
                 pass                                    # a new run starts an empty file

@@ -274,11 +274,21 @@ class CtrlC:
         raise KeyboardInterrupt
 
 
+def ignore_relative_cache_home():
+    """A relative $XDG_CACHE_HOME is invalid and to be ignored (the XDG Base Directory
+    spec); kept, it would make a cache folder under whatever the current folder is."""
+    import os
+    cache = os.environ.get("XDG_CACHE_HOME")
+    if cache and not os.path.isabs(cache):
+        del os.environ["XDG_CACHE_HOME"]
+
+
 def run_script(main):
     """``sys.exit(main())`` for an example program run as a script, with a quiet Ctrl-C:
     a KeyboardInterrupt that reaches here is one line and exit code 130, a press after the
     first KeyboardInterrupt is ignored, and once main has returned Ctrl-C is ignored, so
     the interpreter's teardown never prints a traceback either."""
+    ignore_relative_cache_home()
     with CtrlC() as ctrl_c:
         try:
             code = main()
