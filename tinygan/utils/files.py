@@ -124,6 +124,64 @@ def _alive(pid):
     return True
 
 
+class FolderBusy(RuntimeError):
+    """Another process holds the folder's lock; the message names it."""
+
+
+class FolderLock:
+    """One run per output folder: an exclusive lock (flock) on ``<folder>/.lock``, which
+    holds the pid of the run that has it and is removed when the run ends. The system drops
+    the lock when that process ends, however it ends (kill -9 included: the file stays, but
+    unlocked), so a stale lock never blocks a new run. Where the system has no flock
+    (Windows) the lock is a no-op."""
+
+    def __init__(self, folder):
+        self.path, self.file = Path(folder) / ".lock", None
+
+    def acquire(self):
+        """Take the lock (again: nothing to do); FolderBusy naming the holder otherwise."""
+        if self.file is not None:
+            return self
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)   # os-level: no buffering
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+                os.close(fd)
+                raise FolderBusy(f"{self.path.parent} is in use by another run "
+                                 f"({holder or 'a process'}); wait for it to finish, or "
+                                 "choose another --out") from None
+            try:       # the lock file the folder has now (a run ending removes its own)
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}{_command()}\n".encode())
+        self.file = fd
+        return self
+
+    def release(self):
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)      # still locked: no one else holds this file
+            os.close(self.file)           # closing drops the flock
+            self.file = None
+
+
+def _command():
+    """', python examples/mnist_gan.py ...' for the lock file, as far as it can be read."""
+    import sys
+    words = " ".join(sys.argv)[:150]
+    return f": {''.join(c if c.isprintable() else '?' for c in words)}" if words else ""
+
+
 def append_text(path, text):
     """Append ``text`` to ``path`` (a log such as metrics.jsonl); an OSError becomes a
     :class:`WriteError` naming the file and why. A kill or a full disk can leave the last
