@@ -4,7 +4,6 @@ raw; samples that are not finite are an error. Each crafted file is made here, s
 memory is the point, the program runs in a subprocess whose peak memory is bounded."""
 import json
 import os
-import resource
 import subprocess
 import sys
 import textwrap
@@ -55,7 +54,7 @@ def gan_checkpoint(path, hidden_dim=4, z_dim=4, meta_args=None, arch="course", c
 
 def peak_memory_mb(program, argv):
     """Run examples/<program>.py's main(argv) in a fresh interpreter: (its exit code, its
-    peak resident memory in MB, its stderr)."""
+    peak resident memory in MB (VmHWM), its stderr)."""
     script = textwrap.dedent(f"""
         import resource, runpy, sys
         sys.argv = [{program!r}] + {argv!r}
@@ -64,7 +63,12 @@ def peak_memory_mb(program, argv):
             runpy.run_path({str(EXAMPLES / (program + '.py'))!r}, run_name="__main__")
         except SystemExit as exc:
             code = exc.code
-        print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, code)
+        try:     # this process image's own peak (ru_maxrss may count the parent's, pre-exec)
+            with open("/proc/self/status") as f:
+                peak = [int(l.split()[1]) for l in f if l.startswith("VmHWM")][0]
+        except (OSError, IndexError):
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print("PEAK", peak // 1024, code)
     """)
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
