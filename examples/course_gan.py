@@ -9,15 +9,17 @@ import tinygan as tg
 from tinygan import nn, optim
 from tinygan.gan import Discriminator, Generator, get_noise
 from tinygan.utils import data, images
-from tinygan.utils.cli import DEVICES, choose_device, fail, positive_int
+from tinygan.utils.cli import (DEVICES, choose_device, fail, ignore_relative_cache_home,
+                               positive_int)
 
 p = argparse.ArgumentParser(description="The course's GAN on MNIST, its loop written out.")
 p.add_argument("--epochs", type=positive_int, default=5)
 p.add_argument("--data-dir", help="the folder of the four MNIST .gz files")
 p.add_argument("--backend", choices=DEVICES, default="numpy")
 p.add_argument("--dry-run", action="store_true", help="a few steps; no download")
-p.add_argument("--out", help="the sample grid (course_gan.png; dry run: in a temp folder)")
+p.add_argument("--out", help="the sample grid (course_gan.png; dry run: in the temp folder)")
 args = p.parse_args()
+ignore_relative_cache_home()   # the XDG spec: a relative $XDG_CACHE_HOME is ignored
 device = choose_device(args.backend)
 z_dim, batch_size, lr, betas = 64, 128, 2e-4, (0.5, 0.999)   # the course's z, batch; DCGAN's Adam
 tg.manual_seed(0)
@@ -54,7 +56,8 @@ for epoch in range(1 if args.dry_run else args.epochs):
         gen_opt.step()
     print(f"epoch {epoch + 1}: gen_loss {gen_loss.item():.4f}, disc_loss {disc_loss.item():.4f}")
 
-out = args.out or f"{tempfile.mkdtemp() if args.dry_run else '.'}/course_gan.png"
+# A dry run's grid: one file in the temp folder, replaced by the next dry run (not one per run).
+out = args.out or f"{tempfile.gettempdir() if args.dry_run else '.'}/course_gan.png"
 with tg.no_grad():  # eval: BatchNorm's running statistics, so each sample stands alone
     images.save_image_grid(gen.eval()(get_noise(64, z_dim, device)).numpy(), out)
 print(f"wrote {out}")

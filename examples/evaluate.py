@@ -21,19 +21,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
+import numpy.lib.format as npy_format
 
 from tinygan import backend
 from tinygan.utils import data
+
 from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, one_line,
-                                positive_int, run_script)
+                                positive_int, printable, run_script)
 from tinygan.utils.evaluate import as_samples, evaluate, format_scores, load_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # sample.py, beside this file,
-from sample import generate, load_model  # noqa: E402   rebuilds G from a checkpoint
+from sample import check_finite, generate, load_model  # noqa: E402   rebuilds G
 
 NUM_CLASSES = 10
 
@@ -67,14 +71,29 @@ def is_npy(path):
 
 
 def read_npy(path, n):
-    """The first n samples of a .npy file (never unpickled)."""
+    """The first n samples of a .npy file (never unpickled). Its header must declare the
+    bytes the file holds; only the first n samples are read into memory."""
     try:
-        samples = np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            version = npy_format.read_magic(f)
+            read_header = (npy_format.read_array_header_1_0 if version == (1, 0)
+                           else npy_format.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
+            header, size = f.tell(), os.fstat(f.fileno()).st_size
     except FileNotFoundError:
         fail(f"no such file: {path}")
     except (ValueError, OSError) as exc:
-        fail(f"{path} is not a readable .npy of samples: {exc}")
-    return samples[:n]
+        fail(f"{path} is not a readable .npy of samples: {printable(str(exc))}")
+    if dtype.hasobject:
+        fail(f"{path} holds pickled (object) arrays, which tinygan never loads")
+    declared = math.prod(shape) * dtype.itemsize
+    if header + declared != size:
+        fail(f"{path}: its header declares shape {shape} of {dtype} ({declared} bytes), "
+             f"but the file holds {size - header} bytes after it")
+    if declared == 0:
+        return np.zeros(shape, dtype)
+    samples = np.load(path, mmap_mode="r", allow_pickle=False)   # nothing read yet
+    return np.array(samples[:n] if samples.ndim else samples)
 
 
 def draw(path, n, seed, device, num_classes=None):
@@ -82,7 +101,7 @@ def draw(path, n, seed, device, num_classes=None):
     model, z_dim, conditional, epoch = load_model(path, device, None, num_classes)
     labels = np.arange(n) % NUM_CLASSES if conditional else None   # each class n/10 times
     rng = backend.RandomStream(seed, device)
-    return generate(model, n, z_dim, device, None, rng, labels), labels, epoch
+    return check_finite(generate(model, n, z_dim, device, None, rng, labels), path), labels, epoch
 
 
 def main(argv=None):

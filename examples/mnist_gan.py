@@ -31,14 +31,15 @@ from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
 from tinygan.utils.evaluate import evaluate, load_classifier
 from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option,
-                                check_resume_settings, use_threads,
-                                choose_device, fail, given_options, one_line, positive_float,
-                                positive_int, run_script, unit_interval)
-from tinygan.utils.files import append_text, atomic_write, explain_os_error
+                                check_resume_settings, check_saved_settings, choose_device, fail,
+                                given_options, one_line, positive_float, positive_int, printable,
+                                run_script, unit_interval, use_threads)
+from tinygan.utils.files import (FolderBusy, FolderLock, append_text, atomic_write,
+                                 explain_os_error, remove_stale_temp_files)
 from tinygan.utils.metrics import TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.utils.training import Callback, TrainingRun
-from tinygan.utils.weights import save_weights
+from tinygan.utils.weights import gan_specs, save_weights
 
 GRID_COLUMNS = 8  # samples per grid row; 8 rows, or one row per class when conditional
 NUM_CLASSES = 10
@@ -125,6 +126,9 @@ def build_parser():
     p.add_argument("--out", default="runs/mnist_gan", help="folder for samples, curves, checkpoints")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out (see below)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --out that holds another run's checkpoint, "
+                        "replacing it (without it, such an --out is refused)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N images (None: all)")
     p.add_argument("--dry-run", action="store_true", help="a few steps, no files written")
@@ -317,17 +321,44 @@ def save_weights_for_pytorch(out, args, trainer):
 
 def main(argv=None):
     args, given = parse_args(argv)
+    lock = FolderLock(args.out)
     try:
-        return train(args, given)
+        return train(args, given, lock)
     except OSError as exc:   # a full disk, a read-only --out: one line, the data stays safe
         fail(explain_os_error(exc))
+    except FolderBusy as exc:
+        fail(f"--out {exc}")
+    finally:
+        lock.release()
 
 
-def train(args, given):
+def check_new_run(args, out, lock):
+    """Before any file is touched: one run per --out (its lock), and a new run never
+    replaces another run's checkpoint and metrics unless --overwrite says so."""
+    if args.resume and args.overwrite:
+        fail("--resume continues the run in --out; --overwrite replaces it: choose one")
+    if args.dry_run or not out.is_dir():
+        return
+    lock.acquire()                       # FolderBusy: another run is writing there
+    held = [name for name in ("checkpoint.npz", "metrics.jsonl") if (out / name).exists()
+            and (name != "metrics.jsonl" or (out / name).stat().st_size)]
+    if args.resume or not held:
+        return
+    if not args.overwrite:
+        fail(f"--out {out} holds another run ({', '.join(held)}): continue it with --resume, "
+             "replace it with --overwrite, or choose another --out")
+    for name in ("checkpoint.npz", "generator.safetensors", "discriminator.safetensors"):
+        (out / name).unlink(missing_ok=True)   # never the old checkpoint beside new metrics
+
+
+def train(args, given, lock):
     device = choose_device(args.backend)
     use_threads(args)
     out = Path(args.out)
     checkpoint = None
+    if args.eval_every < 0:     # the arguments first, before any file is touched
+        fail(f"--eval-every: expected 0 (off) or a number of epochs, got {args.eval_every}")
+    check_new_run(args, out, lock)
     if args.resume:
         try:
             checkpoint = load_checkpoint(out / "checkpoint.npz")
@@ -336,7 +367,8 @@ def train(args, given):
         if "trainer" not in checkpoint.meta:
             fail(f"--resume: {out / 'checkpoint.npz'} is not a checkpoint of mnist_gan.py "
                  f"(it has {', '.join(checkpoint.modules())})")
-        saved = checkpoint.meta["args"]  # the run's own settings; only --epochs may grow
+        saved = check_saved_settings(build_parser(), checkpoint.meta.get("args"), RUN_SETTINGS,
+                                     out / "checkpoint.npz")  # only --epochs may grow
         check_resume_settings(given, args, saved, RUN_SETTINGS, may_change=())
         for key in RUN_SETTINGS:
             setattr(args, key, saved.get(key, BEFORE_0_2.get(key)))
@@ -361,6 +393,14 @@ def train(args, given):
         fail(str(exc))
     if "mismatched_reals" in given and args.mismatched_reals and not args.conditional:
         fail("--mismatched-reals needs --conditional: it shows D real images under wrong labels")
+    if checkpoint is not None:   # its arrays against the sizes its metadata gives, unbuilt
+        specs = gan_specs(args.arch, args.z_dim, args.hidden_dim,
+                          NUM_CLASSES if args.conditional else 0)
+        try:
+            for name, spec in zip(("generator", "discriminator"), specs):
+                checkpoint.check_module(name, spec)
+        except ValueError as exc:
+            fail(f"--resume: {exc}")
     G, D = build_models(args.z_dim, args.hidden_dim, arch=args.arch,
                         num_classes=NUM_CLASSES if args.conditional else 0)
     G.to(device), D.to(device)
@@ -381,7 +421,11 @@ def train(args, given):
         # interval in progress is in the trainer's state, which load_state takes as it is.
         run.load_state(checkpoint.meta.get("run", checkpoint.meta["trainer"]))
         loader.load_state_dict(checkpoint.meta["loader"])
-        skip = checkpoint.meta["batch_in_epoch"]
+        skip = checkpoint.meta.get("batch_in_epoch")
+        if not (type(skip) is int and 0 <= skip <= len(loader)):   # a crafted or damaged file
+            fail(f"--resume: {out / 'checkpoint.npz'}: its metadata says batch_in_epoch: "
+                 f"{printable(repr(skip), 40)}; expected 0 to {len(loader)} (the batches "
+                 "of an epoch)")
         try:
             records = read_metrics_upto(out / "metrics.jsonl", trainer.step,
                                         rewrite=not args.dry_run)
@@ -402,6 +446,9 @@ def train(args, given):
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             fail(f"--out {out}: {explain_os_error(exc, 'create the folder')}")
+        lock.acquire()
+        for folder in (out, out / "samples"):    # temp files of writes killed by kill -9
+            remove_stale_temp_files(folder)
         if checkpoint is None:
             with atomic_write(out / "metrics.jsonl", "w"):
                 pass                                    # a new run starts an empty file

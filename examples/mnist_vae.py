@@ -21,11 +21,13 @@ import tinygan as tg
 from tinygan import backend, optim
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
+from tinygan.utils.weights import model_spec
 from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option,
-                                check_resume_settings, use_threads,
+                                check_resume_settings, check_saved_settings, use_threads,
                                 choose_device, fail, given_options, one_line, positive_float,
                                 positive_int, run_script)
-from tinygan.utils.files import append_text, atomic_write, explain_os_error
+from tinygan.utils.files import (FolderBusy, FolderLock, append_text, atomic_write,
+                                 explain_os_error, remove_stale_temp_files)
 from tinygan.utils.metrics import DeviceMetrics, TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.vae import VAE, vae_loss
@@ -63,6 +65,9 @@ def build_parser():
     p.add_argument("--out", default="runs/mnist_vae", help="folder for samples and checkpoints")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out (see below)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --out that holds another run's checkpoint, "
+                        "replacing it (without it, such an --out is refused)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N images (None: all)")
     p.add_argument("--dry-run", action="store_true", help="a few steps, no files written")
@@ -79,17 +84,42 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args, given = parse_args(argv)
+    lock = FolderLock(args.out)
     try:
-        return train(args, given)
+        return train(args, given, lock)
     except OSError as exc:   # a full disk, a read-only --out: one line, the data stays safe
         fail(explain_os_error(exc))
+    except FolderBusy as exc:
+        fail(f"--out {exc}")
+    finally:
+        lock.release()
 
 
-def train(args, given):
+def check_new_run(args, out, lock):
+    """Before any file is touched: one run per --out (its lock), and a new run never
+    replaces another run's checkpoint and metrics unless --overwrite says so."""
+    if args.resume and args.overwrite:
+        fail("--resume continues the run in --out; --overwrite replaces it: choose one")
+    if args.dry_run or not out.is_dir():
+        return
+    lock.acquire()                       # FolderBusy: another run is writing there
+    held = [name for name in ("checkpoint.npz", "metrics.jsonl") if (out / name).exists()
+            and (name != "metrics.jsonl" or (out / name).stat().st_size)]
+    if args.resume or not held:
+        return
+    if not args.overwrite:
+        fail(f"--out {out} holds another run ({', '.join(held)}): continue it with --resume, "
+             "replace it with --overwrite, or choose another --out")
+    for name in ("checkpoint.npz", "generator.safetensors", "discriminator.safetensors"):
+        (out / name).unlink(missing_ok=True)   # never the old checkpoint beside new metrics
+
+
+def train(args, given, lock):
     device = choose_device(args.backend)
     use_threads(args)
     out = Path(args.out)
     checkpoint = None
+    check_new_run(args, out, lock)
     if args.resume:
         try:
             checkpoint = load_checkpoint(out / "checkpoint.npz")
@@ -98,9 +128,17 @@ def train(args, given):
         if "vae" not in checkpoint.modules():
             fail(f"--resume: {out / 'checkpoint.npz'} is not a checkpoint of mnist_vae.py "
                  f"(it has {', '.join(checkpoint.modules())})")
-        check_resume_settings(given, args, checkpoint.meta["args"], RUN_SETTINGS, may_change=())
+        saved = check_saved_settings(build_parser(), checkpoint.meta.get("args"), RUN_SETTINGS,
+                                     out / "checkpoint.npz")
+        check_resume_settings(given, args, saved, RUN_SETTINGS, may_change=())
         for key in RUN_SETTINGS:
-            setattr(args, key, checkpoint.meta["args"][key])
+            setattr(args, key, saved.get(key, getattr(args, key)))
+        try:   # its arrays against the sizes its metadata gives, before the model is built
+            checkpoint.check_module("vae", model_spec("vae", im_dim=784,
+                                                      hidden_dim=args.hidden_dim,
+                                                      z_dim=args.z_dim))
+        except ValueError as exc:
+            fail(f"--resume: {exc}")
     tensorboard = None
     if args.tensorboard and not args.dry_run:
         try:
@@ -148,6 +186,9 @@ def train(args, given):
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             fail(f"--out {out}: {explain_os_error(exc, 'create the folder')}")
+        lock.acquire()
+        for folder in (out, out / "samples"):    # temp files of writes killed by kill -9
+            remove_stale_temp_files(folder)
         if checkpoint is None:
             with atomic_write(out / "metrics.jsonl", "w"):
                 pass                                    # a new run starts an empty file

@@ -24,9 +24,10 @@ from tinygan.gan import ARCHITECTURES, build_models, get_noise
 from tinygan.utils import images
 from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, positive_float,
-                                positive_int, run_script)
+                                positive_int, printable, run_script)
 from tinygan.utils.files import atomic_write, explain_os_error
-from tinygan.utils.weights import WeightsError, identify, load_weights, read_weights
+from tinygan.utils.weights import (WeightsError, gan_specs, identify, load_weights, model_spec,
+                                   read_weights, unusable_value)
 from tinygan.vae import VAE
 
 NUM_CLASSES = 10
@@ -87,28 +88,95 @@ def labels_for(n, settings, label, rows_of=None):
     return np.arange(n) % NUM_CLASSES
 
 
+def saved_settings(checkpoint, gan):
+    """The model's settings from a checkpoint's metadata, each checked: one line naming the
+    file and the key for a value a training run could not have written."""
+    settings = checkpoint.meta.get("args")
+    if not isinstance(settings, dict):
+        fail(f"{checkpoint.path}: its metadata has no 'args' section (the run's settings)")
+
+    def setting(key, check, expected, default=None):
+        value = settings.get(key, default)
+        if not check(value):
+            fail(f"{checkpoint.path}: its metadata says {key}: "
+                 f"{printable(repr(value), 60)}; expected {expected}")
+        return value
+
+    def size(value):
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+    found = {"z_dim": setting("z_dim", size, "a positive whole number"),
+             "hidden_dim": setting("hidden_dim", size, "a positive whole number")}
+    if gan:
+        found["arch"] = setting("arch", lambda v: v in ARCHITECTURES,
+                                f"one of {', '.join(ARCHITECTURES)}", "course")
+        found["conditional"] = setting("conditional", lambda v: isinstance(v, bool),
+                                       "true or false", False)
+    return found
+
+
+def saved_epoch(checkpoint, *keys):
+    """meta[keys...] (the epoch), or "unknown" where the metadata lacks it."""
+    value = checkpoint.meta
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else "unknown"
+
+
+def usable(path, state):
+    """``state`` unless a value in it would make every sample NaN (then one line)."""
+    problem = unusable_value(state)
+    if problem:
+        fail(f"{path}: {printable(problem)}; its samples would not be finite "
+             "(a diverged or damaged run; sample an earlier checkpoint)")
+    return state
+
+
+def check_finite(samples, source):
+    """Samples with NaN or inf are an error, never a black picture or a .npy of NaN."""
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        fail(f"{source}: {int(bad.any(axis=-1).sum())} of {len(samples)} samples are not "
+             "finite (NaN or inf): the model's weights are not usable")
+    return samples
+
+
+def check_module(checkpoint, name, spec):
+    """The module's arrays against the model its metadata describes, before it is built."""
+    try:
+        checkpoint.check_module(name, spec)
+    except ValueError as exc:
+        fail(str(exc))
+
+
 def load_generator(checkpoint, device, label):
     """(a function z -> images in [0, 1] as host float32, z_dim, conditional, epoch) for a
-    checkpoint of mnist_gan.py (its generator) or of mnist_vae.py (its decoder)."""
-    settings, held = checkpoint.meta.get("args", {}), checkpoint.modules()
+    checkpoint of mnist_gan.py (its generator) or of mnist_vae.py (its decoder). The sizes
+    in its metadata are checked against the arrays it holds before anything is built."""
+    held = checkpoint.modules()
     if "generator" in held:
-        arch = settings.get("arch", "course")
-        conditional = settings.get("conditional", False)
-        G, _ = build_models(settings["z_dim"], settings["hidden_dim"], arch=arch,
-                            num_classes=NUM_CLASSES if conditional else 0)
-        G.load_state_dict(checkpoint.state_dict("generator"))
-        return sampler(G.to(device), arch), settings["z_dim"], conditional, \
-            checkpoint.meta["trainer"]["epoch"]
+        s = saved_settings(checkpoint, gan=True)
+        classes = NUM_CLASSES if s["conditional"] else 0
+        spec, _ = gan_specs(s["arch"], s["z_dim"], s["hidden_dim"], classes)
+        check_module(checkpoint, "generator", spec)
+        G, _ = build_models(s["z_dim"], s["hidden_dim"], arch=s["arch"], num_classes=classes)
+        G.load_state_dict(usable(checkpoint.path, checkpoint.state_dict("generator")))
+        return sampler(G.to(device), s["arch"]), s["z_dim"], s["conditional"], \
+            saved_epoch(checkpoint, "trainer", "epoch")
     if "vae" in held:   # the VAE's decoder maps z ~ N(0, I), the prior, to images
         if label is not None:
             fail("--label needs a checkpoint of a conditional GAN run; this is a VAE's")
-        vae = VAE(784, settings["hidden_dim"], settings["z_dim"])
-        vae.load_state_dict(checkpoint.state_dict("vae"))
+        s = saved_settings(checkpoint, gan=False)
+        check_module(checkpoint, "vae", model_spec("vae", im_dim=784, hidden_dim=s["hidden_dim"],
+                                                   z_dim=s["z_dim"]))
+        vae = VAE(784, s["hidden_dim"], s["z_dim"])
+        vae.load_state_dict(usable(checkpoint.path, checkpoint.state_dict("vae")))
         vae.to(device).eval()
-        return (lambda z, labels: vae.decode(z).numpy()), settings["z_dim"], False, \
-            checkpoint.meta["epoch"]
+        return (lambda z, labels: vae.decode(z).numpy()), s["z_dim"], False, \
+            saved_epoch(checkpoint, "epoch")
     fail(f"{checkpoint.path} is a tinygan checkpoint, but not of mnist_gan.py or mnist_vae.py: "
-         f"expected a 'generator' or a 'vae', it has {', '.join(held) or 'nothing'}")
+         f"expected a 'generator' or a 'vae', it has "
+         f"{printable(', '.join(held)) or 'nothing'}")
 
 
 def sampler(G, arch):
@@ -127,7 +195,8 @@ def load_weights_file(weights, device, label, num_classes=None):
     (a file PyTorch wrote has no metadata), the classes from tinygan's metadata or
     --num-classes. Any mismatch is a WeightsError naming the file."""
     layout, path = identify(weights), weights.path
-    dims, epoch = layout.dims, weights.metadata.get("epoch", "unknown")
+    usable(path, weights.tensors)
+    dims, epoch = layout.dims, printable(weights.metadata.get("epoch", "unknown"), 20)
     if dims.get("im_dim") not in (None, 784):
         fail(f"{path}: its {layout.kind} makes images of {dims['im_dim']} values; "
              "expected 784 (28x28, MNIST)")
@@ -193,7 +262,8 @@ def main(argv=None):
     rng = backend.RandomStream(args.seed, device)
 
     def draw(n, labels):
-        return generate(model, n, z_dim, device, args.truncation, rng, labels)
+        return check_finite(generate(model, n, z_dim, device, args.truncation, rng, labels),
+                            args.checkpoint)
 
     try:
         if args.out is not None:

@@ -12,8 +12,9 @@ DEVICES = {"numpy": "cpu", "cupy": "cuda"}  # --backend name -> tinygan device
 
 
 def fail(message):
-    """One line on stderr and exit code 2: a problem the user can fix, so no traceback."""
-    print(f"error: {message}", file=sys.stderr)
+    """One line on stderr and exit code 2: a problem the user can fix, so no traceback.
+    Control characters (from a crafted file's names) are shown escaped, never sent raw."""
+    print(f"error: {printable(message, most=None)}", file=sys.stderr)
     raise SystemExit(2)
 
 
@@ -56,6 +57,20 @@ def add_threads_option(parser):
 def use_threads(args):
     """Apply --threads (or the default) to NumPy's BLAS."""
     backend.set_num_threads(args.threads or default_threads())
+
+
+def printable(text, most=200):
+    r"""``text`` (from a file) safe to print on a terminal: control characters (escape
+    sequences that retitle the terminal or clear the screen, newlines) shown as Python
+    escapes, and cut at ``most`` characters (None: never).
+
+    >>> printable("gen\x1b]0;owned\x07.weight")
+    'gen\\x1b]0;owned\\x07.weight'
+    """
+    text = str(text)
+    cut = text if most is None else text[:most]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return shown + ("..." if len(cut) < len(text) else "")
 
 
 def one_line(message):
@@ -165,6 +180,43 @@ def check_resume_settings(given, args, saved, settings, may_change):
              + ", ".join(clashes) + ". Drop them, or start a new run in another --out")
 
 
+def check_saved_settings(parser, saved, keys, path):
+    """The settings a checkpoint's metadata gives for ``keys``, each checked as the command
+    line's value would be (its type, its choices): a crafted or damaged file gets one line
+    naming the file, the key, what it holds and what was expected, before anything is built.
+    Returns them as a dict; a key the file lacks is left out."""
+    if not isinstance(saved, dict):
+        fail(f"{path}: its metadata has no 'args' section (the run's settings)")
+    actions = {action.dest: action for action in parser._actions}
+    found = {}
+    for key in keys:
+        if key not in saved:
+            continue
+        value, action = saved[key], actions[key]
+        found[key] = value
+        if value is None and action.default is None:
+            continue
+        if action.nargs == 0:                                  # a flag: on or off
+            ok, expected = isinstance(value, bool), "true or false"
+        elif action.choices is not None:
+            ok, expected = value in action.choices, f"one of {', '.join(map(str, action.choices))}"
+        else:
+            kind = action.type or str
+            numeric = kind is not str
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if numeric \
+                else isinstance(value, str)
+            if ok:
+                try:
+                    ok = kind(str(value)) == value
+                except (argparse.ArgumentTypeError, ValueError, TypeError):
+                    ok = False
+            expected = f"a value --{key.replace('_', '-')} accepts"
+        if not ok:
+            fail(f"{path}: its metadata says {key}: {printable(repr(value), 60)}; "
+                 f"expected {expected}")
+    return found
+
+
 # --- Ctrl-C -----------------------------------------------------------------------------------
 
 class CtrlC:
@@ -222,11 +274,21 @@ class CtrlC:
         raise KeyboardInterrupt
 
 
+def ignore_relative_cache_home():
+    """A relative $XDG_CACHE_HOME is invalid and to be ignored (the XDG Base Directory
+    spec); kept, it would make a cache folder under whatever the current folder is."""
+    import os
+    cache = os.environ.get("XDG_CACHE_HOME")
+    if cache and not os.path.isabs(cache):
+        del os.environ["XDG_CACHE_HOME"]
+
+
 def run_script(main):
     """``sys.exit(main())`` for an example program run as a script, with a quiet Ctrl-C:
     a KeyboardInterrupt that reaches here is one line and exit code 130, a press after the
     first KeyboardInterrupt is ignored, and once main has returned Ctrl-C is ignored, so
     the interpreter's teardown never prints a traceback either."""
+    ignore_relative_cache_home()
     with CtrlC() as ctrl_c:
         try:
             code = main()

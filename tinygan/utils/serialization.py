@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,12 @@ import numpy as np
 from .. import backend
 from ..nn import Parameter
 from ..tensor import Tensor
-from .checkpoint import write_npz_atomically
+from .checkpoint import inspect_npz, read_members, write_npz_atomically
+from .cli import printable
 
 FORMAT = "tinygan-save-1"
 META = "meta"
+MAX_LOAD_BYTES = 1 << 30   # the largest array tg.load reads; its header is checked first
 
 _SAVABLE = ("Tensors, NumPy/CuPy arrays, numbers, strings, booleans and None, in dicts "
             "(str or int keys), lists and tuples")
@@ -118,19 +121,25 @@ def load(f, map_location=None):
     if path.is_dir():
         raise IsADirectoryError(f"tg.load: {path} is a folder, not a file written by tg.save")
     device = None if map_location is None else backend.normalize_device(map_location)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"tg.load: {path} is not an .npz file written by tg.save "
+                         "(not a zip archive)")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+        members = inspect_npz(path, "file written by tg.save", MAX_LOAD_BYTES)
+        arrays = read_members(path, members, list(members))
+    except ValueError as exc:
+        raise ValueError(f"tg.load: {exc} (not an .npz file written by tg.save as it "
+                         "wrote it)") from None
     except Exception as exc:
         raise ValueError(f"tg.load: {path} is not an .npz file written by tg.save "
-                         f"({type(exc).__name__}: {exc})") from exc
+                         f"({type(exc).__name__}: {printable(str(exc))})") from None
     if META not in arrays:
         raise ValueError(f"tg.load: {path} is an .npz file but not one written by tg.save "
                          f"(it has no '{META}' entry; its entries: {sorted(arrays)[:8]})")
     try:
         info = json.loads(str(arrays[META]))
         found = info.get("format")
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, RecursionError) as exc:
         raise ValueError(f"tg.load: {path} has a '{META}' entry that is not tg.save's "
                          "JSON") from exc
     if found != FORMAT:
@@ -138,19 +147,38 @@ def load(f, map_location=None):
                 "tinygan.utils.checkpoint.load_checkpoint." if found == "tinygan-checkpoint-1"
                 else "")
         raise ValueError(f"tg.load: {path} has format {found!r}, expected {FORMAT!r}.{hint}")
-    return _decode(info["object"], arrays, device)
+    if not isinstance(info, dict) or "object" not in info:
+        raise ValueError(f"tg.load: {path}: its '{META}' has no 'object' (the saved tree)")
+    try:
+        return _decode(info["object"], arrays, device)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        reason = ("nested too deeply" if isinstance(exc, RecursionError)
+                  else printable(exc.args[0] if exc.args else exc))
+        raise ValueError(f"tg.load: {path} was altered after tg.save wrote it: "
+                         f"{reason}") from None
+
+
+_ARRAY_KINDS = ("scalar", "array", "tensor", "parameter")
 
 
 def _decode(node, arrays, device):
     if not isinstance(node, dict):
         return node          # None, bool, int, float, str
-    kind = node["type"]
+    kind = node.get("type")
     if kind == "dict":
         return {key: _decode(item, arrays, device) for key, item in node["items"]}
     if kind in ("list", "tuple"):
         items = [_decode(item, arrays, device) for item in node["items"]]
         return items if kind == "list" else tuple(items)
-    array = arrays[node["key"]]
+    if kind not in _ARRAY_KINDS:
+        raise ValueError(f"an entry of unknown type {kind!r}")
+    key = node.get("key")
+    if key == META or key not in arrays:
+        raise ValueError(f"an entry points at {key!r}, which is not one of its arrays")
+    array = arrays[key]
+    if kind in ("tensor", "parameter") and array.dtype.kind not in "biuf":
+        raise ValueError(f"the tensor at {key!r} is an array of {array.dtype}, which no "
+                         "Tensor holds")
     if kind == "scalar":
         return array[()]
     target = device or node["device"]

@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor, no_grad
+from .cli import printable
 from .files import atomic_write
 
 FORMAT = "tinygan-weights-1"
@@ -203,8 +204,24 @@ def first_mismatch(expected, tensors):
     return None
 
 
+def unusable_value(tensors):
+    """The first value a trained model cannot hold, as one phrase (None if none): a NaN or
+    inf in a float array, or a negative BatchNorm running_var (its square root is NaN).
+    Either makes every sample NaN: a black picture, unless it is said here."""
+    for name, array in tensors.items():
+        array = np.asarray(array)
+        if array.dtype.kind != "f":
+            continue
+        bad = ~np.isfinite(array)
+        if bad.any():
+            return f"{name} holds {int(bad.sum())} NaN or infinite value(s)"
+        if name.endswith("running_var") and (array < 0).any():
+            return f"{name} holds {int((array < 0).sum())} negative variance(s)"
+    return None
+
+
 def name_list(names, most=3):
-    shown = ", ".join(names[:most])
+    shown = ", ".join(printable(name, 80) for name in names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
@@ -342,3 +359,19 @@ def identify(weights, required=True):
         f"{weights.path}: not a model tinygan knows (expected the course's or the vanilla "
         f"generator or discriminator, or the VAE, under PyTorch's names such as gen.0.0.weight); "
         f"it holds {name_list(list(weights.tensors)) or 'no tensors'}")
+
+
+def model_spec(kind, prefix="", **dims):
+    """``layout_spec`` under a prefix (a conditional model's network is ``net.``): what a
+    checkpoint's module must hold for the sizes its metadata gives, checked before building."""
+    return {f"{prefix}{name}": spec for name, spec in layout_spec(kind, **dims).items()}
+
+
+def gan_specs(arch, z_dim, hidden_dim, num_classes=0, im_dim=784):
+    """(generator, discriminator) specs of ``build_models(z_dim, hidden_dim, im_dim, arch,
+    num_classes)`` under tinygan's state_dict names, without building anything."""
+    prefix = "net." if num_classes else ""
+    return (model_spec(f"{arch} generator", prefix, in_dim=z_dim + num_classes,
+                       hidden_dim=hidden_dim, im_dim=im_dim),
+            model_spec(f"{arch} discriminator", prefix, in_dim=im_dim + num_classes,
+                       hidden_dim=hidden_dim))
