@@ -151,3 +151,17 @@ def test_every_tensor_is_a_variable_to_isinstance():
     # the seed tutorial's logger asks isinstance(d_error, torch.autograd.Variable)
     assert isinstance(tg.ones(1), tg.autograd.Variable)
     assert not isinstance(np.ones(1), tg.autograd.Variable)
+
+
+def test_assigning_a_grad_checks_it_as_pytorch_does(device):
+    w = tg.zeros(3, 4, device=device, requires_grad=True)
+    w.grad = tg.ones(3, 4, device=device)                 # the right one is taken as it is
+    assert w.grad.tolist() == [[1.0] * 4] * 3
+    with pytest.raises(TypeError, match="Tensor or None but got grad of type list"):
+        w.grad = [[1.0] * 4] * 3
+    with pytest.raises(RuntimeError, match=r"gradient of size '\[4\]' to a tensor of size '\[3, 4\]'"):
+        w.grad = tg.ones(4, device=device)                # would broadcast: refused
+    with pytest.raises(RuntimeError, match="float64"):
+        w.grad = tg.ones(3, 4, dtype=tg.float64, device=device)
+    w.grad = None
+    assert w.grad is None

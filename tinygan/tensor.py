@@ -89,6 +89,30 @@ class Tensor(Arithmetic, Elementwise, Reductions, Shapes, InPlace, CoreTensor):
         self._data = array
 
     @property
+    def grad(self):
+        """d(loss)/d(this tensor) after backward (a leaf's), else None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        """``t.grad = g``: None, or a Tensor of t's shape, dtype and device (PyTorch's checks
+        and words: a gradient is never broadcast into its tensor)."""
+        if value is not None:
+            if not isinstance(value, CoreTensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad "
+                                f"of type {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"attempting to assign a gradient of size "
+                                   f"'{list(value.shape)}' to a tensor of size "
+                                   f"'{list(self.shape)}'. Please ensure that the gradient and "
+                                   "the tensor are the same size")
+            if value.dtype != self.dtype or value.device != self.device:
+                raise RuntimeError(f"attempting to assign a gradient of {value.dtype} on "
+                                   f"{value.device} to a {self.dtype} tensor on "
+                                   f"{self.device}: convert it with .to() first")
+        self._grad = value
+
+    @property
     def is_cuda(self):
         return self.device == backend.CUDA
 

@@ -28,13 +28,13 @@ from .ops import add, sum_to, to
 class Tensor(Variable):
     """An n-dimensional array that records the ops applied to it for autograd."""
 
-    __slots__ = ("_data", "_requires_grad", "grad", "_grad_fn", "_versions", "_view",
+    __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_versions", "_view",
                  "__weakref__")
 
     def __init__(self, data, requires_grad=False):
         """Wrap a numpy/cupy array as it is (no copy)."""
         self._data = data                 # numpy.ndarray or cupy.ndarray, used as is
-        self.grad = None                  # a Tensor after backward, or None
+        self._grad = None                 # .grad: a Tensor after backward, or None
         self._grad_fn = None              # the node (a Function) that made this tensor
         self._requires_grad = False
         # [in-place changes, recorded writes], shared by views and detached copies (which
@@ -48,9 +48,18 @@ class Tensor(Variable):
     def _wrap(cls, array):
         """A tensor holding ``array`` (no copy, no graph), of this class."""
         t = object.__new__(cls)
-        t._data, t.grad, t._grad_fn, t._requires_grad = array, None, None, False
+        t._data, t._grad, t._grad_fn, t._requires_grad = array, None, None, False
         t._versions, t._view = [0, 0], None
         return t
+
+    @property
+    def grad(self):
+        """d(loss)/d(this tensor) after backward (a leaf's), else None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
 
     @property
     def shape(self):
@@ -305,12 +314,12 @@ def _accumulate(leaf, g, handed_out, create_graph):
     if g._data.dtype != leaf._data.dtype:
         g = to(g, dtype=leaf._data.dtype)
     if create_graph:               # keep the history: out of place, differentiable
-        leaf.grad = g if leaf.grad is None else add(leaf.grad, g)
+        leaf._grad = g if leaf._grad is None else add(leaf._grad, g)
         return
-    if leaf.grad is None:
+    if leaf._grad is None:
         array = g._data
         owned = id(array) not in handed_out and array.base is None and array.flags.c_contiguous
-        leaf.grad = g._wrap(array if owned else array.copy())   # a plain Tensor, as g
-        handed_out[id(leaf.grad._data)] = leaf.grad._data
+        leaf._grad = g._wrap(array if owned else array.copy())   # a plain Tensor, as g
+        handed_out[id(leaf._grad._data)] = leaf._grad._data
     else:
-        leaf.grad._data += g._data
+        leaf._grad._data += g._data

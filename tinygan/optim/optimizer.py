@@ -6,7 +6,6 @@ onto a checkpoint and back onto a fresh model.
 """
 from __future__ import annotations
 
-import functools
 import numbers
 
 import numpy as np
@@ -17,21 +16,6 @@ from ..tensor import Tensor
 
 
 class Optimizer:
-    def __init_subclass__(cls, **kwargs):
-        """Each subclass's ``step`` first checks every gradient's shape against its
-        parameter, as PyTorch does when ``p.grad`` is assigned: a gradient of another shape
-        is an error naming the parameter, never broadcast into it (PyTorch, too, wraps
-        each optimizer's ``step``, for its hooks)."""
-        super().__init_subclass__(**kwargs)
-        step = cls.__dict__.get("step")
-        if step is not None and not getattr(step, "checks_grads", False):
-            @functools.wraps(step)
-            def checked_step(self, *args, **kw):
-                self._check_grads()
-                return step(self, *args, **kw)
-            checked_step.checks_grads = True
-            cls.step = checked_step
-
     def __init__(self, params, defaults):
         params = list(params)
         if not params:
@@ -67,15 +51,6 @@ class Optimizer:
                 if p.grad is not None:
                     yield group, p, self.state[index]
                 index += 1
-
-    def _check_grads(self):
-        for index, p in enumerate(self._params()):
-            grad = p.grad
-            if grad is not None and tuple(grad.shape) != tuple(p.shape):
-                raise RuntimeError(      # PyTorch's words (it refuses at the assignment)
-                    f"parameter {index}: attempting to assign a gradient of size "
-                    f"'{list(grad.shape)}' to a tensor of size '{list(p.shape)}'. Please "
-                    "ensure that the gradient and the tensor are the same size")
 
     def zero_grad(self, set_to_none=True):
         zero_grads(self._params(), set_to_none)
