@@ -165,3 +165,10 @@ def test_assigning_a_grad_checks_it_as_pytorch_does(device):
         w.grad = tg.ones(3, 4, dtype=tg.float64, device=device)
     w.grad = None
     assert w.grad is None
+
+
+def test_a_numpy_integer_is_a_value_not_a_size():
+    # tg.where(mask, 2, t) builds its 2 as Tensor(numpy_zero + 2): a value, 0-d
+    t = tg.Tensor(np.int64(2))
+    assert t.shape == () and t.item() == 2
+    assert tg.where(tg.tensor([True, False]), 2, tg.tensor(0)).tolist() == [2, 0]

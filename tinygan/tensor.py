@@ -17,8 +17,6 @@ shapes, and in-place writes through views (tinygan/methods/inplace.py explains t
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from . import backend
@@ -45,8 +43,8 @@ class Tensor(Arithmetic, Elementwise, Reductions, Shapes, InPlace, CoreTensor):
         values are whatever the memory held), ``Tensor()`` an empty one; ``Tensor([[1, 2],
         [3, 4]])`` makes float32 values of nested lists or numbers. A numpy/cupy array is
         wrapped as it is (no copy)."""
-        if not data or all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
-                           for n in data):                  # sizes
+        if not data or all(type(n) is int for n in data):  # sizes (Python ints: a NumPy
+            # integer is a value, as the library's own Tensor(xp_result) calls pass them)
             data = np.empty(tuple(int(n) for n in data) or (0,), dtype=get_default_dtype())
         elif len(data) > 1:
             raise TypeError(f"Tensor(*sizes) takes integer sizes, got "
