@@ -245,10 +245,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             f"dilation_height: {dilation[0]} dilation_width: {dilation[1]}")
     size = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, s, p, d, k, o in zip(
         x.shape[2:], stride, padding, dilation, weight.shape[2:], output_padding))
-    if min(size) <= 0:
-        raise RuntimeError(f"conv_transpose2d: the output size {list(size)} is not positive "
-                           f"(input {list(input.shape)}, weight {list(weight.shape)}, "
-                           f"padding {list(padding)})")
+    if min(size) <= 0:   # (PyTorch's float32 kernel gives an empty tensor for 0, float64 this)
+        raise RuntimeError(
+            f"Given input size per channel: ({' x '.join(map(str, x.shape[2:]))}). Calculated "
+            f"output size per channel: ({' x '.join(map(str, size))}). Output size is too small")
     out = transpose_convolve(x, weight, bias, stride=stride, dilation=dilation, size=size,
                              padding=tuple((p, p) for p in padding))
     return out if batched else out.squeeze(0)
