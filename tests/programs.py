@@ -68,6 +68,12 @@ loss            binary_cross_entropy_with_logits (weight, pos_weight, reductions
 batch_norm      F.batch_norm, train (running stats updated in place) and eval, with and
                 without weight/bias
 linear, dropout F.linear (with and without bias); dropout with p=0 or in eval, Identity
+conv            F.conv2d, F.conv_transpose2d on a fresh 4-D leaf or an existing 3-D variable
+                (unbatched): random kernels, strides, paddings, dilations, output_padding
+                (ints or pairs; sometimes windows that do not fit: both raise), bias or not
+gradient_penalty  a convolution, then tg.autograd.grad(create_graph=True) of its output
+                (grad_outputs=ones_like, or of Σ c·y²) with respect to its weight or input,
+                then (‖g‖ - 1)² or Σg²: the final backward differentiates it a second time
 softmax         softmax, log_softmax, logsumexp (dim int or tuple, keepdim): methods, tg.*,
                 F.* and nn.Softmax / nn.LogSoftmax
 cross_entropy   cross_entropy and nll_loss (F.* and modules) on (C,), (N, C), (N, C, d)
@@ -174,6 +180,12 @@ DELIBERATE_DIFFERENCES = (
     "matmul keeps its operands, so backward reports the change; PyTorch's folds such a "
     "matmul into a 2-D one through reshape, which copies a non-contiguous operand, and then "
     "reports the change or not depending on the operand's strides",
+    "the gradient of a convolution taken with create_graph=True that depends on nothing that "
+    "requires grad (the weight's gradient of a function linear in the weight, its input and "
+    "upstream gradient requiring none): PyTorch's convolution backward is one op over "
+    "(gradient, input, weight), so its results require grad whenever the weight does; "
+    "tinygan's are made by the ops that compute them (as PyTorch's matmul gradients are) and "
+    "require grad only when they depend on a tensor that does",
     "an in-place write into the result of such a matmul made under no_grad: PyTorch computes "
     "some (a 2-D @ 3-D product) transposed and returns a view of its own product, so with "
     "grad mode on it refuses the write as one into a view made under no_grad; tinygan's "
@@ -2513,6 +2525,135 @@ def g_methods(draw, s, form=None):
                set_meta(name, rule), (name,))
 
 
+def conv_geometry(draw, transposed, spatial):
+    """Keyword arguments of a random F.conv2d / F.conv_transpose2d for an input of ``spatial``
+    (H, W), and the kernel: mostly ones PyTorch accepts; ints or (h, w) pairs."""
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(2))
+    padding = tuple(draw(st.integers(0, 2)) for _ in range(2))
+    if not transposed:    # windows that fit, but sometimes not (both must raise)
+        padding = tuple(p if n + 2 * p >= d * (k - 1) + 1 or not draw(st.integers(0, 5))
+                        else (d * (k - 1) + 2 - n) // 2 for n, k, d, p
+                        in zip(spatial, kernel, dilation, padding))
+    kwargs = {}
+    for name, pair, default in (("stride", stride, 1), ("padding", padding, 0),
+                                ("dilation", dilation, 1)):
+        if pair != (default, default) or draw(st.booleans()):
+            kwargs[name] = pair[0] if pair[0] == pair[1] and draw(st.booleans()) else pair
+    if transposed:
+        output_padding = tuple(draw(st.integers(0, max(s, d) - 1))
+                               for s, d in zip(stride, dilation))
+        if any(output_padding):
+            kwargs["output_padding"] = output_padding
+        # an output of size 0: PyTorch's float32 kernel returns it empty, its float64 one
+        # raises (tinygan raises); so never drawn (a negative size raises in all three)
+        if any((n - 1) * s - 2 * p + d * (k - 1) + o + 1 == 0 for n, s, p, d, k, o in zip(
+                spatial, stride, padding, dilation, kernel, output_padding)):
+            kwargs.pop("padding", None)
+    return kernel, kwargs
+
+
+def conv_rule(X, Wt, Bs, n):
+    """The Meta of a convolution's output: each element a sum of at most n products."""
+    def rule(d, out):
+        S = n * X.amax * Wt.amax + (Bs.amax if Bs else 0.0)
+        metas = [X.meta, Wt.meta] + ([Bs.meta] if Bs else [])
+        return derive(metas, d, L=n * (X.amax + Wt.amax) + 1, c=n + 2, S=S,
+                      exact_k=max(X.meta.k + Wt.meta.k, Bs.meta.k if Bs else 0), bound=S)
+    return rule
+
+
+def conv_statement(draw, s, fresh_input):
+    """A convolution: its input a fresh 4-D leaf, or an existing 3-D float variable (an
+    unbatched image); a fresh weight (and bias). Yields its statements; returns (x, w, y)."""
+    transposed = draw(st.booleans())
+    x = None
+    if not fresh_input:
+        x = pick(draw, [n for n in usable(s, floats_only=True) if s.stat(n).ndim == 3])
+    if x is None:
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 5)),
+                 draw(st.integers(1, 5)))
+        x = yield from leaf(draw, s, shape=shape, dtype=draw(st.sampled_from(FLOATS)),
+                            requires_grad=True if fresh_input else None)
+        if x is None:
+            return None
+    X = s.stat(x)
+    channels = X.shape[-3]
+    kernel, kwargs = conv_geometry(draw, transposed, X.shape[-2:])
+    other = draw(st.integers(1, 3))
+    w_shape = ((channels, other) if transposed else (other, channels)) + kernel
+    w = yield from leaf(draw, s, shape=w_shape, dtype=X.dtype, requires_grad=True)
+    if w is None:
+        return None
+    b = None
+    if draw(st.booleans()):
+        b = yield from leaf(draw, s, shape=(other,), dtype=X.dtype)
+        if b is None:
+            return None
+    Wt, Bs = s.stat(w), (s.stat(b) if b else None)
+    name = s.new_name()
+    fn = "conv_transpose2d" if transposed else "conv2d"
+    args = ", ".join([x, w] + ([b] if b else []) + [f"{k}={v}" for k, v in kwargs.items()])
+    n = (other if transposed else channels) * kernel[0] * kernel[1]
+    ran = yield Stmt(maybe_no_grad(draw, f"{name} = F.{fn}({args})"), fn,
+                     set_meta(name, conv_rule(X, Wt, Bs, n)), (name,))
+    return (x, w, name) if ran else None
+
+
+def g_conv(draw, s):
+    yield from conv_statement(draw, s, fresh_input=draw(st.booleans()))
+
+
+def g_gradient_penalty(draw, s):
+    """WGAN-GP's step: a convolution, the gradient of its (weighted, squared) output with
+    respect to its weight or its fresh input under create_graph=True, and the penalty
+    ((‖g‖ - 1)², or Σg²) that the program's final backward then differentiates again."""
+    fresh = draw(st.booleans())
+    made = yield from conv_statement(draw, s, fresh_input=fresh)
+    if made is None:
+        return
+    x, w, y = made
+    Y, X, Wt = s.stat(y), s.stat(x), s.stat(w)
+    if not Y.requires_grad or not Y.finite:
+        return
+    wrt = x if fresh and draw(st.booleans()) else w
+    # (not the weight's gradient of a function linear in the weight: see DELIBERATE_DIFFERENCES)
+    if draw(st.booleans()) and (wrt == x or X.requires_grad):   # the course's spelling
+        outputs, grad_outputs, G = y, f", grad_outputs=tg.ones_like({y})", 1.0
+    else:
+        weights, G = weights_literal(draw, Y.shape, Y.dtype)
+        outputs, grad_outputs, G = f"({y} * {y} * {weights}).sum()", "", 2 * G * Y.amax
+    g = s.new_name()
+    code = (f"{g} = tg.autograd.grad(outputs={outputs}, inputs={wrt}{grad_outputs}, "
+            "create_graph=True, retain_graph=True)[0]")
+    # each element a sum of products of the upstream gradient with x (or w); n terms at most
+    n = Y.numel if wrt == w else Y.shape[1] * Wt.shape[2] * Wt.shape[3]
+    other = X if wrt == w else Wt
+
+    def rule(d, out):
+        S = n * G * other.amax
+        return derive([Y.meta, other.meta], d, L=n * (G + other.amax + Y.amax) + 1, c=n + 4,
+                      S=S)
+    ran = yield Stmt(code, "autograd.grad create_graph", set_meta(g, rule), (g,))
+    if not ran:
+        return
+    G_ = s.stat(g)
+    penalty = s.new_name()
+    if G_.ndim == 4 and draw(st.booleans()):
+        code = f"{penalty} = (({g}.view(len({g}), -1).norm(2, dim=1) - 1) ** 2).mean()"
+        m = G_.numel
+        S = (math.sqrt(m) * G_.amax + 1) ** 2
+        L = 2 * m * (G_.amax + 1) + 1
+    else:
+        code = f"{penalty} = ({g} * {g}).sum()"
+        m = G_.numel
+        S, L = m * G_.amax ** 2, 2 * m * G_.amax + 1
+    yield Stmt(code, "gradient penalty",
+               set_meta(penalty, lambda d, out: derive([G_.meta], d, L=L, c=m + 8, S=S)),
+               (penalty,))
+
+
 # --- programs ------------------------------------------------------------------------------------
 
 STEPS = ([g_leaf] * 3 + [g_leaf_like] * 3 + [g_factory] + [g_arith] * 8 + [g_unary] * 6 +
@@ -2520,7 +2661,8 @@ STEPS = ([g_leaf] * 3 + [g_leaf_like] * 3 + [g_factory] + [g_arith] * 8 + [g_una
          [g_index] * 3 + [g_convert] * 3 + [g_matmul] * 4 + [g_join] * 2 + [g_inplace] * 8 +
          [g_setitem] * 4 + [g_backward] * 3 + [g_grad_edit] * 2 + [g_loss] * 3 +
          [g_batch_norm] + [g_linear] + [g_dropout] + [g_softmax] * 3 + [g_cross_entropy] * 2 +
-         [g_methods] * 4 + [g_inplace_activation] * 3 + [g_isclose] * 2 + [g_norm])
+         [g_methods] * 4 + [g_inplace_activation] * 3 + [g_isclose] * 2 + [g_norm] +
+         [g_conv] * 2 + [g_gradient_penalty])
 
 
 def run_program(data, device, max_steps=14):

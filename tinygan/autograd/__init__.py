@@ -1,5 +1,5 @@
-"""PyTorch's ``torch.autograd`` names: grad mode as a call, a context manager or a
-decorator, ``Variable`` (a name from before PyTorch 0.4), ``graph.increment_version``. The
+"""PyTorch's ``torch.autograd`` names: ``grad`` (gradients returned, not accumulated), grad
+mode as a call, a context manager or a decorator, ``Variable`` (a name from before PyTorch 0.4), ``graph.increment_version``. The
 mode itself, and everything backward does, is the core's (tinygan/core/function.py and
 tinygan/core/tensor.py)."""
 from __future__ import annotations
@@ -9,6 +9,7 @@ import contextlib
 from ..core.function import (Function, _GradMode, _state, enable_grad,  # noqa: F401
                             is_grad_enabled, no_grad, once_differentiable)
 from . import graph, variable  # noqa: F401  (tg.autograd.graph, tg.autograd.variable)
+from .gradients import grad  # noqa: F401
 from .graph import increment_version  # noqa: F401
 from .variable import Variable  # noqa: F401
 

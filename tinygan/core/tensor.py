@@ -190,7 +190,7 @@ class Tensor(Variable):
             gradient = self._wrap(backend.array_module(self._data).ones_like(self._data))
         else:
             gradient = self._checked_gradient(gradient)
-        run_backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        run_backward((self,), (gradient,), retain_graph=retain_graph, create_graph=create_graph)
 
 
 class ViewOf(collections.namedtuple("ViewOf", "base steps versions_seen made_in_no_grad")):
@@ -219,11 +219,13 @@ class ViewOf(collections.namedtuple("ViewOf", "base steps versions_seen made_in_
 
 # --- the walk ------------------------------------------------------------------------------
 
-def _topological_order(root):
-    """Nodes reachable from root, each after every node that feeds into it (iterative, so
-    a chain of 10,000 ops is fine); the root comes last."""
+def _topological_order(roots):
+    """Nodes reachable from the roots, each after every node that feeds into it (iterative,
+    so a chain of 10,000 ops is fine); the roots come last."""
     order, visited = [], set()
-    stack = [(root, False)]
+    stack = []
+    for root in roots:
+        stack.append((root, False))
     while stack:
         node, inputs_done = stack.pop()
         if inputs_done:
@@ -239,26 +241,38 @@ def _topological_order(root):
     return order
 
 
-def run_backward(tensor, grad, retain_graph=None, create_graph=False):
-    """Add d(tensor)/d(leaf) · grad into every leaf's ``.grad`` (grad: a Tensor).
+def run_backward(tensors, grads, retain_graph=None, create_graph=False, inputs=None):
+    """Add d(tensors)/d(leaf) · grads into every leaf's ``.grad`` (grads: a Tensor for each).
 
     With ``create_graph`` the backward pass is itself recorded, so the gradients it
     leaves can be differentiated again (a gradient penalty); the graph is then kept.
+    With ``inputs``, tensors (autograd.grad), it returns the gradient reaching each of them
+    (None where none does) instead: no ``.grad`` is written, and only the nodes that lead to
+    one of them run.
     """
     # The chain rule: ∂L/∂x = Σ over uses of x of (∂L/∂y)·(∂y/∂x), in reverse topological order
     retain_graph = create_graph if retain_graph is None else retain_graph
     # Arrays others hold, by id *with* the array (so no id is reused while the pass runs): a
     # leaf copies these for its .grad, never keeps them.
-    handed_out = {id(grad._data): grad._data}
-    root = tensor.grad_fn
-    if root is None:               # a leaf: its gradient is the upstream gradient itself
-        _accumulate(tensor, grad, handed_out, create_graph)
-        return
-    pending = {root: grad}
+    handed_out, pending, edges = {}, {}, []
+    if inputs is not None:         # where their gradients arrive: their nodes, or leaves
+        wanted = inputs
+        inputs = {id(t.grad_fn or t): None for t in wanted}
+    for tensor, grad in zip(tensors, grads):
+        handed_out[id(grad._data)] = grad._data
+        edges.append((tensor.grad_fn or tensor, tensor._data.shape, tensor._data.dtype))
+    _pass_on(edges, grads, pending, handed_out, create_graph, inputs)   # a leaf root: its .grad
+    order = _topological_order(pending)
+    leading = None if inputs is None else _leading_to(order, inputs)
     recording, grad_mode.enabled = is_grad_enabled(), create_graph   # record the pass, or not
     try:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # (CuPy never warns)
-            for node in reversed(_topological_order(root)):
+            for node in reversed(order):
+                if leading is not None:   # autograd.grad: collect, and run only what leads on
+                    if id(node) in inputs:
+                        inputs[id(node)] = pending.get(node)
+                    if id(node) not in leading:
+                        continue
                 if node.released:
                     raise RuntimeError(
                         "Trying to backward through the graph a second time (or directly "
@@ -271,16 +285,30 @@ def run_backward(tensor, grad, retain_graph=None, create_graph=False):
                     continue
                 node.check_versions()
                 grads = node.gradients(node_grad, create_graph)
-                _pass_on(node.edges, grads, pending, handed_out, create_graph)
+                _pass_on(node.edges, grads, pending, handed_out, create_graph, inputs)
                 if not retain_graph:
                     node.free()
     finally:
         grad_mode.enabled = recording
+    if inputs is not None:
+        return tuple(inputs[id(t.grad_fn or t)] for t in wanted)
 
 
-def _pass_on(edges, grads, pending, handed_out, create_graph):
+def _leading_to(order, inputs):
+    """The ids of the nodes in ``order`` from which a gradient flows to one of ``inputs``."""
+    leading = set()
+    for node in order:             # each node after every node that feeds into it
+        for edge in node.edges:
+            if edge is not None and (id(edge[0]) in inputs or id(edge[0]) in leading):
+                leading.add(id(node))
+                break
+    return leading
+
+
+def _pass_on(edges, grads, pending, handed_out, create_graph, inputs=None):
     """Send each input's gradient down its edge: summed back to the input's shape and cast
-    to its dtype, into a leaf's .grad or added to what its node already has pending."""
+    to its dtype, into a leaf's .grad (or ``inputs``) or added to what its node already has
+    pending."""
     if len(grads) > 1:             # one array sent down two edges (Add: grad, grad) is shared
         seen = set()
         for g in grads:
@@ -297,8 +325,12 @@ def _pass_on(edges, grads, pending, handed_out, create_graph):
         if g._data.dtype != dtype:     # e.g. a float64 0-d tensor met a float32 one
             g = to(g, dtype=dtype)
         if not isinstance(target, Function):
+            if inputs is not None:     # autograd.grad: collected, out of place
+                if id(target) in inputs:
+                    held = inputs[id(target)]
+                    inputs[id(target)] = g if held is None else add(held, g)
             # (PyTorch fills no .grad of a view made under no_grad)
-            if target._view is None or not target._view.made_in_no_grad:
+            elif target._view is None or not target._view.made_in_no_grad:
                 _accumulate(target, g, handed_out, create_graph)
         elif target in pending:        # out of place: g may be held elsewhere
             pending[target] = add(pending[target], g)

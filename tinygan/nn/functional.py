@@ -18,12 +18,14 @@ from ..dtypes import int32, int64
 from ..functional import relu_, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu_, as PyTorch)
 from ..core.ops import Affine
 from ..ops.activations import LeakyRectify
+from ..ops.convolution import convolve, transpose as transpose_convolve
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..ops.normalization import BatchNormalize
 from ..tensor import Tensor, no_grad
 
 __all__ = ["linear", "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "tanh",
-           "softplus", "softmax", "log_softmax", "dropout", "batch_norm", "embedding", "one_hot",
+           "softplus", "softmax", "log_softmax", "dropout", "conv2d", "conv_transpose2d",
+           "batch_norm", "embedding", "one_hot",
            "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "nll_loss",
            "cross_entropy"]
 
@@ -187,6 +189,132 @@ def dropout(x, p=0.5, training=True, generator=None):
     keep = rng.random(x.shape, x.dtype) >= p
     scale = array_module(x._data).asarray(1.0 / (1.0 - p), dtype=x.dtype)
     return x * Tensor(keep * scale)
+
+
+# === convolutions ==============================================================================
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as PyTorch's) of (N, C, H, W) or unbatched
+    (C, H, W) input with weight (out_channels, C, kH, kW); sizes are ints or (h, w) pairs,
+    ``padding`` also 'valid' or 'same' (zeros, extra on the bottom and right when uneven).
+    The op and its memory cost: tinygan/ops/convolution.py."""
+    _check_tensor(input, "conv2d")
+    stride = _conv_pair(stride, "stride", "conv2d")
+    dilation = _conv_pair(dilation, "dilation", "conv2d")
+    kernel = tuple(weight.shape[2:]) if weight.ndim == 4 else None
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
+        if padding == "same" and stride != (1, 1):
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
+        total = ([d * (k - 1) for k, d in zip(kernel, dilation)] if padding == "same" and kernel
+                 else [0, 0])
+        sides = tuple((t // 2, t - t // 2) for t in total)
+    else:
+        sides = tuple((p, p) for p in _conv_pair(padding, "padding", "conv2d"))
+    x, batched = _conv_input(input, weight, bias, groups, "conv2d", transposed=False)
+    for n, k, (before, after), d in zip(x.shape[2:], kernel, sides, dilation):
+        if n + before + after < d * (k - 1) + 1:
+            padded = " x ".join(str(m + b + a) for m, (b, a) in zip(x.shape[2:], sides))
+            reach = " x ".join(str(dd * (kk - 1) + 1) for kk, dd in zip(kernel, dilation))
+            raise RuntimeError(f"Calculated padded input size per channel: ({padded}). Kernel "
+                               f"size: ({reach}). Kernel size can't be greater than actual "
+                               "input size")
+    out = convolve(x, weight, bias, stride=stride, padding=sides, dilation=dilation)
+    return out if batched else out.squeeze(0)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """The transpose of conv2d (its gradient with respect to the input, a "deconvolution") of
+    (N, C, H, W) or unbatched (C, H, W) input with weight (C, out_channels, kH, kW): output
+    side (H - 1)·stride - 2·padding + dilation·(k - 1) + output_padding + 1."""
+    _check_tensor(input, "conv_transpose2d")
+    name = "conv_transpose2d"
+    if isinstance(padding, str):
+        raise TypeError("conv_transpose2d(): argument 'padding' must be tuple of ints, not str")
+    stride, dilation = _conv_pair(stride, "stride", name), _conv_pair(dilation, "dilation", name)
+    padding = _conv_pair(padding, "padding", name)
+    output_padding = _conv_pair(output_padding, "output_padding", name, least=0)
+    x, batched = _conv_input(input, weight, bias, groups, name, transposed=True)
+    if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(
+            "output padding must be smaller than either stride or dilation, but got "
+            f"output_padding_height: {output_padding[0]} output_padding_width: "
+            f"{output_padding[1]} stride_height: {stride[0]} stride_width: {stride[1]} "
+            f"dilation_height: {dilation[0]} dilation_width: {dilation[1]}")
+    size = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, s, p, d, k, o in zip(
+        x.shape[2:], stride, padding, dilation, weight.shape[2:], output_padding))
+    if min(size) <= 0:   # (PyTorch's float32 kernel gives an empty tensor for 0, float64 this)
+        raise RuntimeError(
+            f"Given input size per channel: ({' x '.join(map(str, x.shape[2:]))}). Calculated "
+            f"output size per channel: ({' x '.join(map(str, size))}). Output size is too small")
+    out = transpose_convolve(x, weight, bias, stride=stride, dilation=dilation, size=size,
+                             padding=tuple((p, p) for p in padding))
+    return out if batched else out.squeeze(0)
+
+
+def _conv_pair(value, name, op, least=None):
+    """An int or a list of 1 or 2 ints as (height, width), with PyTorch's checks."""
+    if isinstance(value, (tuple, list)):
+        if len(value) not in (1, 2):
+            raise RuntimeError(f"expected {name} to be a single integer value or a list of 2 "
+                               "values to match the convolution dimensions, but got "
+                               f"{name}={list(value)}")
+        pair = tuple(value) * (2 // len(value))
+    else:
+        pair = (value, value)
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise TypeError(f"{op}(): argument '{name}' must be tuple of ints, not "
+                        f"{type(value).__name__}")
+    pair = tuple(int(v) for v in pair)
+    least = {"stride": 1, "dilation": 1}.get(name, 0) if least is None else least
+    if min(pair) < least and name == "dilation":
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(pair)}")
+    if min(pair) < least:
+        raise RuntimeError(f"non-positive {name} is not supported" if least else
+                           f"negative {name} is not supported")
+    return pair
+
+
+def _conv_input(input, weight, bias, groups, name, transposed):
+    """The checks PyTorch makes of a convolution's tensors (in its words), and the input as
+    a batch: (input or input[None], whether it was batched)."""
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to {name}, but got "
+                           f"input of size: {list(input.shape)}")
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        raise RuntimeError(f"{name}: expected a 4-D weight (channels, channels, kH, kW), got "
+                           f"{list(weight.shape) if isinstance(weight, Tensor) else weight}")
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    if groups != 1:
+        raise NotImplementedError(f"{name}: tinygan supports groups=1 only, got groups={groups}")
+    if input.dtype.kind != "f" or input.dtype != weight.dtype:
+        raise RuntimeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) "
+                           "should be the same, and floating point")
+    x = input if input.ndim == 4 else input.unsqueeze(0)
+    given = f"Given transposed=1, weight of size {list(weight.shape)}" if transposed else (
+        f"Given groups=1, weight of size {list(weight.shape)}")
+    channels_in, channels_out = weight.shape[:2][::-1] if not transposed else weight.shape[:2]
+    if not transposed and weight.shape[0] == 0:
+        raise RuntimeError("Given groups=1, expected weight to be at least 1 at dimension 0, "
+                           f"but got weight of size {list(weight.shape)} instead")
+    if min(weight.shape[2:]) == 0:
+        raise RuntimeError(f"{name}: the kernel is empty (weight of size {list(weight.shape)})")
+    if x.shape[1] != channels_in:
+        raise RuntimeError(f"{given}, expected input{list(x.shape)} to have {channels_in} "
+                           f"channels, but got {x.shape[1]} channels instead")
+    if bias is not None:
+        if bias.ndim != 1 or bias.shape[0] != channels_out:
+            given = given.replace("groups=1, ", "")
+            raise RuntimeError(f"{given}, expected bias to be 1-dimensional with "
+                               f"{channels_out} elements, but got bias of size "
+                               f"{list(bias.shape)} instead")
+        if bias.dtype != input.dtype:
+            raise RuntimeError(f"Input type ({input.dtype}) and bias type ({bias.dtype}) "
+                               "should be the same")
+    return x, input.ndim == 4
 
 
 # === batch norm ================================================================================

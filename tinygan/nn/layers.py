@@ -1,5 +1,5 @@
-"""Layers: Linear, Embedding, activations, Softmax, Dropout, BatchNorm1d, Flatten,
-Unflatten, Identity."""
+"""Layers: Linear, Conv2d, ConvTranspose2d, Embedding, activations, Softmax, Dropout,
+BatchNorm1d, BatchNorm2d, Flatten, Unflatten, Identity."""
 from __future__ import annotations
 
 import math
@@ -220,6 +220,139 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class _ConvNd(Module):
+    """What Conv2d and ConvTranspose2d share: the sizes as (height, width) pairs, PyTorch's
+    checks, its initialisation and its repr."""
+
+    transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 groups, bias, padding_mode, output_padding, device, dtype):
+        super().__init__()
+        name = type(self).__name__
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups:
+            raise ValueError("out_channels must be divisible by groups")
+        if groups != 1:
+            raise NotImplementedError(f"{name}: tinygan supports groups=1 only")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                                 "{'valid', 'same'}")
+            if padding == "same" and _pair(stride) != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError("padding_mode must be one of {'reflect', 'circular', 'zeros', "
+                             f"'replicate'}}, but got padding_mode={padding_mode!r}")
+        if padding_mode != "zeros":
+            if self.transposed:
+                raise ValueError(f'Only "zeros" padding mode is supported for {name}')
+            raise NotImplementedError(f"{name}: tinygan supports padding_mode='zeros' only")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.dilation, self.output_padding = _pair(dilation), _pair(output_padding)
+        self.padding_mode = padding_mode
+        channels = (in_channels, out_channels) if self.transposed else (
+            out_channels, in_channels)
+        self.weight = Parameter(zeros(*channels, *self.kernel_size, dtype=dtype))
+        self.bias = Parameter(zeros(out_channels, dtype=dtype)) if bias else None
+        self.reset_parameters()
+        if device is not None:
+            self.to(device)
+
+    def reset_parameters(self):
+        # PyTorch's: kaiming_uniform_(a=√5), i.e. U(±1/√fan_in), fan_in = weight.shape[1]·kH·kW
+        # (in_channels for Conv2d, out_channels for ConvTranspose2d); the bias the same
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+def _pair(value):
+    return tuple(value) * (2 // len(value)) if isinstance(value, (tuple, list)) else (
+        value, value)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C, H, W) input; weight (out_channels, in_channels, kH, kW).
+
+    >>> import tinygan as tg
+    >>> conv = tg.nn.Conv2d(1, 16, 4, 2)
+    >>> conv, conv(tg.zeros(8, 1, 28, 28)).shape
+    (Conv2d(1, 16, kernel_size=(4, 4), stride=(2, 2)), (8, 16, 13, 13))
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, groups=1, bias=True, padding_mode="zeros", device=None,
+                 dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, 0, device, dtype)
+
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """The transpose of Conv2d (a DCGAN generator's upsampling); weight (in_channels,
+    out_channels, kH, kW). ``forward(input, output_size)`` picks the output_padding that
+    gives that size, as PyTorch does.
+
+    >>> import tinygan as tg
+    >>> up = tg.nn.ConvTranspose2d(64, 256, 3, 2)
+    >>> up, up(tg.zeros(8, 64, 1, 1)).shape
+    (ConvTranspose2d(64, 256, kernel_size=(3, 3), stride=(2, 2)), (8, 256, 3, 3))
+    """
+
+    transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding, device, dtype)
+
+    def forward(self, input, output_size=None):
+        output_padding = self.output_padding
+        if output_size is not None:
+            output_padding = self._output_padding(input, list(output_size)[-2:])
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  output_padding, self.groups, self.dilation)
+
+    def _output_padding(self, input, size):
+        smallest = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in zip(
+            input.shape[-2:], self.stride, self.padding, self.dilation, self.kernel_size)]
+        largest = [m + s - 1 for m, s in zip(smallest, self.stride)]
+        if not all(lo <= n <= hi for lo, n, hi in zip(smallest, size, largest)):
+            raise ValueError(f"requested an output size of {size}, but valid sizes range from "
+                             f"{smallest} to {largest} (for an input of "
+                             f"{list(input.shape[-2:])})")
+        return tuple(n - lo for n, lo in zip(size, smallest))
+
+
 class BatchNorm1d(Module):
     """Batch normalisation over (N, C) or (N, C, L) input.
 
@@ -293,3 +426,26 @@ class BatchNorm1d(Module):
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation over (N, C, H, W) input, per channel: BatchNorm1d's on the input
+    viewed as (N, C, H·W) (statistics over N, H and W; running stats, momentum, eval alike).
+
+    Its fast op cannot be differentiated twice: a gradient penalty through BatchNorm2d (a
+    WGAN-GP critic with BatchNorm) needs ``fused=False``, the reference in tensor ops.
+
+    >>> import tinygan as tg
+    >>> bn = tg.nn.BatchNorm2d(16)
+    >>> bn(tg.randn(8, 16, 5, 5)).shape, bn.running_mean.shape
+    ((8, 16, 5, 5), (16,))
+    """
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"expected 4D input (got {x.ndim}D input)")
+        if x.shape[1] != self.num_features:
+            raise RuntimeError(f"running_mean should contain {x.shape[1]} elements not "
+                               f"{self.num_features}")
+        n, c, h, w = x.shape
+        return super().forward(x.reshape(n, c, h * w)).reshape(n, c, h, w)

@@ -1,0 +1,406 @@
+"""Convolutions (F.conv2d, F.conv_transpose2d, nn.Conv2d, nn.ConvTranspose2d), nn.BatchNorm2d
+and the course's DCGAN shapes: gradients (first and second order) against central
+differences on both devices, values against PyTorch, PyTorch's errors and initialisation."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinygan as tg
+import tinygan.nn.functional as F
+from tinygan import nn
+from tinygan.ops import convolution
+from strategies import arrays, host as _host, to_tensor
+
+torch = pytest.importorskip("torch")
+
+
+def host(value):
+    """Host values of a tensor, or of a state_dict entry (already an array)."""
+    return value if isinstance(value, np.ndarray) else _host(value)
+
+
+# --- geometry drawn by hypothesis ------------------------------------------------------------
+
+@st.composite
+def conv_geometry(draw, transposed=False, max_side=5):
+    """(x shape, weight shape, stride, padding, dilation, output_padding) that PyTorch accepts:
+    small, with strides, paddings and dilations that differ between height and width."""
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(2))
+    padding = tuple(draw(st.integers(0, 2)) for _ in range(2))
+    if transposed:
+        side = tuple(draw(st.integers(1, 3)) for _ in range(2))
+        output_padding = tuple(draw(st.integers(0, max(s, d) - 1))
+                               for s, d in zip(stride, dilation))
+        for n_in, s, p, d, k, op in zip(side, stride, padding, dilation, kernel, output_padding):
+            if (n_in - 1) * s - 2 * p + d * (k - 1) + op + 1 <= 0:
+                padding = (0, 0)
+        return (n, c) + side, (c, o) + kernel, stride, padding, dilation, output_padding
+    reach = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    side = tuple(draw(st.integers(max(1, r - 2 * p), max(r - 2 * p, 1) + max_side - 1))
+                 for r, p in zip(reach, padding))
+    return (n, c) + side, (o, c) + kernel, stride, padding, dilation, (0, 0)
+
+
+def conv(transposed):
+    def run(x, w, b, stride, padding, dilation, output_padding):
+        if transposed:
+            return F.conv_transpose2d(x, w, b, stride, padding, output_padding, 1, dilation)
+        return F.conv2d(x, w, b, stride, padding, dilation)
+    return run
+
+
+def torch_conv(transposed):
+    def run(x, w, b, stride, padding, dilation, output_padding):
+        if transposed:
+            return torch.nn.functional.conv_transpose2d(x, w, b, stride, padding,
+                                                        output_padding, 1, dilation)
+        return torch.nn.functional.conv2d(x, w, b, stride, padding, dilation)
+    return run
+
+
+# --- gradients: first and second order -------------------------------------------------------
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+@given(data=st.data())
+def test_gradients_against_central_differences(device, transposed, data):
+    xs, ws, *geometry = data.draw(conv_geometry(transposed))
+    x, w = data.draw(arrays(xs)), data.draw(arrays(ws))
+    b = data.draw(arrays((ws[1] if transposed else ws[0],)))
+    tensors = [to_tensor(a, device) for a in (x, w, b)]
+    op = conv(transposed)
+    assert tg.gradcheck(lambda x, w, b: op(x, w, b, *geometry), tensors)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+@given(data=st.data())
+def test_second_order_gradients_against_central_differences(device, transposed, data):
+    xs, ws, *geometry = data.draw(conv_geometry(transposed, max_side=3))
+    x, w = data.draw(arrays(xs)), data.draw(arrays(ws))
+    b = data.draw(arrays((ws[1] if transposed else ws[0],)))
+    tensors = [to_tensor(a, device) for a in (x, w, b)]
+    op = conv(transposed)
+
+    @tg.enable_grad()     # (gradcheck's central differences run under no_grad)
+    def first_gradients_squared(x, w, b):
+        y = op(x, w, b, *geometry)
+        gx, gw, gb = tg.autograd.grad((y * y).sum(), [x, w, b], create_graph=True)
+        return (gx * gx).sum() + (gw * gw).sum() + (gb * gb).sum() + (gx.sum() * gw.sum())
+    assert tg.gradcheck(first_gradients_squared, tensors)
+
+
+def test_the_weight_correlation_twice_differentiated(device):
+    # Correlate (the weight gradient) has its own backward: checked directly, to second order
+    rng = np.random.default_rng(3)
+    x = to_tensor(rng.standard_normal((2, 2, 5, 4)), device)
+    g = to_tensor(rng.standard_normal((2, 3, 2, 2)), device)
+    geometry = dict(stride=(2, 1), padding=((1, 0), (0, 1)), dilation=(1, 2), kernel=(2, 2))
+    assert tg.gradcheck(lambda x, g: convolution.correlate(x, g, **geometry), [x, g])
+
+    @tg.enable_grad()
+    def squared(x, g):
+        dw = convolution.correlate(x, g, **geometry)
+        gx, gg = tg.autograd.grad((dw * dw).sum(), [x, g], create_graph=True)
+        return (gx * gx).sum() + (gg ** 3).sum()
+    assert tg.gradcheck(squared, [x, g])
+
+
+# --- values against PyTorch ------------------------------------------------------------------
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@given(data=st.data())
+def test_values_and_gradients_match_pytorch(device, transposed, dtype, data):
+    xs, ws, *geometry = data.draw(conv_geometry(transposed, max_side=8))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    b = rng.standard_normal(ws[1] if transposed else ws[0])
+    ours = [to_tensor(a.astype(dtype), device) for a in (x, w, b)]
+    theirs = [torch.tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b)]
+    y, ty = conv(transposed)(*ours, *geometry), torch_conv(transposed)(*theirs, *geometry)
+    u = rng.standard_normal(ty.shape).astype(dtype)
+    (y * to_tensor(u, device, requires_grad=False)).sum().backward()
+    (ty * torch.tensor(u)).sum().backward()
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == "float64" else dict(rtol=1e-5, atol=1e-5)
+    assert y.dtype == ty.detach().numpy().dtype and y.shape == tuple(ty.shape)
+    np.testing.assert_allclose(host(y), ty.detach().numpy(), **tol)
+    for t, tt in zip(ours, theirs):
+        np.testing.assert_allclose(host(t.grad), tt.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_second_derivatives_match_pytorch(device, transposed):
+    rng = np.random.default_rng(7)
+    xs, ws = ((2, 3, 3, 4), (3, 2, 3, 2)) if transposed else ((2, 3, 7, 6), (2, 3, 3, 2))
+    geometry = ((2, 1), (1, 0), (1, 2), (1, 0) if transposed else (0, 0))
+    arrays_ = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(2)]
+
+    def second(lib, op, tensors):
+        x, w, b = tensors
+        y = op(x, w, b, *geometry)
+        gx, gw = lib.autograd.grad((y.tanh()).sum(), [x, w], create_graph=True)
+        ((gx ** 2).sum() + (gw ** 2).sum()).backward()
+        return [y, gx, gw] + [t.grad for t in tensors]
+
+    ours = second(tg, conv(transposed), [to_tensor(a, device) for a in arrays_])
+    theirs = second(torch, torch_conv(transposed),
+                    [torch.tensor(a, requires_grad=True) for a in arrays_])
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(host(a), b.detach().numpy(), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+def test_unbatched_input_and_padding_strings(device):
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((3, 6, 5)), rng.standard_normal((4, 3, 2, 3))
+    for kwargs in [{}, {"padding": "same"}, {"padding": "valid"},
+                   {"padding": "same", "dilation": (2, 1)}, {"stride": [2]}]:
+        y = F.conv2d(to_tensor(x, device), to_tensor(w, device), **kwargs)
+        ty = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), **kwargs)
+        np.testing.assert_allclose(host(y), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    y = F.conv_transpose2d(to_tensor(x, device), to_tensor(w.transpose(1, 0, 2, 3), device),
+                           stride=2)
+    ty = torch.nn.functional.conv_transpose2d(torch.tensor(x),
+                                              torch.tensor(w.transpose(1, 0, 2, 3)), stride=2)
+    np.testing.assert_allclose(host(y), ty.numpy(), rtol=1e-12, atol=1e-12)
+
+
+BAD_CALLS = [
+    ("conv2d", (2, 3, 5, 5), (4, 2, 3, 3), None, {}),
+    ("conv2d", (2, 3, 5, 5), (4, 3, 7, 3), None, {}),
+    ("conv2d", (5, 5), (4, 3, 3, 3), None, {}),
+    ("conv2d", (1, 2, 3, 5, 5), (4, 3, 3, 3), None, {}),
+    ("conv2d", (2, 3, 5), (4, 3, 3, 3), None, {}),
+    ("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), (3,), {}),
+    ("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), None, {"stride": 0}),
+    ("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), None, {"padding": -1}),
+    ("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), None, {"dilation": 0}),
+    ("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), None, {"stride": (1, 2, 3)}),
+    ("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), None, {"padding": "same", "stride": 2}),
+    ("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), None, {"padding": "foo"}),
+    ("conv2d", (2, 3, 2, 2), (4, 3, 3, 3), None, {"dilation": 2, "padding": 1}),
+    ("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), None, {"groups": 0}),
+    ("conv2d", (2, 3, 5, 5), (0, 3, 3, 3), None, {}),
+    ("conv_transpose2d", (2, 3, 5, 5), (4, 2, 3, 3), None, {}),
+    ("conv_transpose2d", (5, 5), (3, 2, 3, 3), None, {}),
+    ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), (3,), {}),
+    ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), None, {"stride": 2, "output_padding": 2}),
+    ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), None, {"output_padding": 1}),
+    ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), None, {"padding": -1}),
+    ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), None, {"output_padding": -1}),
+    ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), None, {"stride": 0}),
+    ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), None, {"padding": (1, 2, 3)}),
+]
+
+
+@pytest.mark.parametrize("name, xs, ws, bs, kwargs", BAD_CALLS)
+def test_errors_are_pytorchs(device, name, xs, ws, bs, kwargs):
+    args = [np.ones(xs), np.ones(ws)] + ([np.ones(bs)] if bs else [])
+    with pytest.raises(RuntimeError) as theirs:
+        getattr(torch.nn.functional, name)(*[torch.tensor(a) for a in args], **kwargs)
+    with pytest.raises(RuntimeError) as ours:
+        getattr(F, name)(*[to_tensor(a, device) for a in args], **kwargs)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_dtype_mismatch_and_groups(device):
+    x = to_tensor(np.ones((1, 2, 4, 4)), device)
+    with pytest.raises(RuntimeError, match="should be the same"):
+        F.conv2d(x, to_tensor(np.ones((3, 2, 2, 2)), device, dtype=tg.float32))
+    with pytest.raises(NotImplementedError, match="groups=1"):
+        F.conv2d(x, to_tensor(np.ones((2, 1, 2, 2)), device), groups=2)
+    with pytest.raises(NotImplementedError, match="groups=1"):
+        F.conv_transpose2d(x, to_tensor(np.ones((2, 1, 2, 2)), device), groups=2)
+
+
+# --- the modules: initialisation, repr, state_dict --------------------------------------------
+
+MODULES = [("Conv2d", (16, 32, 4), {}), ("Conv2d", (3, 8, (3, 5)), {"stride": 2, "bias": False}),
+           ("ConvTranspose2d", (64, 32, 4), {"stride": 2}),
+           ("ConvTranspose2d", (8, 3, (2, 3)), {"output_padding": 1, "stride": 2,
+                                                "padding": (1, 0)}),
+           ("Conv2d", (2, 4, 3), {"padding": "same", "dilation": 2})]
+
+
+@pytest.mark.parametrize("name, args, kwargs", MODULES)
+def test_modules_start_as_pytorchs(name, args, kwargs):
+    tg.manual_seed(0)
+    ours, theirs = getattr(nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for (key, value), (_, expected) in zip(ours.state_dict().items(),
+                                           theirs.state_dict().items()):
+        assert value.shape == tuple(expected.shape) and value.dtype == tg.float32, key
+        # U(±1/√fan_in), fan_in as PyTorch computes it (weight.shape[1]·kH·kW)
+        bound = 1 / math.sqrt(theirs.weight.shape[1] * math.prod(theirs.weight.shape[2:]))
+        values = host(value)
+        assert np.abs(values).max() <= bound
+        if values.size > 1000:
+            assert abs(values.std() - bound / math.sqrt(3)) < 0.05 * bound
+            assert abs(values.mean()) < 0.05 * bound
+            assert np.abs(values).max() > 0.95 * bound
+
+
+def test_module_errors_are_pytorchs():
+    for kwargs in [{"groups": 0}, {"padding": "same", "stride": 2}]:
+        with pytest.raises(ValueError) as theirs:
+            torch.nn.Conv2d(2, 4, 3, **kwargs)
+        with pytest.raises(ValueError) as ours:
+            nn.Conv2d(2, 4, 3, **kwargs)
+        assert str(ours.value) == str(theirs.value)
+    with pytest.raises(ValueError, match="padding_mode must be one of .* but got padding_mode='foo'"):
+        nn.Conv2d(2, 4, 3, padding_mode="foo")      # (PyTorch prints a set: its order varies)
+    with pytest.raises(ValueError, match="Invalid padding string 'foo', should be one of"):
+        nn.Conv2d(2, 4, 3, padding="foo")
+    with pytest.raises(ValueError, match='Only "zeros" padding mode'):
+        nn.ConvTranspose2d(2, 4, 3, padding_mode="reflect")
+    with pytest.raises(NotImplementedError):
+        nn.Conv2d(2, 4, 3, groups=2)
+
+
+def test_conv_transpose_output_size(device):
+    up, reference = nn.ConvTranspose2d(3, 2, 3, 2).to(device), torch.nn.ConvTranspose2d(3, 2, 3, 2)
+    for size in ([9, 10], [2, 3, 10, 9]):
+        assert up(tg.zeros(2, 3, 4, 4, device=device), output_size=size).shape == tuple(
+            reference(torch.zeros(2, 3, 4, 4), output_size=size).shape)
+    with pytest.raises(ValueError, match="valid sizes range from"):
+        up(tg.zeros(2, 3, 4, 4, device=device), output_size=[12, 9])
+
+
+# --- BatchNorm2d -------------------------------------------------------------------------------
+
+def copy_into_torch(ours, theirs):
+    theirs.load_state_dict({k: torch.tensor(host(v)) for k, v in ours.state_dict().items()})
+    return theirs
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"momentum": None}, {"affine": False},
+                                    {"track_running_stats": False}, {"momentum": 0.3},
+                                    {"fused": False}])
+def test_batch_norm_2d_matches_pytorch_in_train_and_eval(device, kwargs):
+    rng = np.random.default_rng(5)
+    fused = kwargs.pop("fused", True)
+    ours = nn.BatchNorm2d(3, fused=fused, **kwargs).to(device, tg.float64)
+    theirs = torch.nn.BatchNorm2d(3, **kwargs).double()
+    if ours.affine:
+        with tg.no_grad():
+            ours.weight.copy_(tg.tensor([0.5, 2.0, -1.0], device=device))
+            ours.bias.copy_(tg.tensor([0.1, 0.0, 0.3], device=device))
+    copy_into_torch(ours, theirs)
+    for step, train in enumerate([True, True, True, False, True, False]):
+        ours.train(train), theirs.train(train)
+        x = rng.standard_normal((4, 3, 5, 2)) * (step + 1) + step
+        u = rng.standard_normal(x.shape)
+        tx, gx = torch.tensor(x, requires_grad=True), to_tensor(x, device)
+        y, ty = ours(gx), theirs(tx)
+        (y * to_tensor(u, device, requires_grad=False)).sum().backward()
+        (ty * torch.tensor(u)).sum().backward()
+        np.testing.assert_allclose(host(y), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(host(gx.grad), tx.grad.numpy(), rtol=1e-11, atol=1e-11)
+        for key, value in theirs.state_dict().items():
+            np.testing.assert_allclose(host(ours.state_dict()[key]), value.numpy(),
+                                       rtol=1e-12, atol=1e-12, err_msg=key)
+        if ours.affine:
+            np.testing.assert_allclose(host(ours.weight.grad), theirs.weight.grad.numpy(),
+                                       rtol=1e-11, atol=1e-11)
+
+
+def test_batch_norm_2d_errors():
+    bn = nn.BatchNorm2d(3)
+    with pytest.raises(ValueError, match=r"expected 4D input \(got 3D input\)"):
+        bn(tg.zeros(2, 3, 4))
+    with pytest.raises(RuntimeError, match="running_mean should contain 4 elements not 3"):
+        bn(tg.zeros(2, 4, 2, 2))
+    assert repr(bn) == "BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=True, " \
+                       "track_running_stats=True)"
+
+
+# --- the course's DCGAN, and WGAN-GP's gradient penalty -----------------------------------------
+
+def generator(lib, z_dim=64, hidden=64):
+    m = lib.nn
+    return m.Sequential(
+        m.ConvTranspose2d(z_dim, hidden * 4, 3, 2), m.BatchNorm2d(hidden * 4), m.ReLU(True),
+        m.ConvTranspose2d(hidden * 4, hidden * 2, 4, 1), m.BatchNorm2d(hidden * 2), m.ReLU(True),
+        m.ConvTranspose2d(hidden * 2, hidden, 3, 2), m.BatchNorm2d(hidden), m.ReLU(True),
+        m.ConvTranspose2d(hidden, 1, 4, 2), m.Tanh())
+
+
+def discriminator(lib, hidden=16, **bn):
+    m = lib.nn
+    return m.Sequential(
+        m.Conv2d(1, hidden, 4, 2), m.BatchNorm2d(hidden, **bn), m.LeakyReLU(0.2),
+        m.Conv2d(hidden, hidden * 2, 4, 2), m.BatchNorm2d(hidden * 2, **bn), m.LeakyReLU(0.2),
+        m.Conv2d(hidden * 2, 1, 4, 2))
+
+
+def test_the_course_dcgan_shapes(device):
+    tg.manual_seed(0)
+    gen, disc = generator(tg).to(device), discriminator(tg).to(device)
+    fake = gen(tg.randn(5, 64, device=device).view(5, 64, 1, 1))
+    assert fake.shape == (5, 1, 28, 28) and fake.dtype == tg.float32
+    score = disc(fake)
+    assert score.shape == (5, 1, 1, 1)
+    score.mean().backward()
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in gen.parameters())
+    assert [tuple(t.shape) for t in discriminator(torch).state_dict().values()] == [
+        t.shape for t in disc.state_dict().values()]
+
+
+def test_the_course_dcgan_matches_pytorch_in_float32(device):
+    tg.manual_seed(1)
+    gen = generator(tg, hidden=8).to(device)
+    reference = copy_into_torch(gen, generator(torch, hidden=8))
+    z = np.random.default_rng(0).standard_normal((4, 64, 1, 1)).astype(np.float32)
+    fake, expected = gen(to_tensor(z, device, False)), reference(torch.tensor(z))
+    np.testing.assert_allclose(host(fake), expected.detach().numpy(), rtol=1e-4, atol=2e-5)
+    fake.sum().backward(), expected.sum().backward()
+    # (a bias before BatchNorm has gradient 0: float32 noise, so the scale is the model's)
+    scale = max(np.abs(q.grad.numpy()).max() for q in reference.parameters())
+    for (name, p), q in zip(gen.named_parameters(), reference.parameters()):
+        np.testing.assert_allclose(host(p.grad), q.grad.numpy(), rtol=1e-3,
+                                   atol=1e-4 * scale, err_msg=name)
+
+
+def gradient_penalty_step(lib, crit, real, fake, epsilon):
+    """The course's WGAN-GP critic loss: -E[D(real)] + E[D(fake)] + 10·E[(‖∇D(mixed)‖ - 1)²]."""
+    mixed_images = real * epsilon + fake * (1 - epsilon)
+    mixed_scores = crit(mixed_images)
+    gradient = lib.autograd.grad(inputs=mixed_images, outputs=mixed_scores,
+                                 grad_outputs=lib.ones_like(mixed_scores),
+                                 create_graph=True, retain_graph=True)[0]
+    gradient = gradient.view(len(gradient), -1)
+    penalty = ((gradient.norm(2, dim=1) - 1) ** 2).mean()
+    loss = -crit(real).mean() + crit(fake).mean() + 10 * penalty
+    loss.backward()
+    return [loss, penalty, gradient] + [p.grad for p in crit.parameters()]
+
+
+def test_a_gradient_penalty_through_batch_norm_matches_pytorch(device):
+    tg.manual_seed(2)
+    crit = discriminator(tg, hidden=4, fused=False).to(device, tg.float64)
+    reference = copy_into_torch(crit, discriminator(torch, hidden=4).double())
+    rng = np.random.default_rng(4)
+    real, fake = rng.standard_normal((3, 1, 28, 28)), rng.standard_normal((3, 1, 28, 28))
+    epsilon = rng.uniform(size=(3, 1, 1, 1))
+    ours = gradient_penalty_step(tg, crit, *[to_tensor(a, device) for a in (real, fake)],
+                                 to_tensor(epsilon, device))
+    theirs = gradient_penalty_step(torch, reference, torch.tensor(real), torch.tensor(fake),
+                                   torch.tensor(epsilon, requires_grad=True))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(host(a), b.detach().numpy(), rtol=1e-9, atol=1e-11)
+    for key, value in reference.state_dict().items():
+        np.testing.assert_allclose(host(crit.state_dict()[key]), value.numpy(), rtol=1e-12,
+                                   err_msg=key)
+
+
+def test_a_gradient_penalty_through_the_fused_batch_norm_says_why_it_cannot(device):
+    crit = discriminator(tg, hidden=2).to(device, tg.float64)
+    x = tg.randn(2, 1, 28, 28, device=device, dtype=tg.float64, requires_grad=True)
+    (g,) = tg.autograd.grad(crit(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="cannot be differentiated a second time"):
+        g.pow(2).sum().backward()

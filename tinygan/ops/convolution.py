@@ -1,0 +1,161 @@
+"""2-D convolutions as matrix products: conv2d, its transpose, and the correlation that gives
+their weight gradient. Each one's backward is made of the other two, so a convolution can be
+differentiated twice (a gradient penalty through a convolutional critic).
+
+    conv2d          y[n,o,p,q] = Σ_{c,i,j} w[o,c,i,j] · x̃[n, c, p·s + i·d, q·s + j·d]  (+ b[o])
+    transpose       the same sum run backwards: g[n,o,p,q]·w[o,c,i,j] is added into
+                    ỹ[n, c, p·s + i·d, q·s + j·d], then ỹ's padding is cropped  (+ b[c])
+    correlate       dw[a,b,i,j] = Σ_{n,p,q} g[n,a,p,q] · x̃[n, b, p·s + i·d, q·s + j·d]
+
+x̃ is x with ``padding`` zeros around it, s the stride, d the dilation, (i, j) a kernel tap
+and (p, q) an output position (each a pair: height, width).
+
+How a convolution becomes one matrix product (im2col, with no as_strided): for each kernel
+tap (i, j), the strided slice x̃[:, :, i·d :: s, j·d :: s] holds what that tap meets at every
+output position; the kH·kW slices stacked are the *columns*, (N, C·kH·kW, Ho·Wo). Then
+
+    conv2d     y  = w as (O, C·kH·kW) @ columns                      (a batched product)
+    correlate  dw = g as (N, O, Ho·Wo) ⊗ columns, summed over n and positions (tensordot)
+    transpose  columns = wᵀ as (C·kH·kW, O) @ g as (N, O, Ho·Wo); each tap's slice of the
+               columns is added into its strided slice of a zero canvas (col2im)
+
+Memory: the columns, N·C·kH·kW·Ho·Wo elements (kH·kW times the input at stride 1), plus the
+padded input (or the canvas). Nothing is kept from forward but its inputs: the weight
+gradient builds its columns again.
+
+The backwards, as ops (ᵀ: the weight read as the transpose's):
+
+    conv2d(x, w)      dx = transpose(g, w)        dw = correlate(x, g)     db = Σ g
+    transpose(g, w)   dg = conv2d(gy, w)          dw = correlate(gy, g)    db = Σ gy
+    correlate(x, g)   dx = transpose(g, u)        dg = conv2d(x, u)        (u: dw's gradient)
+
+Padding is given per side here, ``((top, bottom), (left, right))``, and sizes explicitly,
+so that each backward can name exactly the region its forward touched (PyTorch's
+output_padding, and the rows a stride leaves unread, are then only sizes).
+"""
+from __future__ import annotations
+
+from ..backend import array_module
+from ..core.function import Function
+from ..core.ops import sum_
+
+
+def output_size(size, kernel, stride, padding, dilation):
+    """conv2d's output (Ho, Wo): the number of whole windows along each dim."""
+    return tuple((n + before + after - d * (k - 1) - 1) // s + 1
+                 for n, k, s, (before, after), d in zip(size, kernel, stride, padding, dilation))
+
+
+def _tap(i, j, stride, dilation, size):
+    """The index of what kernel tap (i, j) meets at each of the (Ho, Wo) output positions."""
+    (sh, sw), (dh, dw), (ho, wo) = stride, dilation, size
+    return (slice(None), slice(None), slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+            slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+
+
+def _columns(x, kernel, stride, padding, dilation, size):
+    """im2col: x̃'s values that each kernel tap meets at each output position of ``size``,
+    as (N, C·kH·kW, Ho·Wo)."""
+    xp = array_module(x)
+    if any(p for side in padding for p in side):
+        x = xp.pad(x, ((0, 0), (0, 0)) + tuple(padding))
+    (kh, kw), (n, c) = kernel, x.shape[:2]
+    taps = [x[_tap(i, j, stride, dilation, size)] for i in range(kh) for j in range(kw)]
+    return xp.stack(taps, axis=2).reshape(n, c * kh * kw, size[0] * size[1])
+
+
+class Convolve(Function):
+    """conv2d: x (N, C, H, W), w (O, C, kH, kW), b (O,) or None -> (N, O, Ho, Wo); ``size``
+    (Ho, Wo) may be given smaller than the whole windows (a backward's use)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)),
+                dilation=(1, 1), size=None):
+        kernel = weight.shape[2:]
+        size = size or output_size(x.shape[2:], kernel, stride, padding, dilation)
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = stride, padding, dilation
+        columns = _columns(x, kernel, stride, padding, dilation, size)
+        y = (weight.reshape(weight.shape[0], -1) @ columns).reshape(
+            (x.shape[0], weight.shape[0]) + tuple(size))
+        if bias is not None:
+            y += bias.reshape(1, -1, 1, 1)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        stride, padding, dilation = ctx.geometry
+        need_x, need_w, need_b = ctx.needs_input_grad
+        return (transpose(grad, weight, None, stride=stride, padding=padding,
+                          dilation=dilation, size=x.shape[2:]) if need_x else None,
+                correlate(x, grad, stride=stride, padding=padding, dilation=dilation,
+                          kernel=weight.shape[2:]) if need_w else None,
+                sum_(grad, axes=(0, 2, 3)) if need_b else None)   # d/db Σ = 1 per position
+
+
+class ConvolveTransposed(Function):
+    """conv_transpose2d: g (N, O, Ho, Wo), w (O, C, kH, kW), b (C,) or None -> (N, C, H, W),
+    the rows and columns of the canvas ỹ from (top, left) = ``padding``'s first sides on."""
+
+    @staticmethod
+    def forward(ctx, g, weight, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)),
+                dilation=(1, 1), size=(1, 1)):
+        xp = array_module(g)
+        (n, o), positions, (c, kh, kw) = g.shape[:2], g.shape[2:], weight.shape[1:]
+        (top, _), (left, _) = padding
+        # the canvas: every tap's reach, and the output's rows and columns (output_padding)
+        canvas = tuple(max(s * (p - 1) + d * (k - 1) + 1, start + m) for s, p, d, k, start, m
+                       in zip(stride, positions, dilation, (kh, kw), (top, left), size))
+        ctx.save_for_backward(g, weight)
+        ctx.geometry = stride, ((top, canvas[0] - top - size[0]),
+                                (left, canvas[1] - left - size[1])), dilation
+        columns = (weight.reshape(o, -1).T @ g.reshape(n, o, -1)).reshape(
+            (n, c, kh, kw) + tuple(positions))
+        y = xp.zeros((n, c) + canvas, dtype=columns.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                y[_tap(i, j, stride, dilation, positions)] += columns[:, :, i, j]
+        if canvas != (top + size[0], left + size[1]) or top or left:
+            y = xp.ascontiguousarray(y[:, :, top:top + size[0], left:left + size[1]])
+        if bias is not None:
+            y += bias.reshape(1, -1, 1, 1)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        g, weight = ctx.saved_tensors
+        stride, padding, dilation = ctx.geometry        # the canvas, as padding around grad
+        need_g, need_w, need_b = ctx.needs_input_grad
+        return (convolve(grad, weight, None, stride=stride, padding=padding,
+                         dilation=dilation, size=g.shape[2:]) if need_g else None,
+                correlate(grad, g, stride=stride, padding=padding, dilation=dilation,
+                          kernel=weight.shape[2:]) if need_w else None,
+                sum_(grad, axes=(0, 2, 3)) if need_b else None)
+
+
+class Correlate(Function):
+    """The weight gradient of both: x (N, B, H, W) and g (N, A, Ho, Wo) -> (A, B, kH, kW)."""
+
+    @staticmethod
+    def forward(ctx, x, g, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1),
+                kernel=(1, 1)):
+        ctx.save_for_backward(x, g)
+        ctx.geometry = stride, padding, dilation
+        columns = _columns(x, kernel, stride, padding, dilation, g.shape[2:])
+        xp, (a, b) = array_module(x), (g.shape[1], x.shape[1])
+        dw = xp.tensordot(g.reshape(g.shape[0], a, -1), columns, axes=([0, 2], [0, 2]))
+        return dw.reshape((a, b) + tuple(kernel))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, g = ctx.saved_tensors
+        stride, padding, dilation = ctx.geometry
+        need_x, need_g = ctx.needs_input_grad
+        return (transpose(g, grad, None, stride=stride, padding=padding, dilation=dilation,
+                          size=x.shape[2:]) if need_x else None,
+                convolve(x, grad, None, stride=stride, padding=padding, dilation=dilation,
+                         size=g.shape[2:]) if need_g else None)
+
+
+convolve, transpose, correlate = Convolve.apply, ConvolveTransposed.apply, Correlate.apply
