@@ -80,10 +80,8 @@ def enable_grad():
 
 
 class Variable:
-    """What the graph needs of a tensor: ``_data`` (the array), ``_grad_fn`` (the node
-    that made it, or None), ``_requires_grad``, ``_versions`` (its memory's count of
-    in-place changes), ``_view`` (how it views another tensor, or None) and ``_wrap(array)``
-    (a new tensor of its class). The Tensor (tensor.py) is one; this module needs no more."""
+    """What the graph needs of a tensor (tensor.py's Tensor is one): ``_data``, ``_grad_fn``,
+    ``_requires_grad``, ``_versions``, ``_view`` and ``_wrap(array)``."""
 
     __slots__ = ()
 
@@ -241,8 +239,8 @@ class Function:
                 "the in-place change (e.g. after optimizer.step()).")
 
     def free(self):
-        """Drop the saved values after a backward. The edges stay: a node that saved
-        nothing can be walked again, as in PyTorch (``y = x + 1`` used twice)."""
+        """Drop the saved values; the edges stay (a node that saved nothing can be walked
+        again, as in PyTorch: ``y = x + 1`` used twice)."""
         for _, value in self.saved:
             if value is not None:
                 self.released = True

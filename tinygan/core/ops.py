@@ -92,7 +92,7 @@ class Neg(Function):
 class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
-        out = _integer_power(a, b) if _is_integer(a) and _is_integer(b) else a ** b
+        out = a ** b                                        # (integers: ops/arithmetic.py)
         ctx.save_for_backward(a, b, out if ctx.needs_input_grad[1] else None)
         return out
 
@@ -118,26 +118,6 @@ class Pow(Function):
                 grad_b = where((a._data == 0) & (b._data >= 0), zero,
                                mul(mul(grad, out), log(a)))
         return grad_a, grad_b
-
-
-def _is_integer(v):
-    return v.dtype.kind in "iu" if hasattr(v, "dtype") else isinstance(v, numbers.Integral)
-
-
-def _integer_power(a, b):
-    """a ** b on integers, as PyTorch: a negative exponent gives 1 for a = 1, ±1 for
-    a = -1 and 0 otherwise (the integer part of 1/a^|b|); NumPy refuses it instead."""
-    if isinstance(b, numbers.Integral):   # a number exponent: PyTorch refuses b < 0 here
-        if b < 0:
-            raise RuntimeError("Integers to negative integer powers are not allowed.")
-        return a ** b
-    xp = array_module(a if hasattr(a, "dtype") else b)
-    if not hasattr(a, "dtype"):
-        a = xp.asarray(a, dtype=b.dtype)
-    negative = b < 0
-    out = a ** xp.where(negative, 0, b)
-    inverse = xp.where(a == 1, 1, xp.where(a == -1, 1 - 2 * (b % 2), 0))
-    return xp.where(negative, inverse.astype(out.dtype), out)
 
 
 # --- elementwise functions ---------------------------------------------------------------

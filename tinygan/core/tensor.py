@@ -52,14 +52,8 @@ class Tensor(Variable):
         t._versions, t._view = [0, 0], None
         return t
 
-    @property
-    def grad(self):
-        """d(loss)/d(this tensor) after backward (a leaf's), else None."""
-        return self._grad
-
-    @grad.setter
-    def grad(self, value):
-        self._grad = value
+    grad = property(lambda self: self._grad, lambda self, value: setattr(self, "_grad", value),
+                    doc="d(loss)/d(this leaf) after backward, else None (the layer checks it).")
 
     @property
     def shape(self):
@@ -194,10 +188,8 @@ class Tensor(Variable):
 
 
 class ViewOf(collections.namedtuple("ViewOf", "base steps versions_seen made_in_no_grad")):
-    """What a view remembers: its base, the view ops that made it from the base, the
-    memory's counts of changes (see Tensor._versions) when its history was made (a
-    tuple), and whether it was made under no_grad (PyTorch then refuses to remake
-    that history)."""
+    """What a view remembers: its base, the view ops that made it from the base, the memory's
+    counts of changes when its history was made, and whether it was made under no_grad."""
 
     __slots__ = ()
 

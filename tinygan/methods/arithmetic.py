@@ -7,7 +7,7 @@ from .. import backend
 from ..core.ops import Add, Div, Mul, Neg, Pow, Sub
 from ..core.tensor import Tensor
 from ..dtypes import get_default_dtype, result_type
-from ..ops.arithmetic import Reciprocal, Remainder
+from ..ops.arithmetic import IntegerPower, Reciprocal, Remainder
 from ..ops.elementwise import Maximum, Minimum
 from .args import _cast, _check_broadcast, _new, _number, _operand, _tensor_operand
 
@@ -100,6 +100,8 @@ def _binary(function, a, b, **kwargs):
     a, b = _operand(a), _operand(b)
     _check_broadcast(a, b)
     dtype = result_type(a, b)
+    if function is Pow and dtype.kind in "iu":   # PyTorch's integer powers, negative ones too
+        function = IntegerPower
     return function.apply(_cast(a, dtype), _cast(b, dtype), **kwargs)
 
 

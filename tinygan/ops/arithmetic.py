@@ -1,7 +1,9 @@
 """1/x and a mod b: the arithmetic beyond the core's + - * / **."""
 from __future__ import annotations
 
-from ..backend import errstate
+import numbers
+
+from ..backend import array_module, errstate
 from ..core.function import Function
 from ..core.ops import mul, neg
 
@@ -36,3 +38,23 @@ class Remainder(Function):
         # d/da = 1, d/db = -⌊a/b⌋ (a step function of a and b: a constant in the graph)
         need_a, need_b = ctx.needs_input_grad
         return (grad if need_a else None), (mul(grad, ctx.saved_tensors[0]) if need_b else None)
+
+
+class IntegerPower(Function):
+    """a ** b on integers, as PyTorch: a negative exponent gives 1 for a = 1, ±1 for
+    a = -1 and 0 otherwise (the integer part of 1/a^|b|); NumPy refuses it instead. No
+    gradient: integers never require one."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if isinstance(b, numbers.Integral):   # a number exponent: PyTorch refuses b < 0 here
+            if b < 0:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+            return a ** b
+        xp = array_module(a if hasattr(a, "dtype") else b)
+        if not hasattr(a, "dtype"):
+            a = xp.asarray(a, dtype=b.dtype)
+        negative = b < 0
+        out = a ** xp.where(negative, 0, b)
+        inverse = xp.where(a == 1, 1, xp.where(a == -1, 1 - 2 * (b % 2), 0))
+        return xp.where(negative, inverse.astype(out.dtype), out)
