@@ -7,9 +7,8 @@ kept with PyTorch's defaults for programs that set or read them; results on "cud
 not depend on them.
 
 >>> import tinygan as tg
->>> tg.backends.cudnn.benchmark = True
->>> tg.backends.cudnn.is_available()
-False
+>>> tg.backends.cudnn.benchmark, tg.backends.cudnn.is_available()
+(False, False)
 """
 
 benchmark = False       # PyTorch: try the convolution algorithms, keep the fastest per shape
