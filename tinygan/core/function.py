@@ -250,9 +250,12 @@ class Function:
 
     def gradients(self, grad, create_graph):
         """The gradients of this node's inputs, given the gradient of its output."""
-        if getattr(self.backward, "once_differentiable", False):
-            return _array_backward(self, grad, create_graph)
-        grads = self.backward(self, grad)
+        backward = self.backward
+        if getattr(backward, "once_differentiable", False):
+            if not create_graph or not hasattr(self, "backward_on_graph"):
+                return _array_backward(self, grad, create_graph)
+            backward = self.backward_on_graph       # its twin made of ops, for create_graph
+        grads = backward(self, grad)
         return grads if isinstance(grads, tuple) else (grads,)
 
     def name(self):

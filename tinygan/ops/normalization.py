@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..backend import array_module
 from ..core.function import Function, once_differentiable
+from ..core.ops import Sqrt, add, div, mean, mul, reshape, sub, sum_
 
 
 def _per_channel_dot(a, b):
@@ -44,6 +45,7 @@ class BatchNormalize(Function):
         # then the same error in both (backward reads x̂, which the write would make stale)
         ctx.save_for_backward(x_hat, inv_std, weight, x)
         ctx.axes, ctx.shape, ctx.batch_stats = axes, shape, stats is not None
+        ctx.eps, ctx.running_mean = eps, running_mean
         out = x_hat * weight.reshape(shape) if weight is not None else x_hat.copy()
         if bias is not None:
             out += bias.reshape(shape)
@@ -70,3 +72,29 @@ class BatchNormalize(Function):
             else:
                 grad_x = grad * scale.reshape(shape)        # running stats are constants
         return grad_x, (sum_gx if need_w else None), (sum_g if need_b else None)
+
+    @staticmethod
+    def backward_on_graph(ctx, grad):
+        """The same gradients as ops on the graph, for ``create_graph`` (a gradient penalty
+        through BatchNorm): x̂ is computed again from x, so that its dependence on x is
+        differentiated too."""
+        _, inv_std, weight, x = ctx.saved_tensors
+        axes, shape = ctx.axes, tuple(ctx.shape)
+        if ctx.batch_stats:                                 # x̂ = (x - μ)/√(σ² + eps), μ and σ² of x
+            centred = sub(x, mean(x, axes=axes, keepdim=True))
+            variance = mean(mul(centred, centred), axes=axes, keepdim=True)
+            inv_std = div(1.0, Sqrt.apply(add(variance, ctx.eps)))
+        else:                                               # the running stats: constants
+            inv_std = reshape(inv_std, shape=shape)
+            centred = sub(x, grad._wrap(ctx.running_mean.reshape(shape)))
+        x_hat = mul(centred, inv_std)
+        grad_w = sum_(mul(grad, x_hat), axes=axes)          # dγ = Σ g·x̂, dβ = Σ g
+        grad_b = sum_(grad, axes=axes)
+        scale = inv_std if weight is None else mul(reshape(weight, shape=shape), inv_std)
+        grad_x = grad
+        if ctx.batch_stats:                                 # dx = γ/σ·(g - mean(g) - x̂·mean(g·x̂))
+            grad_x = sub(sub(grad, mean(grad, axes=axes, keepdim=True)),
+                         mul(x_hat, mean(mul(grad, x_hat), axes=axes, keepdim=True)))
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        return ((mul(grad_x, scale) if need_x else None), (grad_w if need_w else None),
+                (grad_b if need_b else None))
