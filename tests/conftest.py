@@ -82,3 +82,21 @@ def fake_mnist(tmp_path, monkeypatch):
     folder = tmp_path / "data"
     monkeypatch.setitem(data.SHA256, "mnist", write_fake_mnist(folder, n=64))
     return folder
+
+
+def _libraries():
+    import tinygan
+    yield pytest.param(tinygan, id="tinygan")
+    try:
+        import torch
+        yield pytest.param(torch, id="torch")
+    except ImportError:
+        yield pytest.param(None, id="torch", marks=pytest.mark.skip("torch is not installed"))
+
+
+@pytest.fixture(params=list(_libraries()))
+def torch(request):
+    """tinygan, then PyTorch where it is installed: a test written with PyTorch's names
+    (the course's code) runs on both, seeded alike."""
+    request.param.manual_seed(0)
+    return request.param

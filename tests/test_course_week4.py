@@ -2,26 +2,10 @@
 pieces that need no convolution, written as the notebooks' solutions write them with the
 library's names only, and the notebooks' unit checks restated in our own words. Each runs on
 tinygan and, where torch is installed, on PyTorch."""
-import importlib
 import math
 
 import pytest
 
-import tinygan
-
-
-def libraries():
-    yield pytest.param(tinygan, id="tinygan")
-    try:
-        yield pytest.param(importlib.import_module("torch"), id="torch")
-    except ImportError:
-        yield pytest.param(None, id="torch", marks=pytest.mark.skip("torch is not installed"))
-
-
-@pytest.fixture(params=list(libraries()))
-def torch(request):
-    request.param.manual_seed(0)
-    return request.param
 
 
 # --- conditional generation (4A) -------------------------------------------------------------
