@@ -473,7 +473,8 @@ def train(args, given, lock):
     print(f"training on {device} ({args.backend}): {len(loader.images)} images, "
           f"{len(loader)} steps per epoch, {epochs_left} epoch(s)")
     try:
-        with StopOnCtrlC() as stopper:
+        # Overflow on the way to divergence is for the rules to report, in one line.
+        with StopOnCtrlC() as stopper, np.errstate(over="ignore", invalid="ignore"):
             try:
                 run.fit(loader, epochs_left, callbacks=[reporter, stopper], skip_batches=skip)
             except KeyboardInterrupt:

@@ -198,7 +198,8 @@ def train(args, given, lock):
     record, bar = None, None
     # Ctrl-C stops at once (the checkpoint of the last finished epoch stays); a press after
     # that one is ignored, so the stop ends with its one line, never a traceback.
-    with CtrlC():
+    # Overflow on the way to divergence is for the NaN checks to report, in one line.
+    with CtrlC(), np.errstate(over="ignore", invalid="ignore"):
         try:
             for _ in range(epochs_left):
                 bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="step",

@@ -2,6 +2,8 @@
 out of range, or D saturated for many steps, stops mnist_gan.py with one line and exit code 1,
 the last checkpoint kept and resumable; --no-divergence-check trains on; a normal run never
 trips it. mnist_vae.py's divergence ends in the same one-line message, not a traceback."""
+import warnings
+
 import pytest
 
 import tinygan as tg
@@ -19,8 +21,12 @@ BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
 
 
 def run(main, args, data_dir, out, device="cpu"):
-    return main([*args, "--backend", BACKENDS[device], "--data-dir", str(data_dir),
-                 "--out", str(out)])
+    """``main``'s exit code; NumPy's overflow warnings on the way to divergence would be
+    lines before the one line: here they are errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        return main([*args, "--backend", BACKENDS[device], "--data-dir", str(data_dir),
+                     "--out", str(out)])
 
 
 def last_error_line(capsys):
