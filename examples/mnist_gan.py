@@ -12,6 +12,8 @@ PyTorch's names). --resume continues that run from its checkpoint up to --epochs
 --tensorboard DIR also writes the losses, D(x), D(G(z)) and the grid as TensorBoard events.
 --eval-every K scores --eval-samples images every K epochs and after the last (FID, inception
 score, digits covered: tinygan.utils.evaluate) into metrics.jsonl, TensorBoard and the curve.
+A run whose losses or weights leave their range, or whose D stays saturated, stops with one
+line and exit code 1, keeping the last checkpoint (--no-divergence-check trains on).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from tinygan.utils.files import (FolderBusy, FolderLock, append_text, atomic_wri
                                  explain_os_error, remove_stale_temp_files)
 from tinygan.utils.metrics import TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
-from tinygan.utils.training import Callback, TrainingRun
+from tinygan.utils.training import Callback, DivergenceCheck, TrainingRun
 from tinygan.utils.weights import gan_specs, save_weights
 
 GRID_COLUMNS = 8  # samples per grid row; 8 rows, or one row per class when conditional
@@ -132,6 +134,10 @@ def build_parser():
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N images (None: all)")
     p.add_argument("--dry-run", action="store_true", help="a few steps, no files written")
+    p.add_argument("--no-divergence-check", action="store_true",
+                   help="train on when a loss or weight is far out of range or D stays "
+                        "saturated (tinygan.utils.training.DivergenceCheck); a NaN or inf "
+                        "loss still stops the run; a resumed run takes it too")
     p.add_argument("--tensorboard", default=None, metavar="DIR",
                    help="also log to TensorBoard event files in DIR (needs tensorboardX)")
     p.add_argument("--eval-every", type=int, default=0, metavar="K",
@@ -410,7 +416,8 @@ def train(args, given, lock):
                          d_steps_per_g=args.d_steps, d_outputs=d_outputs, seed=args.seed,
                          conditional=args.conditional, label_smoothing=args.label_smoothing,
                          mismatched_reals=args.conditional and args.mismatched_reals)
-    run = TrainingRun(trainer, log_every=min(args.log_every, 2) if args.dry_run else args.log_every)
+    run = TrainingRun(trainer, log_every=min(args.log_every, 2) if args.dry_run else args.log_every,
+                      divergence=None if args.no_divergence_check else DivergenceCheck())
 
     skip, evals = 0, []
     if checkpoint is not None:
@@ -466,7 +473,8 @@ def train(args, given, lock):
     print(f"training on {device} ({args.backend}): {len(loader.images)} images, "
           f"{len(loader)} steps per epoch, {epochs_left} epoch(s)")
     try:
-        with StopOnCtrlC() as stopper:
+        # Overflow on the way to divergence is for the rules to report, in one line.
+        with StopOnCtrlC() as stopper, np.errstate(over="ignore", invalid="ignore"):
             try:
                 run.fit(loader, epochs_left, callbacks=[reporter, stopper], skip_batches=skip)
             except KeyboardInterrupt:

@@ -198,14 +198,16 @@ def train(args, given, lock):
     record, bar = None, None
     # Ctrl-C stops at once (the checkpoint of the last finished epoch stays); a press after
     # that one is ignored, so the stop ends with its one line, never a traceback.
-    with CtrlC():
+    # Overflow on the way to divergence is for the NaN checks to report, in one line.
+    with CtrlC(), np.errstate(over="ignore", invalid="ignore"):
         try:
             for _ in range(epochs_left):
                 bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="step",
                            dynamic_ncols=True)
                 for x, _ in bar:
                     reconstruction, mean, logvar = model(x, generator=noise_rng)
-                    loss, recon, kl = vae_loss(reconstruction, x, mean, logvar)
+                    loss, recon, kl = checked_loss(reconstruction, x, mean, logvar,
+                                                   step + 1, epoch + 1)
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
@@ -257,6 +259,19 @@ def train(args, given, lock):
     if tensorboard:
         print(f"  tensorboard: tensorboard --logdir {args.tensorboard}")
     return 0
+
+
+def checked_loss(reconstruction, x, mean, logvar, step, epoch):
+    """vae_loss, or TrainingDiverged when the weights have left their range: the decoder's
+    NaN output then fails BCE's range check, which is the run diverging, not a bug."""
+    try:
+        return vae_loss(reconstruction, x, mean, logvar)
+    except ValueError:
+        if np.isfinite(reconstruction.detach().numpy()).all():
+            raise
+        raise TrainingDiverged(f"training diverged at step {step} (epoch {epoch}): the "
+                               "decoder's output is NaN (its weights left their range); the "
+                               "last checkpoint is unchanged. Try a smaller --lr.") from None
 
 
 def log(record, out, save, tensorboard, bar):

@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 import time
 
-from .metrics import DeviceMetrics
+from .. import backend
+from ..tensor import no_grad
+from .metrics import DeviceMetrics, TrainingDiverged
 
 # What each training step records (kept on the device until a log interval).
 METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
@@ -34,6 +36,74 @@ def speed_text(steps, seconds):
         return f"{steps} step(s) in no measurable time"
     rate = steps / seconds
     return f"{rate:.1f} steps/s" if rate >= 1 else f"{seconds / steps:.1f} s/step"
+
+
+class DivergenceCheck:
+    """The rule that stops a run gone far out of range while every number is still finite
+    (an exact NaN or inf is caught earlier, by DeviceMetrics).
+
+    Checked once per log interval, on the record the log copies to the host anyway and on
+    the largest weight, reduced on the device (one small copy per interval, none per step).
+    The run has diverged when:
+
+    - a loss's interval mean is above ``max_loss`` in size (1e3; minimax losses go
+      negative). A BCE of L means D's logit is about L the wrong way; working runs stay
+      below about 10, diverged ones (--lr 10 to 1e6) reach 1e11 to 1e30 within 25 steps.
+      BCELoss on probabilities (--arch vanilla) is capped at 100 by its clamp: there the
+      two tests below catch it.
+    - a weight is above ``max_weight`` in size (1e4). Adam moves a weight by about lr per
+      step, so at the presets' lr (2e-3 at most) reaching it takes millions of steps;
+      working runs keep weights near 1, and --lr 1e6 puts them at 1e6 to 1e7 in 25 steps.
+    - D is saturated, its mean D(x) and D(G(z)) each within ``saturation`` (1e-3) of 0 or
+      1, for ``patience`` (500) steps running: D's sigmoid is flat there, the gradients
+      vanish and the run does not recover. A working D stays between 0.2 and 0.8. (The
+      count starts again in a resumed run.)
+
+    ``losses`` names the record's losses; ``outputs`` D's means (none: no saturation test).
+    """
+
+    def __init__(self, losses=("d_loss", "g_loss"), outputs=("d_real", "d_fake"),
+                 max_loss=1e3, max_weight=1e4, saturation=1e-3, patience=500):
+        self.losses, self.outputs = tuple(losses), tuple(outputs)
+        self.max_loss, self.max_weight = max_loss, max_weight
+        self.saturation, self.patience = saturation, patience
+        self.saturated_since = None      # the first step of the saturated stretch in progress
+
+    def check(self, record, modules, first_step):
+        """Raise TrainingDiverged saying what was seen; ``record`` covers the steps
+        ``first_step`` to ``record["step"]``."""
+        seen = [f"{name} {record[name]:.4g}" for name in self.losses
+                if abs(record[name]) > self.max_loss]
+        weight = largest_weight(modules)
+        if weight > self.max_weight:
+            seen.append(f"a weight of size {weight:.3g} (more than {self.max_weight:g})")
+        if self.outputs and all(min(record[k], 1 - record[k]) < self.saturation
+                                for k in self.outputs):
+            if self.saturated_since is None:
+                self.saturated_since = first_step
+            steps = record["step"] - self.saturated_since + 1
+            if steps >= self.patience:
+                seen.append(f"D saturated for {steps} steps ("
+                            + ", ".join(f"mean {k} {record[k]:.4g}" for k in self.outputs)
+                            + ")")
+        else:
+            self.saturated_since = None
+        if seen:
+            raise TrainingDiverged(
+                f"training diverged by step {record['step']} (epoch {record['epoch']}): "
+                f"{'; '.join(seen)}. The last checkpoint is unchanged; try a smaller --lr, "
+                "or continue anyway with --no-divergence-check")
+
+
+@no_grad()
+def largest_weight(modules):
+    """The largest |value| among the modules' parameters, reduced on the device: one copy."""
+    arrays = [p._data for m in modules for p in m.parameters()]
+    if not arrays:
+        return 0.0
+    xp = backend.xp_for(backend.device_of(arrays[0]))
+    peaks = xp.stack([xp.abs(a).max() for a in arrays])
+    return float(backend.to_numpy(peaks.max()))
 
 
 class Callback:
@@ -60,12 +130,14 @@ class TrainingRun:
 
     Each step's d_loss, g_loss, mean D(x) and mean D(G(z)) stay on the device; once per
     ``log_every`` steps (and at the end of each epoch) they are copied to the host at once,
-    checked (a NaN or inf raises :class:`~tinygan.utils.metrics.TrainingDiverged`) and
-    averaged into one record of ``history``. So a step makes no device-to-host copy.
+    checked (a NaN or inf raises :class:`~tinygan.utils.metrics.TrainingDiverged`, and so
+    does ``divergence``, a :class:`DivergenceCheck`, when given) and averaged into one
+    record of ``history``. So a step makes no device-to-host copy.
     """
 
-    def __init__(self, trainer, log_every=50):
+    def __init__(self, trainer, log_every=50, divergence=None):
         self.trainer = trainer
+        self.divergence = divergence     # a DivergenceCheck, or None (only NaN/inf stop)
         self.metrics = DeviceMetrics(METRICS, log_every, trainer.device)
         self.history = []                # one record per logged interval
         self.in_step = False             # True while a step and its bookkeeping run
@@ -85,7 +157,11 @@ class TrainingRun:
 
     def flush_metrics(self):
         """Log the buffered steps as one record (None if none); raises TrainingDiverged."""
+        steps = self.metrics._filled
         record = self.metrics.flush(self.trainer.step, self.trainer.epoch + 1)
+        if record is not None and self.divergence is not None:
+            self.divergence.check(record, (self.trainer.generator, self.trainer.discriminator),
+                                  first_step=record["step"] - steps + 1)
         if record is not None:
             self.history.append(record)
         return record
