@@ -32,6 +32,10 @@ class DeviceMetrics:
         self._rows = backend.xp_for(device).zeros((every, len(self.names)), np.float32)
         self._filled = 0
 
+    def __len__(self):
+        """How many steps are buffered (flush empties it)."""
+        return self._filled
+
     def add(self, *values):
         """One step's scalars (0-d Tensors on the device), in ``names`` order.
 

@@ -157,7 +157,7 @@ class TrainingRun:
 
     def flush_metrics(self):
         """Log the buffered steps as one record (None if none); raises TrainingDiverged."""
-        steps = self.metrics._filled
+        steps = len(self.metrics)
         record = self.metrics.flush(self.trainer.step, self.trainer.epoch + 1)
         if record is not None and self.divergence is not None:
             self.divergence.check(record, (self.trainer.generator, self.trainer.discriminator),
