@@ -32,12 +32,13 @@ from tinygan.gan import ARCHITECTURES, GANTrainer, build_models, get_noise
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
 from tinygan.utils.evaluate import evaluate, load_classifier
-from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option,
+from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option, check_new_run,
+                                run_in_own_folder,
                                 check_resume_settings, check_saved_settings, choose_device, fail,
                                 given_options, one_line, positive_float, positive_int, printable,
                                 run_script, unit_interval, use_threads)
-from tinygan.utils.files import (FolderBusy, FolderLock, append_text, atomic_write,
-                                 explain_os_error, remove_stale_temp_files)
+from tinygan.utils.files import (append_text, atomic_write, explain_os_error,
+                                 remove_stale_temp_files)
 from tinygan.utils.metrics import TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.utils.training import Callback, DivergenceCheck, TrainingRun
@@ -327,34 +328,7 @@ def save_weights_for_pytorch(out, args, trainer):
 
 def main(argv=None):
     args, given = parse_args(argv)
-    lock = FolderLock(args.out)
-    try:
-        return train(args, given, lock)
-    except OSError as exc:   # a full disk, a read-only --out: one line, the data stays safe
-        fail(explain_os_error(exc))
-    except FolderBusy as exc:
-        fail(f"--out {exc}")
-    finally:
-        lock.release()
-
-
-def check_new_run(args, out, lock):
-    """Before any file is touched: one run per --out (its lock), and a new run never
-    replaces another run's checkpoint and metrics unless --overwrite says so."""
-    if args.resume and args.overwrite:
-        fail("--resume continues the run in --out; --overwrite replaces it: choose one")
-    if args.dry_run or not out.is_dir():
-        return
-    lock.acquire()                       # FolderBusy: another run is writing there
-    held = [name for name in ("checkpoint.npz", "metrics.jsonl") if (out / name).exists()
-            and (name != "metrics.jsonl" or (out / name).stat().st_size)]
-    if args.resume or not held:
-        return
-    if not args.overwrite:
-        fail(f"--out {out} holds another run ({', '.join(held)}): continue it with --resume, "
-             "replace it with --overwrite, or choose another --out")
-    for name in ("checkpoint.npz", "generator.safetensors", "discriminator.safetensors"):
-        (out / name).unlink(missing_ok=True)   # never the old checkpoint beside new metrics
+    return run_in_own_folder(args, given, train)
 
 
 def train(args, given, lock):
@@ -364,7 +338,8 @@ def train(args, given, lock):
     checkpoint = None
     if args.eval_every < 0:     # the arguments first, before any file is touched
         fail(f"--eval-every: expected 0 (off) or a number of epochs, got {args.eval_every}")
-    check_new_run(args, out, lock)
+    check_new_run(args, out, lock, written=("checkpoint.npz", "generator.safetensors",
+                                            "discriminator.safetensors"))
     if args.resume:
         try:
             checkpoint = load_checkpoint(out / "checkpoint.npz")

@@ -22,12 +22,13 @@ from tinygan import backend, optim
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
 from tinygan.utils.weights import model_spec
-from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option,
+from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option, check_new_run,
+                                run_in_own_folder,
                                 check_resume_settings, check_saved_settings, use_threads,
                                 choose_device, fail, given_options, one_line, positive_float,
                                 positive_int, run_script)
-from tinygan.utils.files import (FolderBusy, FolderLock, append_text, atomic_write,
-                                 explain_os_error, remove_stale_temp_files)
+from tinygan.utils.files import (append_text, atomic_write, explain_os_error,
+                                 remove_stale_temp_files)
 from tinygan.utils.metrics import DeviceMetrics, TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.vae import VAE, vae_loss
@@ -84,34 +85,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args, given = parse_args(argv)
-    lock = FolderLock(args.out)
-    try:
-        return train(args, given, lock)
-    except OSError as exc:   # a full disk, a read-only --out: one line, the data stays safe
-        fail(explain_os_error(exc))
-    except FolderBusy as exc:
-        fail(f"--out {exc}")
-    finally:
-        lock.release()
-
-
-def check_new_run(args, out, lock):
-    """Before any file is touched: one run per --out (its lock), and a new run never
-    replaces another run's checkpoint and metrics unless --overwrite says so."""
-    if args.resume and args.overwrite:
-        fail("--resume continues the run in --out; --overwrite replaces it: choose one")
-    if args.dry_run or not out.is_dir():
-        return
-    lock.acquire()                       # FolderBusy: another run is writing there
-    held = [name for name in ("checkpoint.npz", "metrics.jsonl") if (out / name).exists()
-            and (name != "metrics.jsonl" or (out / name).stat().st_size)]
-    if args.resume or not held:
-        return
-    if not args.overwrite:
-        fail(f"--out {out} holds another run ({', '.join(held)}): continue it with --resume, "
-             "replace it with --overwrite, or choose another --out")
-    for name in ("checkpoint.npz", "generator.safetensors", "discriminator.safetensors"):
-        (out / name).unlink(missing_ok=True)   # never the old checkpoint beside new metrics
+    return run_in_own_folder(args, given, train)
 
 
 def train(args, given, lock):
@@ -119,7 +93,7 @@ def train(args, given, lock):
     use_threads(args)
     out = Path(args.out)
     checkpoint = None
-    check_new_run(args, out, lock)
+    check_new_run(args, out, lock, written=("checkpoint.npz",))
     if args.resume:
         try:
             checkpoint = load_checkpoint(out / "checkpoint.npz")

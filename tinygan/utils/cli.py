@@ -274,6 +274,42 @@ class CtrlC:
         raise KeyboardInterrupt
 
 
+def run_in_own_folder(args, given, train):
+    """A training program's main: ``train(args, given, lock)`` with --out's lock released at
+    the end; a full disk or a read-only --out (OSError), or another run writing in --out,
+    is one line, and the data already written stays safe."""
+    from .files import FolderBusy, FolderLock, explain_os_error
+    lock = FolderLock(args.out)
+    try:
+        return train(args, given, lock)
+    except OSError as exc:
+        fail(explain_os_error(exc))
+    except FolderBusy as exc:
+        fail(f"--out {exc}")
+    finally:
+        lock.release()
+
+
+def check_new_run(args, out, lock, written):
+    """Before any file is touched: one run per --out (its lock), and a new run never
+    replaces another run's checkpoint and metrics unless --overwrite says so; then the old
+    run's ``written`` files go first (never an old checkpoint beside new metrics)."""
+    if args.resume and args.overwrite:
+        fail("--resume continues the run in --out; --overwrite replaces it: choose one")
+    if args.dry_run or not out.is_dir():
+        return
+    lock.acquire()                       # FolderBusy: another run is writing there
+    held = [name for name in ("checkpoint.npz", "metrics.jsonl") if (out / name).exists()
+            and (name != "metrics.jsonl" or (out / name).stat().st_size)]
+    if args.resume or not held:
+        return
+    if not args.overwrite:
+        fail(f"--out {out} holds another run ({', '.join(held)}): continue it with --resume, "
+             "replace it with --overwrite, or choose another --out")
+    for name in written:
+        (out / name).unlink(missing_ok=True)
+
+
 def ignore_relative_cache_home():
     """A relative $XDG_CACHE_HOME is invalid and to be ignored (the XDG Base Directory
     spec); kept, it would make a cache folder under whatever the current folder is."""
