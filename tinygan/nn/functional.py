@@ -21,10 +21,12 @@ from ..ops.activations import LeakyRectify
 from ..ops.convolution import convolve, transpose as transpose_convolve
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..ops.normalization import BatchNormalize
+from ..ops import pooling
 from ..tensor import Tensor, no_grad
 
 __all__ = ["linear", "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "tanh",
            "softplus", "softmax", "log_softmax", "dropout", "conv2d", "conv_transpose2d",
+           "max_pool2d", "avg_pool2d",
            "batch_norm", "embedding", "one_hot",
            "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "nll_loss",
            "cross_entropy"]
@@ -315,6 +317,117 @@ def _conv_input(input, weight, bias, groups, name, transposed):
             raise RuntimeError(f"Input type ({input.dtype}) and bias type ({bias.dtype}) "
                                "should be the same")
     return x, input.ndim == 4
+
+
+# === pooling ===================================================================================
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """The maximum of each window of (N, C, H, W) or unbatched (C, H, W) input (padding -inf);
+    the gradient goes to each window's first maximum, as PyTorch's. ``return_indices`` also
+    gives each maximum's flat index into H·W (int64). The op: tinygan/ops/pooling.py."""
+    x, batched, geometry = _pool_input(input, kernel_size, stride, padding, dilation, ceil_mode,
+                                       "max_pool2d")
+    kernel, stride, padding, dilation, size = geometry
+    sides = _pool_sides(x.shape[2:], geometry)
+    choice = pooling.choices(x._data, kernel, stride, sides, dilation, size)
+    out = pooling.pick(x, choice=choice, geometry=(kernel, stride, sides, dilation, x.shape))
+    if not batched:
+        out = out.squeeze(0)
+    if not return_indices:
+        return out
+    xp = array_module(choice)     # the row and column each choice names, in x's own frame
+    rows = (xp.arange(size[0]).reshape(-1, 1) * stride[0] - padding[0]
+            + (choice // kernel[1]) * dilation[0])
+    cols = xp.arange(size[1]) * stride[1] - padding[1] + (choice % kernel[1]) * dilation[1]
+    indices = Tensor((rows * x.shape[3] + cols).astype(xp.int64))
+    return out, (indices if batched else indices.squeeze(0))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """The mean of each window of (N, C, H, W) or unbatched (C, H, W) input, zero-padded,
+    divided by PyTorch's count: the window's size within the padded input
+    (``count_include_pad``) or within the input, or ``divisor_override``. Differentiable
+    twice (tinygan/ops/pooling.py)."""
+    x, batched, geometry = _pool_input(input, kernel_size, stride, padding, 1, ceil_mode,
+                                       "avg_pool2d")
+    kernel, stride, padding, _, size = geometry
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    xp = array_module(x._data)
+    counts = []
+    for n, k, s, p, m in zip(x.shape[2:], kernel, stride, padding, size):
+        start = xp.arange(m) * s - p
+        end = xp.minimum(start + k, n + p)
+        counts.append(end - start if count_include_pad else
+                      xp.minimum(end, n) - xp.maximum(start, 0))
+    divisor = (counts[0].reshape(-1, 1) * counts[1] if divisor_override is None
+               else xp.full((1, 1), divisor_override)).astype(x.dtype)
+    out = pooling.average(x, kernel=kernel, stride=stride, divisor=divisor, size=size,
+                          padding=_pool_sides(x.shape[2:], geometry))
+    return out if batched else out.squeeze(0)
+
+
+def _pool_input(input, kernel_size, stride, padding, dilation, ceil_mode, name):
+    """PyTorch's checks of a pooling's input and sizes (in its words); the input as a batch,
+    whether it was batched, and (kernel, stride, padding, dilation, output size)."""
+    _check_tensor(input, name)
+    if input.ndim not in (3, 4):
+        raise RuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
+    kernel = _pool_pair(kernel_size, "kernel_size", name)
+    stride = kernel if stride is None or len(np.atleast_1d(stride)) == 0 else _pool_pair(
+        stride, "stride", name)
+    padding, dilation = _pool_pair(padding, "padding", name), _pool_pair(dilation, "dilation",
+                                                                          name)
+    for pair, least, message in (
+            (stride, 1, "stride should be greater than zero, but got dH: {} dW: {}"),
+            (kernel, 1, "kernel size should be greater than zero, but got kH: {} kW: {}"),
+            (padding, 0, "pad must be non-negative, but got pad: {}"),
+            (dilation, 1, "dilation should be greater than zero, but got dilationH: {} "
+                          "dilationW: {}")):
+        if 0 in stride:
+            raise RuntimeError("stride should not be zero")
+        if min(pair) < least:
+            raise RuntimeError(message.format(*pair))
+    for p, k, d in zip(padding, kernel, dilation):     # (output sizes first, then the shape)
+        if p > (d * (k - 1) + 1) // 2:
+            raise RuntimeError("pad should be at most half of effective kernel size, but got "
+                               f"pad={p}, kernel_size={k} and dilation={d}")
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise RuntimeError("pad should be smaller than or equal to half of kernel size, but got "
+                           f"padW = {padding[1]}, padH = {padding[0]}, kW = {kernel[1]}, "
+                           f"kH = {kernel[0]}")
+    size = []
+    for n, k, s, p, d in zip(input.shape[-2:], kernel, stride, padding, dilation):
+        m = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (m - 1) * s >= n + p:   # a last window that starts in the padding
+            m -= 1
+        size.append(m)
+    if min(size) < 1:
+        c, h, w = input.shape[-3:]
+        raise RuntimeError(f"Given input size: ({c}x{h}x{w}). Calculated output size: "
+                           f"({c}x{size[0]}x{size[1]}). Output size is too small")
+    x = input if input.ndim == 4 else input.unsqueeze(0)
+    return x, input.ndim == 4, (kernel, stride, padding, dilation, tuple(size))
+
+
+def _pool_pair(value, name, op):
+    """An int or a tuple of 1 or 2 ints as (height, width)."""
+    pair = tuple(value) * (2 // len(value)) if isinstance(value, (tuple, list)) and len(
+        value) in (1, 2) else (value, value)
+    if isinstance(value, (tuple, list)) and len(value) not in (1, 2) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise RuntimeError(f"{op}: {name} must either be a single int, or a tuple of two ints")
+    return tuple(int(v) for v in pair)
+
+
+def _pool_sides(side, geometry):
+    """The padding per side: ``padding`` above and to the left; below and to the right also
+    what the last window of ceil_mode reaches past it."""
+    kernel, stride, padding, dilation, size = geometry
+    return tuple((p, max(p, (m - 1) * s + d * (k - 1) + 1 - n - p))
+                 for n, k, s, p, d, m in zip(side, kernel, stride, padding, dilation, size))
 
 
 # === batch norm ================================================================================

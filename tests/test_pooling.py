@@ -1,0 +1,189 @@
+"""Pooling and the other layers DCGAN-style code uses beside convolutions (F.max_pool2d,
+F.avg_pool2d, their modules): gradients against central differences on both devices (second
+order where the op is smooth), values, indices and gradients against PyTorch, its errors
+and reprs."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinygan as tg
+import tinygan.nn.functional as F
+from tinygan import nn
+from strategies import arrays, distinct_arrays, host, to_tensor
+
+torch = pytest.importorskip("torch")
+
+
+@st.composite
+def pool_geometry(draw, dilation=True, max_side=5):
+    """(x shape, kwargs) that PyTorch accepts: kernel, stride, padding (at most half the
+    kernel), dilation and ceil_mode, differing between height and width."""
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    dilations = tuple(draw(st.integers(1, 2)) for _ in range(2)) if dilation else (1, 1)
+    reach = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    side = tuple(draw(st.integers(max(1, r - 2 * p), max(1, r - 2 * p) + max_side - 1))
+                 for r, p in zip(reach, padding))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + side
+    kwargs = dict(kernel_size=kernel, stride=stride, padding=padding,
+                  ceil_mode=draw(st.booleans()))
+    if dilation:
+        kwargs["dilation"] = dilations
+    return shape, kwargs
+
+
+# --- gradients against central differences ----------------------------------------------------
+
+@given(data=st.data())
+def test_max_pool_gradients_against_central_differences(device, data):
+    shape, kwargs = data.draw(pool_geometry())
+    x = to_tensor(data.draw(distinct_arrays(shape)), device)   # no ties: one maximum
+    assert tg.gradcheck(lambda x: F.max_pool2d(x, **kwargs), [x])
+
+
+@given(data=st.data())
+def test_max_pool_second_order_gradients(device, data):
+    # the gradient is linear in the upstream gradient: its own gradient picks again
+    shape, kwargs = data.draw(pool_geometry(max_side=2))
+    x = data.draw(distinct_arrays(shape))
+    x = to_tensor(x / max(1.0, np.abs(x).max()), device)      # gaps ≥ 0.1/|x|max, |x| ≤ 1
+
+    @tg.enable_grad()
+    def squared_gradient(x):
+        y = F.max_pool2d(x, **kwargs)
+        (gx,) = tg.autograd.grad((y * y * y).sum(), [x], create_graph=True)
+        return (gx * gx).sum()
+    assert tg.gradcheck(squared_gradient, [x])
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@given(data=st.data())
+def test_avg_pool_gradients_first_and_second_order(device, count_include_pad, data):
+    shape, kwargs = data.draw(pool_geometry(dilation=False, max_side=4))
+    x = to_tensor(data.draw(arrays(shape)), device)
+    kwargs["count_include_pad"] = count_include_pad
+    assert tg.gradcheck(lambda x: F.avg_pool2d(x, **kwargs), [x])
+
+    @tg.enable_grad()
+    def squared_gradient(x):
+        y = F.avg_pool2d(x, **kwargs)
+        (gx,) = tg.autograd.grad((y * y * y).sum(), [x], create_graph=True)
+        return (gx * gx).sum()
+    assert tg.gradcheck(squared_gradient, [x])
+
+
+# --- values, indices and gradients against PyTorch ---------------------------------------------
+
+def compare(ours, theirs, arrays_, device, rng):
+    """Run both on the same float64 inputs with the same upstream gradient: values and input
+    gradients to 1e-12."""
+    xs = [to_tensor(a, device) for a in arrays_]
+    txs = [torch.tensor(a, requires_grad=True) for a in arrays_]
+    y, ty = ours(*xs), theirs(*txs)
+    assert y.shape == tuple(ty.shape) and y.dtype == tg.float64
+    np.testing.assert_allclose(host(y), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    u = rng.standard_normal(ty.shape)
+    (y * to_tensor(u, device, requires_grad=False)).sum().backward()
+    (ty * torch.tensor(u)).sum().backward()
+    for x, tx in zip(xs, txs):
+        np.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@given(data=st.data())
+def test_max_pool_matches_pytorch(device, data):
+    shape, kwargs = data.draw(pool_geometry(max_side=8))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.integers(-3, 4, shape).astype(np.float64)   # many ties: the first maximum wins
+    compare(lambda x: F.max_pool2d(x, **kwargs),
+            lambda x: torch.nn.functional.max_pool2d(x, **kwargs), [x], device, rng)
+    y, indices = F.max_pool2d(to_tensor(x, device), return_indices=True, **kwargs)
+    _, expected = torch.nn.functional.max_pool2d(torch.tensor(x), return_indices=True, **kwargs)
+    assert indices.dtype == tg.int64
+    np.testing.assert_array_equal(host(indices), expected.numpy())
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@given(data=st.data())
+def test_avg_pool_matches_pytorch(device, count_include_pad, data):
+    shape, kwargs = data.draw(pool_geometry(dilation=False, max_side=8))
+    kwargs["count_include_pad"] = count_include_pad
+    kwargs["divisor_override"] = data.draw(st.sampled_from([None, 3]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    compare(lambda x: F.avg_pool2d(x, **kwargs),
+            lambda x: torch.nn.functional.avg_pool2d(x, **kwargs),
+            [rng.standard_normal(shape)], device, rng)
+
+
+@pytest.mark.parametrize("name", ["max_pool2d", "avg_pool2d"])
+def test_unbatched_input_and_float32(device, name):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 6, 5)).astype(np.float32)
+    y = getattr(F, name)(to_tensor(x, device, requires_grad=False), 2, 1, 1)
+    expected = getattr(torch.nn.functional, name)(torch.tensor(x), 2, 1, 1)
+    assert y.dtype == tg.float32 and y.shape == tuple(expected.shape)
+    np.testing.assert_allclose(host(y), expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_nan_propagates_through_max_pool(device):
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 0] = np.nan
+    y = F.max_pool2d(to_tensor(x, device, requires_grad=False), 2)
+    expected = torch.nn.functional.max_pool2d(torch.tensor(x), 2)
+    np.testing.assert_array_equal(host(y), expected.numpy())
+
+
+# --- errors and modules -------------------------------------------------------------------------
+
+ERRORS = [((1, 2, 3, 3), dict(kernel_size=3, padding=2)),
+          ((1, 2, 3, 3), dict(kernel_size=4)),
+          ((3, 3), dict(kernel_size=2)),
+          ((1, 2, 3, 3), dict(kernel_size=0)),
+          ((1, 2, 3, 3), dict(kernel_size=2, stride=0)),
+          ((1, 2, 9, 9), dict(kernel_size=3, padding=-1)),
+          ((1, 2, 9, 9), dict(kernel_size=(3, 2), padding=(1, 2))),
+          ((1, 2, 9, 9), dict(kernel_size=3, stride=-1)),
+          ((1, 2, 9, 9), dict(kernel_size=-1, stride=1)),
+          ((1, 2, 9, 9), dict(kernel_size=(2, 2, 2)))]
+
+
+@pytest.mark.parametrize("name", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("shape, kwargs", ERRORS)
+def test_errors_are_pytorchs(device, name, shape, kwargs):
+    with pytest.raises((RuntimeError, IndexError)) as theirs:   # avg_pool2d of 2-D: IndexError
+        getattr(torch.nn.functional, name)(torch.zeros(shape), **kwargs)
+    with pytest.raises(RuntimeError) as ours:
+        getattr(F, name)(to_tensor(np.zeros(shape), device), **kwargs)
+    if theirs.type is RuntimeError:
+        assert str(ours.value) == str(theirs.value).replace("max_pool2d", name)
+
+
+def test_dilation_errors_are_pytorchs(device):
+    with pytest.raises(RuntimeError, match="dilation should be greater than zero, but got "
+                       "dilationH: 0 dilationW: 0"):
+        F.max_pool2d(to_tensor(np.zeros((1, 1, 4, 4)), device), 2, dilation=0)
+    with pytest.raises(RuntimeError, match="divisor must be not zero"):
+        F.avg_pool2d(to_tensor(np.zeros((1, 1, 4, 4)), device), 2, divisor_override=0)
+
+
+MODULES = [("MaxPool2d", (2,), {}),
+           ("MaxPool2d", ((2, 3),), dict(stride=1, padding=1, dilation=2, ceil_mode=True)),
+           ("AvgPool2d", (2,), {}),
+           ("AvgPool2d", ((2, 3),), dict(stride=(1, 2), padding=1, ceil_mode=True,
+                                         count_include_pad=False))]
+
+
+@pytest.mark.parametrize("name, args, kwargs", MODULES)
+def test_modules_are_pytorchs(device, name, args, kwargs):
+    ours, theirs = getattr(nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+    assert repr(ours) == repr(theirs) and list(ours.state_dict()) == []
+    x = np.random.default_rng(2).standard_normal((2, 3, 7, 6))
+    np.testing.assert_allclose(host(ours(to_tensor(x, device))),
+                               theirs(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_module_returns_indices(device):
+    x = np.random.default_rng(3).standard_normal((1, 2, 4, 4))
+    y, indices = nn.MaxPool2d(2, return_indices=True)(to_tensor(x, device))
+    _, expected = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(host(indices), expected.numpy())
