@@ -4,7 +4,7 @@ order where the op is smooth), values, indices and gradients against PyTorch, it
 and reprs."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import tinygan as tg
 import tinygan.nn.functional as F
@@ -33,11 +33,18 @@ def pool_geometry(draw, dilation=True, max_side=5):
     return shape, kwargs
 
 
+def no_window_all_padding(shape, kwargs):
+    """Whether every window meets the input (a dilated window can fall in the padding)."""
+    y = torch.nn.functional.max_pool2d(torch.zeros(shape, dtype=torch.float64), **kwargs)
+    return bool(np.isfinite(y.numpy()).all())
+
+
 # --- gradients against central differences ----------------------------------------------------
 
 @given(data=st.data())
 def test_max_pool_gradients_against_central_differences(device, data):
     shape, kwargs = data.draw(pool_geometry())
+    assume(no_window_all_padding(shape, kwargs))
     x = to_tensor(data.draw(distinct_arrays(shape)), device)   # no ties: one maximum
     assert tg.gradcheck(lambda x: F.max_pool2d(x, **kwargs), [x])
 
@@ -46,6 +53,7 @@ def test_max_pool_gradients_against_central_differences(device, data):
 def test_max_pool_second_order_gradients(device, data):
     # the gradient is linear in the upstream gradient: its own gradient picks again
     shape, kwargs = data.draw(pool_geometry(max_side=2))
+    assume(no_window_all_padding(shape, kwargs))
     x = data.draw(distinct_arrays(shape))
     x = to_tensor(x / max(1.0, np.abs(x).max()), device)      # gaps ≥ 0.1/|x|max, |x| ≤ 1
 
@@ -95,6 +103,7 @@ def test_max_pool_matches_pytorch(device, data):
     shape, kwargs = data.draw(pool_geometry(max_side=8))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     x = rng.integers(-3, 4, shape).astype(np.float64)   # many ties: the first maximum wins
+    assume(no_window_all_padding(shape, kwargs))   # its index differs (-inf in both)
     compare(lambda x: F.max_pool2d(x, **kwargs),
             lambda x: torch.nn.functional.max_pool2d(x, **kwargs), [x], device, rng)
     y, indices = F.max_pool2d(to_tensor(x, device), return_indices=True, **kwargs)
@@ -123,6 +132,15 @@ def test_unbatched_input_and_float32(device, name):
     expected = getattr(torch.nn.functional, name)(torch.tensor(x), 2, 1, 1)
     assert y.dtype == tg.float32 and y.shape == tuple(expected.shape)
     np.testing.assert_allclose(host(y), expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_window_all_padding_is_minus_infinity(device):
+    kwargs = dict(kernel_size=(1, 2), stride=1, padding=(0, 1), dilation=(1, 2))
+    x = to_tensor(np.ones((1, 1, 1, 1)), device)
+    y = F.max_pool2d(x, **kwargs)
+    assert host(y).tolist() == [[[[-np.inf]]]]
+    y.sum().backward()
+    assert host(x.grad).tolist() == [[[[0.0]]]]
 
 
 def test_nan_propagates_through_max_pool(device):
@@ -187,3 +205,92 @@ def test_max_pool_module_returns_indices(device):
     y, indices = nn.MaxPool2d(2, return_indices=True)(to_tensor(x, device))
     _, expected = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
     np.testing.assert_array_equal(host(indices), expected.numpy())
+
+
+# --- F.interpolate and nn.Upsample (mode 'nearest') ----------------------------------------------
+
+@st.composite
+def resize(draw, max_side=4):
+    """(x shape, kwargs): a size or a scale factor (an int, a float, or one per dim)."""
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + tuple(
+        draw(st.integers(1, max_side)) for _ in range(2))
+    factor = st.one_of(st.integers(1, 3), st.floats(0.5, 3.0).filter(lambda f: f > 0))
+    if draw(st.booleans()):
+        size = st.integers(1, 2 * max_side)
+        return shape, dict(size=draw(st.one_of(size, st.tuples(size, size))))
+    scale = draw(st.one_of(factor, st.tuples(factor, factor)))
+    pair = scale if isinstance(scale, tuple) else (scale, scale)
+    if any(int(n * f) < 1 for n, f in zip(shape[2:], pair)):
+        scale = 2
+    return shape, dict(scale_factor=scale)
+
+
+@given(data=st.data())
+def test_interpolate_gradients_first_and_second_order(device, data):
+    shape, kwargs = data.draw(resize(max_side=3))
+    x = to_tensor(data.draw(arrays(shape)), device)
+    assert tg.gradcheck(lambda x: F.interpolate(x, **kwargs), [x])
+
+    @tg.enable_grad()
+    def squared_gradient(x):
+        y = F.interpolate(x, **kwargs)
+        (gx,) = tg.autograd.grad((y * y * y).sum(), [x], create_graph=True)
+        return (gx * gx).sum()
+    assert tg.gradcheck(squared_gradient, [x])
+
+
+@given(data=st.data())
+def test_interpolate_matches_pytorch(device, data):
+    shape, kwargs = data.draw(resize(max_side=9))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    compare(lambda x: F.interpolate(x, **kwargs),
+            lambda x: torch.nn.functional.interpolate(x, **kwargs),
+            [rng.standard_normal(shape)], device, rng)
+
+
+@pytest.mark.parametrize("n, m, factor", [(3, 7, None), (7, 3, None), (10, 23, None), (5, 8, 1.7),
+                                          (7, 2, 1 / 3), (6, 13, 2.2), (100, 33, None),
+                                          (9, 29, 3.3)])
+def test_interpolate_index_rule_is_pytorchs(device, n, m, factor):
+    # floor(o · scale) in float32, scale = 1/scale_factor or n/m: rounding decides some pixels
+    x = np.arange(float(n)).reshape(1, 1, 1, n)
+    kwargs = dict(scale_factor=(1, factor)) if factor else dict(size=(1, m))
+    y = F.interpolate(to_tensor(x, device, requires_grad=False), **kwargs)
+    expected = torch.nn.functional.interpolate(torch.tensor(x), **kwargs)
+    np.testing.assert_array_equal(host(y), expected.numpy())
+
+
+INTERPOLATE_ERRORS = [(dict(), ValueError), (dict(size=4, scale_factor=2), ValueError),
+                      (dict(size=(1, 2, 3)), ValueError), (dict(scale_factor=(1, 2, 3)), ValueError),
+                      (dict(size=0), RuntimeError), (dict(scale_factor=0.1), RuntimeError),
+                      (dict(size=(2, -1)), RuntimeError),
+                      (dict(scale_factor=2, align_corners=True), ValueError)]
+
+
+@pytest.mark.parametrize("kwargs, error", INTERPOLATE_ERRORS)
+def test_interpolate_errors_are_pytorchs(device, kwargs, error):
+    with pytest.raises(error) as theirs:
+        torch.nn.functional.interpolate(torch.zeros(1, 2, 3, 5), **kwargs)
+    with pytest.raises(error) as ours:
+        F.interpolate(to_tensor(np.zeros((1, 2, 3, 5)), device), **kwargs)
+    assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest-exact", "bicubic", "area"])
+def test_other_modes_are_not_implemented(device, mode):
+    with pytest.raises(NotImplementedError, match=f"mode='nearest' only.*{mode}"):
+        F.interpolate(to_tensor(np.zeros((1, 1, 2, 2)), device), scale_factor=2, mode=mode)
+    with pytest.raises(NotImplementedError, match="4D input only"):
+        F.interpolate(to_tensor(np.zeros((1, 1, 2)), device), scale_factor=2)
+
+
+@pytest.mark.parametrize("kwargs", [dict(scale_factor=2), dict(size=3), dict(size=(3, 4)),
+                                    dict(scale_factor=(2, 3)), dict(scale_factor=1.5),
+                                    dict(scale_factor=2.0, mode="bilinear")])
+def test_upsample_is_pytorchs(device, kwargs):
+    ours, theirs = nn.Upsample(**kwargs), torch.nn.Upsample(**kwargs)
+    assert repr(ours) == repr(theirs)
+    if kwargs.get("mode", "nearest") == "nearest":
+        x = np.random.default_rng(4).standard_normal((2, 3, 4, 5))
+        np.testing.assert_array_equal(host(ours(to_tensor(x, device))),
+                                      theirs(torch.tensor(x)).numpy())

@@ -2,7 +2,7 @@
 from . import functional, init
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout,
                      Embedding, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, MaxPool2d,
-                     ReLU, Sigmoid, Softmax, Tanh, Unflatten)
+                     ReLU, Sigmoid, Softmax, Tanh, Unflatten, Upsample)
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 from . import utils   # nn.utils.clip_grad_norm_, as torch.nn.utils
@@ -11,4 +11,4 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "utils", "Linear",
            "LeakyReLU", "Sigmoid", "Tanh",
            "Dropout", "BatchNorm1d", "Flatten", "Identity", "BCEWithLogitsLoss", "BCELoss",
            "MSELoss", "Softmax", "LogSoftmax", "Embedding", "Unflatten", "CrossEntropyLoss",
-           "NLLLoss", "Conv2d", "ConvTranspose2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "functional", "init"]
+           "NLLLoss", "Conv2d", "ConvTranspose2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "Upsample", "functional", "init"]

@@ -16,7 +16,7 @@ from .. import backend
 from ..backend import array_module
 from ..dtypes import int32, int64
 from ..functional import relu_, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu_, as PyTorch)
-from ..core.ops import Affine
+from ..core.ops import Affine, GetItem
 from ..ops.activations import LeakyRectify
 from ..ops.convolution import convolve, transpose as transpose_convolve
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
@@ -26,7 +26,7 @@ from ..tensor import Tensor, no_grad
 
 __all__ = ["linear", "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "tanh",
            "softplus", "softmax", "log_softmax", "dropout", "conv2d", "conv_transpose2d",
-           "max_pool2d", "avg_pool2d",
+           "max_pool2d", "avg_pool2d", "interpolate",
            "batch_norm", "embedding", "one_hot",
            "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "nll_loss",
            "cross_entropy"]
@@ -331,7 +331,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     kernel, stride, padding, dilation, size = geometry
     sides = _pool_sides(x.shape[2:], geometry)
     choice = pooling.choices(x._data, kernel, stride, sides, dilation, size)
-    out = pooling.pick(x, choice=choice, geometry=(kernel, stride, sides, dilation, x.shape))
+    out = pooling.pick(x, choice=choice, geometry=(kernel, stride, sides, dilation, x.shape),
+                       fill=-math.inf)
     if not batched:
         out = out.squeeze(0)
     if not return_indices:
@@ -428,6 +429,61 @@ def _pool_sides(side, geometry):
     kernel, stride, padding, dilation, size = geometry
     return tuple((p, max(p, (m - 1) * s + d * (k - 1) + 1 - n - p))
                  for n, k, s, p, d, m in zip(side, kernel, stride, padding, dilation, size))
+
+
+# === interpolation ===============================================================================
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """(N, C, H, W) resized to ``size`` or by ``scale_factor``; mode 'nearest' only: output
+    pixel o copies input pixel min(floor(o · scale), n - 1), scale = 1/scale_factor when
+    given (and not recomputed), else n/size, in float32 as PyTorch's kernel. An array
+    index, so the gradient sums each pixel's copies (and differentiates again)."""
+    _check_tensor(input, "interpolate")
+    if mode != "nearest" or antialias:
+        raise NotImplementedError(f"interpolate: tinygan supports mode='nearest' only (without "
+                                  f"antialias), got mode={mode!r}")
+    if align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    if input.ndim != 4:
+        raise NotImplementedError(f"interpolate: tinygan supports 4D input only (got "
+                                  f"{input.ndim}D)")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined" if size is not None
+                         else "either size or scale_factor should be defined")
+    given = size if size is not None else scale_factor
+    if isinstance(given, (tuple, list)) and len(given) != 2:
+        what, of, o = ("output", "output size of", "o") if size is not None else (
+            "scale_factor", "scale_factor of shape", "s")
+        raise ValueError(f"Input and {what} must have the same number of spatial dimensions, "
+                         f"but got input with spatial dimensions of {list(input.shape[2:])} and "
+                         f"{of} {tuple(given)}. Please provide input tensor in (N, C, d1, d2, "
+                         f"...,dK) format and {of.rsplit(' of', 1)[0]} in ({o}1, {o}2, "
+                         f"...,{o}K) format.")
+    pair = tuple(given) if isinstance(given, (tuple, list)) else (given, given)
+    if size is not None:
+        out, scales = tuple(int(n) for n in pair), (None, None)
+    else:
+        out = tuple(math.floor(float(n) * float(f)) for n, f in zip(input.shape[2:], pair))
+        scales = (None, None) if recompute_scale_factor else tuple(float(f) for f in pair)
+    if min(out) <= 0 or min(input.shape[2:]) <= 0:
+        raise RuntimeError("Input and output sizes should be greater than 0, but got input (H: "
+                           f"{input.shape[2]}, W: {input.shape[3]}) output (H: {out[0]}, "
+                           f"W: {out[1]})")
+    xp = array_module(input._data)
+    rows, cols = (_nearest_sources(xp, n, m, s) for n, m, s in zip(input.shape[2:], out, scales))
+    return GetItem.apply(input, index=(slice(None), slice(None), rows[:, None], cols[None, :]))
+
+
+def _nearest_sources(xp, n, m, scale_factor):
+    """The input index each of m output indices copies: PyTorch's nearest_idx."""
+    if m == n:
+        return xp.arange(m)
+    if m == 2 * n:
+        return xp.arange(m) // 2
+    scale = xp.float32(1.0 / scale_factor if scale_factor else xp.float32(n) / xp.float32(m))
+    return xp.minimum(xp.floor(xp.arange(m, dtype=xp.float32) * scale).astype(xp.int64), n - 1)
 
 
 # === batch norm ================================================================================

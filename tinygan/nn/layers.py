@@ -1,5 +1,5 @@
 """Layers: Linear, Conv2d, ConvTranspose2d, Embedding, activations, Softmax, Dropout,
-MaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Flatten, Unflatten,
+MaxPool2d, AvgPool2d, Upsample, BatchNorm1d, BatchNorm2d, Flatten, Unflatten,
 Identity."""
 from __future__ import annotations
 
@@ -256,6 +256,28 @@ class AvgPool2d(Module):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class Upsample(Module):
+    """F.interpolate as a layer: nearest-neighbour resizing to ``size`` or by ``scale_factor``."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.size, self.mode, self.align_corners = size, mode, align_corners
+        self.scale_factor = (tuple(float(f) for f in scale_factor)
+                             if isinstance(scale_factor, (tuple, list))
+                             else float(scale_factor) if scale_factor else None)
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, input):
+        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                             recompute_scale_factor=self.recompute_scale_factor)
+
+    def extra_repr(self):
+        what = (f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None
+                else f"size={self.size!r}")
+        return f"{what}, mode={self.mode!r}"
 
 
 class _ConvNd(Module):

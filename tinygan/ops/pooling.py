@@ -52,13 +52,13 @@ def choices(x, kernel, stride, padding, dilation, size):
 
 class Pick(Function):
     """x (N, C, H, W) -> (N, C, Ho, Wo): at each output position, x̃ at the tap ``choice``
-    names (max pooling, its choice made)."""
+    names (max pooling, its choice made); x̃ padded with ``fill`` (max pooling's -inf)."""
 
     @staticmethod
-    def forward(ctx, x, choice=None, geometry=None):
+    def forward(ctx, x, choice=None, geometry=None, fill=0):
         kernel, stride, padding, dilation, _ = geometry
         ctx.choice, ctx.geometry = choice, geometry
-        xp, padded = array_module(x), _padded(x, padding, 0)
+        xp, padded = array_module(x), _padded(x, padding, fill)   # (a window all padding)
         out = xp.zeros(choice.shape, dtype=x.dtype)
         for t, (i, j) in enumerate(_taps(kernel)):
             out = xp.where(choice == t, padded[_tap(i, j, stride, dilation, choice.shape[2:])], out)
