@@ -294,3 +294,74 @@ def test_upsample_is_pytorchs(device, kwargs):
         x = np.random.default_rng(4).standard_normal((2, 3, 4, 5))
         np.testing.assert_array_equal(host(ours(to_tensor(x, device))),
                                       theirs(torch.tensor(x)).numpy())
+
+
+# --- F.dropout2d and nn.Dropout2d ----------------------------------------------------------------
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+def test_dropout2d_zeroes_whole_channels_and_scales_the_rest(device, p):
+    tg.manual_seed(0)
+    x = to_tensor(np.random.default_rng(5).uniform(1, 2, (40, 50, 3, 2)), device)
+    y = F.dropout2d(x, p)
+    ratio = (host(y) / host(x)).reshape(40, 50, -1)
+    kept = ratio[..., 0] != 0
+    mask = np.where(kept, 1 / (1 - p), 0.0)[:, :, None, None]  # one decision per channel
+    np.testing.assert_allclose(host(y), host(x) * mask, rtol=1e-15, atol=0)
+    assert abs((~kept).mean() - p) < 0.05                        # 2000 channels
+    y.backward(to_tensor(np.ones(x.shape), device, requires_grad=False))
+    np.testing.assert_array_equal(host(x.grad), np.broadcast_to(mask, x.shape))   # the mask
+
+
+def test_dropout2d_gradcheck_with_a_fixed_mask(device):
+    x = to_tensor(np.random.default_rng(6).standard_normal((2, 3, 2, 2)), device)
+
+    def dropped(x):
+        tg.manual_seed(1)      # the same mask on every call of the central differences
+        return F.dropout2d(x, 0.4)
+    assert tg.gradcheck(dropped, [x])
+
+
+def test_dropout2d_follows_the_seed_and_a_generator(device):
+    x = to_tensor(np.ones((4, 8, 2, 2)), device, requires_grad=False)
+    tg.manual_seed(3)
+    first = host(F.dropout2d(x))
+    tg.manual_seed(3)
+    np.testing.assert_array_equal(host(F.dropout2d(x)), first)
+    assert not np.array_equal(host(F.dropout2d(x)), first)       # the stream moved on
+    from tinygan import backend
+    masks = [host(F.dropout2d(x, generator=backend.RandomStream(9, device))) for _ in range(2)]
+    np.testing.assert_array_equal(*masks)                        # its own stream
+
+
+def test_dropout2d_in_eval_and_at_the_ends_of_p(device):
+    x = to_tensor(np.random.default_rng(7).standard_normal((2, 3, 2, 2)), device)
+    layer = nn.Dropout2d(0.7).eval()
+    assert layer(x) is x and F.dropout2d(x, 0.7, training=False) is x
+    assert F.dropout2d(x, 0.0) is x
+    assert np.all(host(F.dropout2d(x, 1.0)) == 0)
+    assert layer.train()(x).shape == x.shape
+
+
+def test_dropout2d_inplace(device):
+    x = to_tensor(np.ones((3, 4, 2, 2)), device, requires_grad=False)
+    tg.manual_seed(2)
+    y = F.dropout2d(x, 0.5, inplace=True)
+    assert y is x and set(np.unique(host(x))) <= {0.0, 2.0}
+
+
+def test_dropout2d_of_3d_input_warns_as_pytorch(device):
+    x = to_tensor(np.ones((2, 3, 4)), device, requires_grad=False)
+    with pytest.warns(UserWarning, match="Received a 3D input to dropout2d"):
+        y = F.dropout2d(x)
+    per_channel = host(y)
+    assert np.all(per_channel == per_channel[..., :1])           # (N, C, L): one per channel
+
+
+@pytest.mark.parametrize("args", [(), (0.3,), (0.5, True)])
+def test_dropout2d_module_is_pytorchs(args):
+    assert repr(nn.Dropout2d(*args)) == repr(torch.nn.Dropout2d(*args))
+    with pytest.raises(ValueError) as theirs:
+        torch.nn.Dropout2d(1.5)
+    with pytest.raises(ValueError) as ours:
+        nn.Dropout2d(1.5)
+    assert str(ours.value) == str(theirs.value)

@@ -25,7 +25,7 @@ from ..ops import pooling
 from ..tensor import Tensor, no_grad
 
 __all__ = ["linear", "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "tanh",
-           "softplus", "softmax", "log_softmax", "dropout", "conv2d", "conv_transpose2d",
+           "softplus", "softmax", "log_softmax", "dropout", "dropout2d", "conv2d", "conv_transpose2d",
            "max_pool2d", "avg_pool2d", "interpolate",
            "batch_norm", "embedding", "one_hot",
            "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "nll_loss",
@@ -187,10 +187,44 @@ def dropout(x, p=0.5, training=True, generator=None):
         return x
     if p == 1.0:
         return x * 0.0
+    return x * _kept_and_scaled(x, x.shape, p, generator)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero whole channels of (N, C, H, W) input with probability p each (a mask of shape
+    (N, C, 1, 1)), scale the rest by 1/(1-p); the identity when not training. 3-D input is
+    read as (N, C, L), with PyTorch's warning."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    _check_tensor(input, "dropout2d")
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                      "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                      "where C is the channel dim. This behavior will change in a future release "
+                      "to interpret the input as one without a batch dimension, i.e. shape "
+                      "(C, H, W). To maintain the 1D channel-wise dropout behavior, please switch "
+                      "to using dropout1d instead.", stacklevel=2)
+    elif input.ndim != 4:
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated and will result in an error in a future release. To retain the "
+                      "behavior and silence this warning, please use dropout instead. Note that "
+                      "dropout2d exists to provide channel-wise dropout on inputs with 2 spatial "
+                      "dimensions, a channel dimension, and an optional batch dimension (i.e. 3D "
+                      "or 4D inputs).", stacklevel=2)
+    if not training or p == 0.0:
+        return input
+    mask = (input.new_zeros(()) if p == 1.0 else
+            _kept_and_scaled(input, input.shape[:2] + (1,) * (input.ndim - 2), p, generator))
+    return input.mul_(mask) if inplace else input * mask
+
+
+def _kept_and_scaled(x, shape, p, generator):
+    """A mask of ``shape``: 1/(1-p) with probability 1 - p, else 0 (tg.manual_seed's stream
+    unless a generator is given)."""
     rng = generator if generator is not None else backend.default_generator(x.device)
-    keep = rng.random(x.shape, x.dtype) >= p
+    keep = rng.random(shape, x.dtype) >= p
     scale = array_module(x._data).asarray(1.0 / (1.0 - p), dtype=x.dtype)
-    return x * Tensor(keep * scale)
+    return Tensor(keep * scale)
 
 
 # === convolutions ==============================================================================

@@ -1,5 +1,5 @@
 """Layers: Linear, Conv2d, ConvTranspose2d, Embedding, activations, Softmax, Dropout,
-MaxPool2d, AvgPool2d, Upsample, BatchNorm1d, BatchNorm2d, Flatten, Unflatten,
+Dropout2d, MaxPool2d, AvgPool2d, Upsample, BatchNorm1d, BatchNorm2d, Flatten, Unflatten,
 Identity."""
 from __future__ import annotations
 
@@ -219,6 +219,23 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+class Dropout2d(Module):
+    """Channel dropout (F.dropout2d): whole channels zeroed with probability p in training,
+    the rest scaled by 1/(1-p); the identity in eval."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, x):
+        return F.dropout2d(x, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class MaxPool2d(Module):
