@@ -261,7 +261,8 @@ def test_interpolate_index_rule_is_pytorchs(device, n, m, factor):
 
 
 INTERPOLATE_ERRORS = [(dict(), ValueError), (dict(size=4, scale_factor=2), ValueError),
-                      (dict(size=(1, 2, 3)), ValueError), (dict(scale_factor=(1, 2, 3)), ValueError),
+                      (dict(size=(1, 2, 3)), ValueError),
+                      (dict(scale_factor=(1, 2, 3)), ValueError),
                       (dict(size=0), RuntimeError), (dict(scale_factor=0.1), RuntimeError),
                       (dict(size=(2, -1)), RuntimeError),
                       (dict(scale_factor=2, align_corners=True), ValueError)]

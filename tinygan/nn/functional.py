@@ -25,8 +25,8 @@ from ..ops import pooling
 from ..tensor import Tensor, no_grad
 
 __all__ = ["linear", "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "tanh",
-           "softplus", "softmax", "log_softmax", "dropout", "dropout2d", "conv2d", "conv_transpose2d",
-           "max_pool2d", "avg_pool2d", "interpolate",
+           "softplus", "softmax", "log_softmax", "dropout", "dropout2d", "conv2d",
+           "conv_transpose2d", "max_pool2d", "avg_pool2d", "interpolate",
            "batch_norm", "embedding", "one_hot",
            "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "nll_loss",
            "cross_entropy"]
