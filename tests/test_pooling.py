@@ -143,6 +143,23 @@ def test_a_window_all_padding_is_minus_infinity(device):
     assert host(x.grad).tolist() == [[[[0.0]]]]
 
 
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1),
+                                    dict(kernel_size=(3, 2), stride=1, padding=(1, 1),
+                                         dilation=(2, 1)),
+                                    dict(kernel_size=2, padding=1, ceil_mode=True)])
+@pytest.mark.filterwarnings("ignore:invalid value")     # (y·u).sum() meets -inf + inf
+def test_windows_of_minus_infinity_pick_as_pytorch(device, kwargs):
+    # no maximum above -inf: the window's first tap inside the input takes the gradient
+    x = np.full((1, 2, 5, 4), -np.inf)
+    x[0, 1, 2:, 2:] = np.arange(6.0).reshape(3, 2)
+    compare(lambda x: F.max_pool2d(x, **kwargs),
+            lambda x: torch.nn.functional.max_pool2d(x, **kwargs), [x], device,
+            np.random.default_rng(8))
+    _, indices = F.max_pool2d(to_tensor(x, device), return_indices=True, **kwargs)
+    _, expected = torch.nn.functional.max_pool2d(torch.tensor(x), return_indices=True, **kwargs)
+    np.testing.assert_array_equal(host(indices), expected.numpy())
+
+
 def test_nan_propagates_through_max_pool(device):
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     x[0, 0, 1, 0] = np.nan

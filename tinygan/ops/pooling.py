@@ -47,7 +47,11 @@ def choices(x, kernel, stride, padding, dilation, size):
     off the graph, as a mask is."""
     xp, padded = array_module(x), _padded(x, padding, -float("inf"))
     windows = xp.stack([padded[_tap(i, j, stride, dilation, size)] for i, j in _taps(kernel)])
-    return windows.argmax(axis=0)
+    # a window of -inf only: PyTorch's first tap inside the input (not in the padding before it)
+    first = [xp.minimum(xp.maximum(0, (before - xp.arange(m) * s + d - 1) // d), k - 1)
+             for (before, _), m, s, d, k in zip(padding, size, stride, dilation, kernel)]
+    return xp.where(windows.max(axis=0) == -float("inf"),
+                    first[0].reshape(-1, 1) * kernel[1] + first[1], windows.argmax(axis=0))
 
 
 class Pick(Function):
