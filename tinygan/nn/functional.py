@@ -16,15 +16,17 @@ from .. import backend
 from ..backend import array_module
 from ..dtypes import int32, int64
 from ..functional import relu_, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu_, as PyTorch)
-from ..core.ops import Affine
+from ..core.ops import Affine, GetItem
 from ..ops.activations import LeakyRectify
 from ..ops.convolution import convolve, transpose as transpose_convolve
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..ops.normalization import BatchNormalize
+from ..ops import pooling
 from ..tensor import Tensor, no_grad
 
 __all__ = ["linear", "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "tanh",
-           "softplus", "softmax", "log_softmax", "dropout", "conv2d", "conv_transpose2d",
+           "softplus", "softmax", "log_softmax", "dropout", "dropout2d", "conv2d",
+           "conv_transpose2d", "max_pool2d", "avg_pool2d", "interpolate",
            "batch_norm", "embedding", "one_hot",
            "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "nll_loss",
            "cross_entropy"]
@@ -185,10 +187,44 @@ def dropout(x, p=0.5, training=True, generator=None):
         return x
     if p == 1.0:
         return x * 0.0
+    return x * _kept_and_scaled(x, x.shape, p, generator)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero whole channels of (N, C, H, W) input with probability p each (a mask of shape
+    (N, C, 1, 1)), scale the rest by 1/(1-p); the identity when not training. 3-D input is
+    read as (N, C, L), with PyTorch's warning."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    _check_tensor(input, "dropout2d")
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                      "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                      "where C is the channel dim. This behavior will change in a future release "
+                      "to interpret the input as one without a batch dimension, i.e. shape "
+                      "(C, H, W). To maintain the 1D channel-wise dropout behavior, please switch "
+                      "to using dropout1d instead.", stacklevel=2)
+    elif input.ndim != 4:
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated and will result in an error in a future release. To retain the "
+                      "behavior and silence this warning, please use dropout instead. Note that "
+                      "dropout2d exists to provide channel-wise dropout on inputs with 2 spatial "
+                      "dimensions, a channel dimension, and an optional batch dimension (i.e. 3D "
+                      "or 4D inputs).", stacklevel=2)
+    if not training or p == 0.0:
+        return input
+    mask = (input.new_zeros(()) if p == 1.0 else
+            _kept_and_scaled(input, input.shape[:2] + (1,) * (input.ndim - 2), p, generator))
+    return input.mul_(mask) if inplace else input * mask
+
+
+def _kept_and_scaled(x, shape, p, generator):
+    """A mask of ``shape``: 1/(1-p) with probability 1 - p, else 0 (tg.manual_seed's stream
+    unless a generator is given)."""
     rng = generator if generator is not None else backend.default_generator(x.device)
-    keep = rng.random(x.shape, x.dtype) >= p
+    keep = rng.random(shape, x.dtype) >= p
     scale = array_module(x._data).asarray(1.0 / (1.0 - p), dtype=x.dtype)
-    return x * Tensor(keep * scale)
+    return Tensor(keep * scale)
 
 
 # === convolutions ==============================================================================
@@ -315,6 +351,173 @@ def _conv_input(input, weight, bias, groups, name, transposed):
             raise RuntimeError(f"Input type ({input.dtype}) and bias type ({bias.dtype}) "
                                "should be the same")
     return x, input.ndim == 4
+
+
+# === pooling ===================================================================================
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """The maximum of each window of (N, C, H, W) or unbatched (C, H, W) input (padding -inf);
+    the gradient goes to each window's first maximum, as PyTorch's. ``return_indices`` also
+    gives each maximum's flat index into H·W (int64). The op: tinygan/ops/pooling.py."""
+    x, batched, geometry = _pool_input(input, kernel_size, stride, padding, dilation, ceil_mode,
+                                       "max_pool2d")
+    kernel, stride, padding, dilation, size = geometry
+    sides = _pool_sides(x.shape[2:], geometry)
+    choice = pooling.choices(x._data, kernel, stride, sides, dilation, size)
+    out = pooling.pick(x, choice=choice, geometry=(kernel, stride, sides, dilation, x.shape),
+                       fill=-math.inf)
+    if not batched:
+        out = out.squeeze(0)
+    if not return_indices:
+        return out
+    xp = array_module(choice)     # the row and column each choice names, in x's own frame
+    rows = (xp.arange(size[0]).reshape(-1, 1) * stride[0] - padding[0]
+            + (choice // kernel[1]) * dilation[0])
+    cols = xp.arange(size[1]) * stride[1] - padding[1] + (choice % kernel[1]) * dilation[1]
+    indices = Tensor((rows * x.shape[3] + cols).astype(xp.int64))
+    return out, (indices if batched else indices.squeeze(0))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """The mean of each window of (N, C, H, W) or unbatched (C, H, W) input, zero-padded,
+    divided by PyTorch's count: the window's size within the padded input
+    (``count_include_pad``) or within the input, or ``divisor_override``. Differentiable
+    twice (tinygan/ops/pooling.py)."""
+    x, batched, geometry = _pool_input(input, kernel_size, stride, padding, 1, ceil_mode,
+                                       "avg_pool2d")
+    kernel, stride, padding, _, size = geometry
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    xp = array_module(x._data)
+    counts = []
+    for n, k, s, p, m in zip(x.shape[2:], kernel, stride, padding, size):
+        start = xp.arange(m) * s - p
+        end = xp.minimum(start + k, n + p)
+        counts.append(end - start if count_include_pad else
+                      xp.minimum(end, n) - xp.maximum(start, 0))
+    divisor = (counts[0].reshape(-1, 1) * counts[1] if divisor_override is None
+               else xp.full((1, 1), divisor_override)).astype(x.dtype)
+    out = pooling.average(x, kernel=kernel, stride=stride, divisor=divisor, size=size,
+                          padding=_pool_sides(x.shape[2:], geometry))
+    return out if batched else out.squeeze(0)
+
+
+def _pool_input(input, kernel_size, stride, padding, dilation, ceil_mode, name):
+    """PyTorch's checks of a pooling's input and sizes (in its words); the input as a batch,
+    whether it was batched, and (kernel, stride, padding, dilation, output size)."""
+    _check_tensor(input, name)
+    if input.ndim not in (3, 4):
+        raise RuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
+    kernel = _pool_pair(kernel_size, "kernel_size", name)
+    stride = kernel if stride is None or len(np.atleast_1d(stride)) == 0 else _pool_pair(
+        stride, "stride", name)
+    padding, dilation = _pool_pair(padding, "padding", name), _pool_pair(dilation, "dilation",
+                                                                          name)
+    for pair, least, message in (
+            (stride, 1, "stride should be greater than zero, but got dH: {} dW: {}"),
+            (kernel, 1, "kernel size should be greater than zero, but got kH: {} kW: {}"),
+            (padding, 0, "pad must be non-negative, but got pad: {}"),
+            (dilation, 1, "dilation should be greater than zero, but got dilationH: {} "
+                          "dilationW: {}")):
+        if 0 in stride:
+            raise RuntimeError("stride should not be zero")
+        if min(pair) < least:
+            raise RuntimeError(message.format(*pair))
+    for p, k, d in zip(padding, kernel, dilation):     # (output sizes first, then the shape)
+        if p > (d * (k - 1) + 1) // 2:
+            raise RuntimeError("pad should be at most half of effective kernel size, but got "
+                               f"pad={p}, kernel_size={k} and dilation={d}")
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise RuntimeError("pad should be smaller than or equal to half of kernel size, but got "
+                           f"padW = {padding[1]}, padH = {padding[0]}, kW = {kernel[1]}, "
+                           f"kH = {kernel[0]}")
+    size = []
+    for n, k, s, p, d in zip(input.shape[-2:], kernel, stride, padding, dilation):
+        m = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (m - 1) * s >= n + p:   # a last window that starts in the padding
+            m -= 1
+        size.append(m)
+    if min(size) < 1:
+        c, h, w = input.shape[-3:]
+        raise RuntimeError(f"Given input size: ({c}x{h}x{w}). Calculated output size: "
+                           f"({c}x{size[0]}x{size[1]}). Output size is too small")
+    x = input if input.ndim == 4 else input.unsqueeze(0)
+    return x, input.ndim == 4, (kernel, stride, padding, dilation, tuple(size))
+
+
+def _pool_pair(value, name, op):
+    """An int or a tuple of 1 or 2 ints as (height, width)."""
+    pair = tuple(value) * (2 // len(value)) if isinstance(value, (tuple, list)) and len(
+        value) in (1, 2) else (value, value)
+    if isinstance(value, (tuple, list)) and len(value) not in (1, 2) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise RuntimeError(f"{op}: {name} must either be a single int, or a tuple of two ints")
+    return tuple(int(v) for v in pair)
+
+
+def _pool_sides(side, geometry):
+    """The padding per side: ``padding`` above and to the left; below and to the right also
+    what the last window of ceil_mode reaches past it."""
+    kernel, stride, padding, dilation, size = geometry
+    return tuple((p, max(p, (m - 1) * s + d * (k - 1) + 1 - n - p))
+                 for n, k, s, p, d, m in zip(side, kernel, stride, padding, dilation, size))
+
+
+# === interpolation ===============================================================================
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """(N, C, H, W) resized to ``size`` or by ``scale_factor``; mode 'nearest' only: output
+    pixel o copies input pixel min(floor(o · scale), n - 1), scale = 1/scale_factor when
+    given (and not recomputed), else n/size, in float32 as PyTorch's kernel. An array
+    index, so the gradient sums each pixel's copies (and differentiates again)."""
+    _check_tensor(input, "interpolate")
+    if mode != "nearest" or antialias:
+        raise NotImplementedError(f"interpolate: tinygan supports mode='nearest' only (without "
+                                  f"antialias), got mode={mode!r}")
+    if align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    if input.ndim != 4:
+        raise NotImplementedError(f"interpolate: tinygan supports 4D input only (got "
+                                  f"{input.ndim}D)")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined" if size is not None
+                         else "either size or scale_factor should be defined")
+    given = size if size is not None else scale_factor
+    if isinstance(given, (tuple, list)) and len(given) != 2:
+        what, of, o = ("output", "output size of", "o") if size is not None else (
+            "scale_factor", "scale_factor of shape", "s")
+        raise ValueError(f"Input and {what} must have the same number of spatial dimensions, "
+                         f"but got input with spatial dimensions of {list(input.shape[2:])} and "
+                         f"{of} {tuple(given)}. Please provide input tensor in (N, C, d1, d2, "
+                         f"...,dK) format and {of.rsplit(' of', 1)[0]} in ({o}1, {o}2, "
+                         f"...,{o}K) format.")
+    pair = tuple(given) if isinstance(given, (tuple, list)) else (given, given)
+    if size is not None:
+        out, scales = tuple(int(n) for n in pair), (None, None)
+    else:
+        out = tuple(math.floor(float(n) * float(f)) for n, f in zip(input.shape[2:], pair))
+        scales = (None, None) if recompute_scale_factor else tuple(float(f) for f in pair)
+    if min(out) <= 0 or min(input.shape[2:]) <= 0:
+        raise RuntimeError("Input and output sizes should be greater than 0, but got input (H: "
+                           f"{input.shape[2]}, W: {input.shape[3]}) output (H: {out[0]}, "
+                           f"W: {out[1]})")
+    xp = array_module(input._data)
+    rows, cols = (_nearest_sources(xp, n, m, s) for n, m, s in zip(input.shape[2:], out, scales))
+    return GetItem.apply(input, index=(slice(None), slice(None), rows[:, None], cols[None, :]))
+
+
+def _nearest_sources(xp, n, m, scale_factor):
+    """The input index each of m output indices copies: PyTorch's nearest_idx."""
+    if m == n:
+        return xp.arange(m)
+    if m == 2 * n:
+        return xp.arange(m) // 2
+    scale = xp.float32(1.0 / scale_factor if scale_factor else xp.float32(n) / xp.float32(m))
+    return xp.minimum(xp.floor(xp.arange(m, dtype=xp.float32) * scale).astype(xp.int64), n - 1)
 
 
 # === batch norm ================================================================================
