@@ -2656,13 +2656,57 @@ def g_gradient_penalty(draw, s):
 
 # --- programs ------------------------------------------------------------------------------------
 
+def g_pool(draw, s):
+    """max_pool2d, avg_pool2d or interpolate (nearest) on a 3-D or 4-D float variable, or
+    on a fresh 4-D leaf; the function and the module spellings."""
+    x = pick(draw, [n for n in usable(s, floats_only=True) if s.stat(n).ndim in (3, 4)
+                    and min(s.stat(n).shape[-2:]) >= 1])
+    if x is None or draw(st.booleans()):
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 5)),
+                 draw(st.integers(1, 5)))
+        x = yield from leaf(draw, s, shape=shape, dtype=draw(st.sampled_from(FLOATS)),
+                            requires_grad=draw(st.sampled_from([True, None])))
+        if x is None:
+            return
+    X = s.stat(x)
+    if X.ndim != 4 and draw(st.booleans()):
+        return
+    height, width = X.shape[-2:]
+    kind = draw(st.sampled_from(["max", "avg", "nearest"]))
+    name = s.new_name()
+    if kind == "nearest":
+        if X.ndim != 4:
+            return
+        size = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+        code = draw(st.sampled_from([f"F.interpolate({x}, size={size})",
+                                     f"nn.Upsample(size={size})({x})",
+                                     f"F.interpolate({x}, scale_factor=2)"]))
+        c, L = 1, 1.0
+    else:
+        k = draw(st.integers(1, min(3, height, width)))
+        stride = draw(st.sampled_from([None, 1, 2]))
+        padding = draw(st.integers(0, k // 2))
+        stride_kw = "" if stride is None else f", stride={stride}"
+        if kind == "max" and not (X.finite and X.exact):
+            return       # inexact near-ties could pick different maxima: exact values only
+        fn, module = ("max_pool2d", "MaxPool2d") if kind == "max" else ("avg_pool2d", "AvgPool2d")
+        code = draw(st.sampled_from([f"F.{fn}({x}, {k}{stride_kw}, padding={padding})",
+                                     f"nn.{module}({k}{stride_kw}, padding={padding})({x})"]))
+        c, L = (1, 1.0) if kind == "max" else (k * k + 1, 1.0)
+
+    def rule(d, out):
+        return derive([X.meta], d, L=L, c=c, S=X.amax, bound=X.amax * c)
+    yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), f"{kind} pooling {X.dtype}",
+               set_meta(name, rule), (name,))
+
+
 STEPS = ([g_leaf] * 3 + [g_leaf_like] * 3 + [g_factory] + [g_arith] * 8 + [g_unary] * 6 +
          [g_binary_fn] * 3 + [g_compare] * 3 + [g_reduce] * 5 + [g_maxmin] * 4 + [g_view] * 7 +
          [g_index] * 3 + [g_convert] * 3 + [g_matmul] * 4 + [g_join] * 2 + [g_inplace] * 8 +
          [g_setitem] * 4 + [g_backward] * 3 + [g_grad_edit] * 2 + [g_loss] * 3 +
          [g_batch_norm] + [g_linear] + [g_dropout] + [g_softmax] * 3 + [g_cross_entropy] * 2 +
          [g_methods] * 4 + [g_inplace_activation] * 3 + [g_isclose] * 2 + [g_norm] +
-         [g_conv] * 2 + [g_gradient_penalty])
+         [g_conv] * 2 + [g_gradient_penalty] + [g_pool] * 2)
 
 
 def run_program(data, device, max_steps=14):

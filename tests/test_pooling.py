@@ -383,3 +383,13 @@ def test_dropout2d_module_is_pytorchs(args):
     with pytest.raises(ValueError) as ours:
         nn.Dropout2d(1.5)
     assert str(ours.value) == str(theirs.value)
+
+
+def test_interpolate_gives_a_row_major_tensor_as_pytorch(device):
+    # NumPy lays out x[:, :, rows, cols] in another order; PyTorch's result is row-major, so
+    # .view and a view under no_grad behave as there (the differential test found both)
+    x = tg.zeros(1, 2, 2, 3, device=device, requires_grad=True)
+    y = F.interpolate(x, size=(1, 2))
+    assert y.view(4).shape == (4,)
+    with tg.no_grad():
+        assert y.reshape(4).requires_grad      # a view of a tensor that requires grad

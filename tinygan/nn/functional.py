@@ -507,7 +507,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                            f"W: {out[1]})")
     xp = array_module(input._data)
     rows, cols = (_nearest_sources(xp, n, m, s) for n, m, s in zip(input.shape[2:], out, scales))
-    return GetItem.apply(input, index=(slice(None), slice(None), rows[:, None], cols[None, :]))
+    picked = GetItem.apply(input, index=(slice(None), slice(None), rows[:, None], cols[None, :]))
+    return picked.contiguous()   # NumPy lays an array index out of order; PyTorch's is row-major
 
 
 def _nearest_sources(xp, n, m, scale_factor):
