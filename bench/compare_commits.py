@@ -187,7 +187,9 @@ def compare(args):
             tree = os.path.join(work, label)
             git(repo, "worktree", "add", "--quiet", "--detach", tree, commits[label]["commit"])
             trees.append(tree)
-            children[label] = Child(label, tree, args, {**env, "PYTHONPATH": tree})
+            example = os.path.join(tree, "examples", "mnist_gan.py")   # its imports are its own
+            children[label] = Child(label, tree, args, {**env, "PYTHONPATH": tree,
+                                                        "TINYGAN_EXAMPLE": example})
         header = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(),
                   "cores": os.cpu_count(), "python": platform.python_version(),
                   "threads": args.threads, "openblas_env_dropped": dropped,

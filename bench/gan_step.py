@@ -169,8 +169,9 @@ def default_trainer(device, batch):
     from tinygan import optim
     from tinygan.gan import GANTrainer, build_models
 
-    example = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "examples", "mnist_gan.py")
+    example = os.environ.get("TINYGAN_EXAMPLE") or os.path.join(   # compare_commits: each
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),   # tree's own example,
+        "examples", "mnist_gan.py")                                     # which its library runs
     spec = importlib.util.spec_from_file_location("mnist_gan", example)
     mnist_gan = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mnist_gan)
