@@ -14,6 +14,7 @@ from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.training import TrainingRun, speed_text
 
 from example_programs import EXAMPLES, GAN_TINY, VAE_TINY, load_example, png_size
+from exits import one_line_exit_2
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
@@ -24,16 +25,6 @@ toy_gan = load_example("toy_gan")
 
 PROGRAMS = {"mnist_gan": mnist_gan.main, "mnist_vae": mnist_vae.main, "sample": sample.main,
             "toy_gan": toy_gan.main}
-
-
-def argument_error(capsys, main, argv):
-    """Run ``main(argv)``, which must stop with exit code 2; returns stderr's last line."""
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return err.strip().splitlines()[-1]
 
 
 # --- bad values: argparse's one-line error ----------------------------------------------------
@@ -66,7 +57,7 @@ def test_a_bad_value_is_an_argument_error_naming_flag_expectation_and_value(
         program, argv, expected, tmp_path, capsys):
     out = tmp_path / "run"
     extra = ["--out", str(out)] if program != "sample" else []
-    last = argument_error(capsys, PROGRAMS[program], [*argv, *extra])
+    last = one_line_exit_2(capsys, PROGRAMS[program], [*argv, *extra])
     assert last.endswith(f"error: {expected}"), last
     assert not out.exists()             # no empty run folder left behind
 
@@ -136,7 +127,7 @@ def test_resume_refuses_settings_that_differ_from_the_runs(fake_mnist, tmp_path,
     assert mnist_gan.main(["--epochs", "1", *GAN_TINY, *common]) == 0
     before = (out / "checkpoint.npz").read_bytes()
     capsys.readouterr()
-    last = argument_error(capsys, mnist_gan.main, ["--resume", "--epochs", "2", "--arch",
+    last = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", "--arch",
                                                    "vanilla", "--batch-size", "128", *common])
     assert last.startswith("error: --resume continues the run with its saved settings")
     assert "--batch-size 128 (the run has 16)" in last
@@ -155,7 +146,7 @@ def test_resume_refuses_a_default_written_out_when_the_run_had_another(fake_mnis
     common = ["--data-dir", str(fake_mnist), "--out", str(out)]
     assert mnist_gan.main(["--epochs", "1", "--lr", "1e-3", *GAN_TINY, *common]) == 0
     capsys.readouterr()
-    last = argument_error(capsys, mnist_gan.main, ["--resume", "--epochs", "2", "--lr", "2e-4",
+    last = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", "--lr", "2e-4",
                                                    *common])
     assert "--lr 0.0002 (the run has 0.001)" in last
 
@@ -165,7 +156,7 @@ def test_vae_resume_refuses_settings_that_differ_from_the_runs(fake_mnist, tmp_p
     common = ["--data-dir", str(fake_mnist), "--out", str(out)]
     assert mnist_vae.main(["--epochs", "1", *VAE_TINY, *common]) == 0
     capsys.readouterr()
-    last = argument_error(capsys, mnist_vae.main, ["--resume", "--epochs", "2", "--hidden-dim",
+    last = one_line_exit_2(capsys, mnist_vae.main, ["--resume", "--epochs", "2", "--hidden-dim",
                                                    "16", *common])
     assert "--hidden-dim 16 (the run has 8)" in last
     assert mnist_vae.main(["--resume", "--epochs", "2", "--hidden-dim", "8", *common]) == 0
@@ -176,7 +167,7 @@ def test_resuming_the_other_programs_checkpoint_is_one_line(fake_mnist, tmp_path
     common = ["--data-dir", str(fake_mnist), "--out", str(out)]
     assert mnist_vae.main(["--epochs", "1", *VAE_TINY, *common]) == 0
     capsys.readouterr()
-    last = argument_error(capsys, mnist_gan.main, ["--resume", "--epochs", "2", *common])
+    last = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", *common])
     assert last.startswith("error: --resume: ") and "not a checkpoint of mnist_gan.py" in last
 
 
@@ -201,7 +192,7 @@ def vae_checkpoint(fake_mnist, tmp_path):
 def test_sample_on_a_file_that_is_not_a_checkpoint_says_so(tmp_path, capsys):
     readme = tmp_path / "README.md"
     readme.write_text("# notes\n")
-    last = argument_error(capsys, sample.main, [str(readme)])
+    last = one_line_exit_2(capsys, sample.main, [str(readme)])
     assert last == (f"error: {readme} is not a tinygan checkpoint (.npz): it is not a zip "
                     "archive; expected the checkpoint.npz a training run wrote")
     assert "pickle" not in last
@@ -210,7 +201,7 @@ def test_sample_on_a_file_that_is_not_a_checkpoint_says_so(tmp_path, capsys):
 def test_sample_on_an_npy_file_says_what_it_is(tmp_path, capsys):
     path = tmp_path / "samples.npy"
     np.save(path, np.zeros(3))
-    last = argument_error(capsys, sample.main, [str(path)])
+    last = one_line_exit_2(capsys, sample.main, [str(path)])
     assert f"{path} is not a tinygan checkpoint (.npz): it is an .npy array" in last
 
 
@@ -228,7 +219,7 @@ def test_sample_draws_from_a_vae_through_its_decoder(device, vae_checkpoint, tmp
 
 
 def test_sample_label_on_a_vae_is_one_line(vae_checkpoint, capsys):
-    last = argument_error(capsys, sample.main, [str(vae_checkpoint), "--label", "3"])
+    last = one_line_exit_2(capsys, sample.main, [str(vae_checkpoint), "--label", "3"])
     assert "--label needs a checkpoint of a conditional GAN run; this is a VAE's" in last
 
 

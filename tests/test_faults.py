@@ -16,6 +16,7 @@ from tinygan.utils.files import WriteError, atomic_write
 from tinygan.utils.metrics import read_metrics_upto
 
 from example_programs import GAN_TINY, VAE_TINY, load_example
+from exits import one_line_exit_2
 
 pytestmark = pytest.mark.usefixtures("isolated")   # conftest: offline, cwd in tmp_path
 
@@ -24,19 +25,6 @@ mnist_vae = load_example("mnist_vae")
 sample = load_example("sample")
 toy_gan = load_example("toy_gan")
 
-
-
-def one_line_exit_2(capsys, main, argv):
-    """Run ``main(argv)``, which must stop with exit code 2 and end stderr (where the
-    progress bars are too) with one error line; returns that line."""
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert [line for line in lines if "error" in line.lower()] == lines[-1:], err
-    return lines[-1]
 
 
 def temp_files(folder):

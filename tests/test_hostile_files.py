@@ -18,6 +18,7 @@ from tinygan.gan import build_models
 from tinygan.utils.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 
 from example_programs import EXAMPLES, load_example
+from exits import one_line_exit_2
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -27,17 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # A subprocess that imports tinygan and NumPy peaks near 60 MB; the crafted files below
 # asked for 2.6 GB to 6 TiB before they were checked.
 PEAK_LIMIT_MB = 250
-
-
-def one_line_exit_2(capsys, main, argv):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def gan_checkpoint(path, hidden_dim=4, z_dim=4, meta_args=None, arch="course", conditional=False):
@@ -95,7 +85,7 @@ def test_a_checkpoint_whose_metadata_inflates_the_model_is_one_line_in_bounded_m
 
 def test_evaluate_checks_the_checkpoint_the_same_way(tmp_path, capsys):
     path = gan_checkpoint(tmp_path / "checkpoint.npz", meta_args={"hidden_dim": 20000})
-    line = one_line_exit_2(capsys, evaluate.main, [str(path), "-n", "10"])
+    line = one_line_exit_2(capsys, evaluate.main, [str(path), "-n", "10"], alone=True)
     assert "does not match" in line and str(path) in line
 
 
@@ -104,7 +94,7 @@ def test_evaluate_checks_the_checkpoint_the_same_way(tmp_path, capsys):
                                             ({"conditional": True}, "net.gen.0.0.weight")])
 def test_settings_that_do_not_fit_the_arrays_are_one_line(tmp_path, capsys, meta_args, key):
     path = gan_checkpoint(tmp_path / "checkpoint.npz", meta_args=meta_args)
-    line = one_line_exit_2(capsys, sample.main, [str(path)])
+    line = one_line_exit_2(capsys, sample.main, [str(path)], alone=True)
     assert key in line and "does not match" in line
 
 
@@ -216,10 +206,10 @@ def test_weights_that_make_nan_samples_are_one_line_not_a_black_grid(tmp_path, c
     path = tampered_checkpoint(tmp_path / "checkpoint.npz", key, change)
     for argv in ([str(path), "--out", str(tmp_path / "grid.png")],
                  [str(path), "--npy", str(tmp_path / "s.npy")]):
-        line = one_line_exit_2(capsys, sample.main, argv)
+        line = one_line_exit_2(capsys, sample.main, argv, alone=True)
         assert key in line and said in line and str(path) in line
     assert not (tmp_path / "grid.png").exists() and not (tmp_path / "s.npy").exists()
-    assert key in one_line_exit_2(capsys, evaluate.main, [str(path), "-n", "10"])
+    assert key in one_line_exit_2(capsys, evaluate.main, [str(path), "-n", "10"], alone=True)
 
 
 def test_a_safetensors_file_without_metadata_holding_nan_is_one_line(tmp_path, capsys):
@@ -230,7 +220,7 @@ def test_a_safetensors_file_without_metadata_holding_nan_is_one_line(tmp_path, c
     tensors["gen.2.0.bias"][3] = np.nan
     path = tmp_path / "pytorch.safetensors"
     save_file(tensors, str(path))                      # as PyTorch writes it: no metadata
-    line = one_line_exit_2(capsys, sample.main, [str(path)])
+    line = one_line_exit_2(capsys, sample.main, [str(path)], alone=True)
     assert "gen.2.0.bias" in line and "NaN" in line
 
 
@@ -247,7 +237,7 @@ def test_a_duplicated_zip_member_is_refused(tmp_path, capsys):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")            # zipfile warns of the duplicate name
             dst.writestr("generator/gen.0.0.weight.npy", buffer.getvalue())
-    line = one_line_exit_2(capsys, sample.main, [str(doubled)])
+    line = one_line_exit_2(capsys, sample.main, [str(doubled)], alone=True)
     assert "twice" in line and "gen.0.0.weight" in line
     with pytest.raises(ValueError, match="twice"):
         tg.load(doubled)
@@ -271,7 +261,7 @@ def no_raw_control_characters(text):
 
 def test_metadata_strings_are_printed_escaped(tmp_path, capsys):
     path = gan_checkpoint(tmp_path / "checkpoint.npz", meta_args={"arch": ESCAPES})
-    line = one_line_exit_2(capsys, sample.main, [str(path)])
+    line = one_line_exit_2(capsys, sample.main, [str(path)], alone=True)
     assert no_raw_control_characters(line) and "\\x1b]0;owned" in line
 
 
@@ -279,7 +269,7 @@ def test_npz_member_names_are_printed_escaped(tmp_path, capsys):
     path = tmp_path / "checkpoint.npz"
     meta = json.dumps({"format": FORMAT, "meta": {}, "optimizers": {}})
     np.savez(path, meta=np.array(meta), **{f"{ESCAPES}/w": np.zeros(2, np.float32)})
-    line = one_line_exit_2(capsys, sample.main, [str(path)])
+    line = one_line_exit_2(capsys, sample.main, [str(path)], alone=True)
     assert no_raw_control_characters(line) and "owned" in line
     folded = tmp_path / "folded.npz"
     with zipfile.ZipFile(folded, "w") as archive:
@@ -300,7 +290,7 @@ def test_safetensors_names_and_metadata_are_printed_escaped(tmp_path, capsys):
     assert no_raw_control_characters(capsys.readouterr().out)
     tensors[f"{ESCAPES}extra"] = np.zeros(1, np.float32)
     save_file(tensors, str(path))
-    line = one_line_exit_2(capsys, sample.main, [str(path)])
+    line = one_line_exit_2(capsys, sample.main, [str(path)], alone=True)
     assert no_raw_control_characters(line) and "owned" in line
 
 
@@ -332,5 +322,5 @@ def test_a_crafted_batch_in_epoch_is_refused_on_resume(fake_mnist, tmp_path, cap
     rewrite_meta(tmp_path / "run" / "checkpoint.npz",
                  lambda info: info["meta"].update(batch_in_epoch=value))
     capsys.readouterr()
-    line = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", *common])
+    line = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", *common], alone=True)
     assert "batch_in_epoch" in line and "expected 0 to 4" in line

@@ -13,20 +13,12 @@ import pytest
 from tinygan.utils.files import FolderBusy, FolderLock
 
 from example_programs import GAN_TINY, VAE_TINY, load_example
+from exits import one_line_exit_2
 
 pytestmark = pytest.mark.usefixtures("isolated")
 mnist_gan = load_example("mnist_gan")
 mnist_vae = load_example("mnist_vae")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def one_line_exit_2(capsys, main, argv):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return err.strip().splitlines()[-1]
 
 
 @pytest.fixture
