@@ -38,10 +38,13 @@ if [ "$backend" = cupy ]; then
 fi
 
 run=$(mktemp -d)            # the run's own files stay here; the grid and the curve come back
-step example 150 "$python" examples/mnist_gan.py --backend "$backend" --epochs 1 \
+step example "${EXAMPLE_SECONDS:-150}" "$python" examples/mnist_gan.py --backend "$backend" --epochs 1 \
     --data-dir gpu-data/mnist --out "$run"
 cp "$run/samples/epoch_001.png" "$out/samples-$backend.png" 2>/dev/null
 cp "$run/loss_curve.png" "$out/loss-curve-$backend.png" 2>/dev/null
-step bench 150 "$python" bench/gan_step.py --backend "$backend" --batch 64 128 512 --steps 50 \
+step bench "${BENCH_SECONDS:-150}" "$python" bench/gan_step.py --backend "$backend" --batch 64 128 512 --steps 50 \
     --json "$out/results-$backend.json"
-step tests 240 "$python" -m pytest -q -x -p no:cacheprovider tests
+# pytest-xdist, where installed, spreads the suite over the machine's cores; every failure is
+# listed (no -x): a GPU call is too rare to stop at the first.
+workers=$("$python" -c "import xdist" 2>/dev/null && echo "-n 8")
+step tests "${TESTS_SECONDS:-240}" "$python" -m pytest -q -p no:cacheprovider $workers tests

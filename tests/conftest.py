@@ -35,6 +35,26 @@ def pytest_configure(config):
         _cuda_kind = "stand-in"
 
 
+FOLLOWED_PYTORCH = "2.13"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked pytorch_2_13 skip against another PyTorch: error wording and a few edge
+    cases (autograd.grad of no inputs, avg_pool2d's checks) changed between versions."""
+    try:
+        import torch
+    except Exception:
+        return
+    version = ".".join(torch.__version__.split(".")[:2])
+    if version == FOLLOWED_PYTORCH:
+        return
+    skip = pytest.mark.skip(reason=f"PyTorch {version} is installed; this test compares with "
+                                   f"{FOLLOWED_PYTORCH}, whose behaviour tinygan follows")
+    for item in items:
+        if "pytorch_2_13" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_report_header(config):
     return f"tinygan device 'cuda' in these tests: {_cuda_kind}"
 

@@ -182,6 +182,7 @@ ERRORS = [((1, 2, 3, 3), dict(kernel_size=3, padding=2)),
           ((1, 2, 9, 9), dict(kernel_size=(2, 2, 2)))]
 
 
+@pytest.mark.pytorch_2_13
 @pytest.mark.parametrize("name", ["max_pool2d", "avg_pool2d"])
 @pytest.mark.parametrize("shape, kwargs", ERRORS)
 def test_errors_are_pytorchs(device, name, shape, kwargs):

@@ -24,12 +24,22 @@ def public(obj):
     return sorted(name for name in dir(obj) if not name.startswith("_"))
 
 
+def cupy_build():
+    """The installed distribution: cupy-cuda12x and cupy-cuda13x export slightly different
+    names from cupy.cuda."""
+    from importlib import metadata
+    names = sorted(d.metadata["Name"] for d in metadata.distributions()
+                   if (d.metadata["Name"] or "").lower().startswith("cupy"))
+    return names[0] if names else "unknown"
+
+
 def collect_names():
     import cupy
     import cupy.random
 
     return {
         "cupy_version": cupy.__version__,
+        "cupy_build": cupy_build(),
         # Top-level names: functions, ufuncs, dtypes, constants, submodules.
         "module": public(cupy),
         # cupy.random loads Generator lazily through a module __getattr__, so dir() omits it.
