@@ -22,20 +22,23 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
 import tinygan as tg
 from tinygan import backend, optim
-from tinygan.gan import ARCHITECTURES, GANTrainer, build_models, get_noise
+from tinygan.gan import (ARCHITECTURES, CONVOLUTIONAL, IMAGE_SHAPE, GANTrainer, build_models,
+                         get_noise)
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
 from tinygan.utils.evaluate import evaluate, load_classifier
 from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option, check_new_run,
                                 run_in_own_folder,
                                 check_resume_settings, check_saved_settings, choose_device, fail,
-                                given_options, one_line, positive_float, positive_int, printable,
+                                given_options, non_negative_float, one_line, positive_float,
+                                positive_int, printable,
                                 run_script, unit_interval, use_threads)
 from tinygan.utils.files import (append_text, atomic_write, explain_os_error,
                                  remove_stale_temp_files)
@@ -43,6 +46,7 @@ from tinygan.utils.metrics import TrainingDiverged, read_metrics_upto
 from tinygan.utils.tensorboard import TensorBoardLogger, TensorBoardUnavailable
 from tinygan.utils.training import Callback, DivergenceCheck, TrainingRun
 from tinygan.utils.weights import gan_specs, save_weights
+from tinygan.wgan import WGANGPTrainer
 
 GRID_COLUMNS = 8  # samples per grid row; 8 rows, or one row per class when conditional
 NUM_CLASSES = 10
@@ -59,21 +63,38 @@ NUM_CLASSES = 10
 # 0; 99.7% for seed 1), and the FID from 8.3 to 6.3, for one more D pass per step.
 PRESETS = {
     "tinygan": {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 64,
-                "label_smoothing": 0.0, "mismatched_reals": True},
+                "label_smoothing": 0.0, "mismatched_reals": True, "d_steps": 1},
     "course": {"lr": 1e-5, "beta1": 0.9, "beta2": 0.999, "batch_size": 128,
-               "label_smoothing": 0.0, "mismatched_reals": False},
+               "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1},
 }
 # --arch vanilla keeps the seed tutorial's values under the default preset (not tuned here).
 VANILLA = {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "label_smoothing": 0.0,
-           "mismatched_reals": False}
+           "mismatched_reals": False, "d_steps": 1}
+
+
+class Program(NamedTuple):
+    """What differs between this program and the ones built on it (dcgan.py, wgan_gp.py):
+    the same loop, files and flags, another model and recipe."""
+    description: str     # --help's first line
+    archs: dict          # --arch: name -> help text; the first is the default
+    presets: dict        # --preset: name -> settings, the first the default
+    out: str             # --out's default
+    hidden_dim: int      # --hidden-dim's default
+
+
+MLP = Program(description=__doc__.split("\n")[0],
+              archs={"course": "BatchNorm MLP with Sigmoid images and a logit D",
+                     "vanilla": "LeakyReLU/Tanh G, Dropout D with Sigmoid and BCELoss"},
+              presets=PRESETS, out="runs/mnist_gan", hidden_dim=128)
 
 # With --resume the run keeps the settings saved in its checkpoint; these are the ones that
 # may be given again (the same value is fine, another one is refused: see --help).
 RUN_SETTINGS = ("dataset", "batch_size", "lr", "beta1", "beta2", "z_dim", "hidden_dim", "g_loss",
                 "d_steps", "log_every", "seed", "limit", "arch", "conditional", "preset",
-                "label_smoothing", "mismatched_reals")
+                "label_smoothing", "mismatched_reals", "gp_weight")
 # What a checkpoint written before a setting existed ran with.
-BEFORE_0_2 = {"preset": None, "label_smoothing": 0.0, "mismatched_reals": False}
+BEFORE_0_2 = {"preset": None, "label_smoothing": 0.0, "mismatched_reals": False,
+              "gp_weight": 10.0}
 RESUME_NOTE = """--resume continues the run in --out with the settings saved in its checkpoint
 (architecture, sizes, optimizer, data, seed). Giving one of them again with the same value is
 fine; with another value it is an error (exit code 2), since the run could not continue as it
@@ -81,8 +102,8 @@ began. What a resumed run takes from the command line: --epochs (the total), --o
 --backend, --data-dir, --tensorboard and --dry-run."""
 
 
-def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=RESUME_NOTE,
+def build_parser(program=MLP):
+    p = argparse.ArgumentParser(description=program.description, epilog=RESUME_NOTE,
                                 formatter_class=HelpFormatter)
     p.add_argument("--backend", choices=DEVICES, default="numpy",
                    help="numpy runs on the CPU, cupy on an NVIDIA GPU")
@@ -90,11 +111,12 @@ def build_parser():
                    help="MNIST digits or Fashion-MNIST clothes")
     p.add_argument("--epochs", type=positive_int, default=5,
                    help="total epochs (with --resume too)")
-    p.add_argument("--preset", choices=list(PRESETS), default="tinygan",
-                   help="the recipe: tinygan (measured: lr 2e-3, betas 0.5/0.999, batch 64) "
-                        "or course (the course notebook's: lr 1e-5, "
-                        "betas 0.9/0.999, batch 128, no smoothing); the flags below override "
-                        "it. --arch vanilla keeps its own values under tinygan (lr 2e-4)")
+    p.add_argument("--preset", choices=list(program.presets), default=next(iter(program.presets)),
+                   help="the recipe: " + "; ".join(
+                       f"{name} ({recipe_text(recipe)})" for name, recipe in
+                       program.presets.items()) + ". The flags below override it"
+                   + (". --arch vanilla keeps its own values under tinygan (lr 2e-4)"
+                      if "vanilla" in program.archs else ""))
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="images per step (default: from --preset)")
     p.add_argument("--lr", type=positive_float, default=None,
@@ -106,27 +128,30 @@ def build_parser():
     p.add_argument("--label-smoothing", type=unit_interval, default=None,
                    help="one-sided: D's target for real images is 1 - s, s in [0, 1) "
                         "(default: from --preset)")
-    p.add_argument("--arch", choices=list(ARCHITECTURES), default="course",
-                   help="course: BatchNorm MLP with Sigmoid images and a logit D; "
-                        "vanilla: LeakyReLU/Tanh G, Dropout D with Sigmoid and BCELoss")
+    p.add_argument("--arch", choices=list(program.archs), default=next(iter(program.archs)),
+                   help="; ".join(f"{name}: {text}" for name, text in program.archs.items()))
     p.add_argument("--conditional", action="store_true",
-                   help="G and D also take the digit's class (one-hot)")
+                   help="G and D also take the digit's class (one-hot; the MLP archs)")
     p.add_argument("--mismatched-reals", action=argparse.BooleanOptionalAction, default=None,
                    help="with --conditional: D also sees real images under wrong labels, "
                         "labelled fake, so it checks the class (default: from --preset)")
     p.add_argument("--z-dim", type=positive_int, default=None,
                    help="noise size; None: 64 for course, 100 for vanilla")
-    p.add_argument("--hidden-dim", type=positive_int, default=128,
-                   help="the width of the narrowest hidden layer")
+    p.add_argument("--hidden-dim", type=positive_int, default=program.hidden_dim,
+                   help="the width of the narrowest hidden layer (of G, for dcgan: D is a "
+                        "quarter as wide)")
     p.add_argument("--g-loss", choices=["non_saturating", "minimax"], default="non_saturating",
                    help="the generator's loss")
-    p.add_argument("--d-steps", type=positive_int, default=1,
-                   help="discriminator steps per generator step")
+    p.add_argument("--d-steps", type=positive_int, default=None,
+                   help="discriminator (critic) steps per generator step (default: from "
+                        "--preset)")
+    p.add_argument("--gp-weight", type=non_negative_float, default=10.0,
+                   help="wgan-gp: the gradient penalty's weight λ")
     p.add_argument("--log-every", type=positive_int, default=50, help="steps per metrics line")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, data order and noise")
     add_threads_option(p)
     p.add_argument("--data-dir", default=None, help="folder with the four MNIST .gz files")
-    p.add_argument("--out", default="runs/mnist_gan", help="folder for samples, curves, checkpoints")
+    p.add_argument("--out", default=program.out, help="folder for samples, curves, checkpoints")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out (see below)")
     p.add_argument("--overwrite", action="store_true",
@@ -151,12 +176,21 @@ def build_parser():
     return p
 
 
-def parse_args(argv=None):
+def recipe_text(recipe):
+    """A preset as --help says it, e.g. "lr 2e-3, betas 0.5/0.999, batch 64"."""
+    lr = f"{recipe['lr']:.0e}".replace("e-0", "e-")
+    return (f"lr {lr}, betas {recipe['beta1']:g}/{recipe['beta2']:g}, "
+            f"batch {recipe['batch_size']}" + (f", {recipe['d_steps']} critic steps"
+                                               if recipe["d_steps"] > 1 else ""))
+
+
+def parse_args(argv=None, program=MLP):
     """(the arguments, the ``dest`` names of the options written on the command line); the
     settings not given come from --preset (or, for --arch vanilla, its own values)."""
-    parser = build_parser()
+    parser = build_parser(program)
     args = parser.parse_args(argv)
-    recipe = VANILLA if args.arch == "vanilla" and args.preset == "tinygan" else PRESETS[args.preset]
+    recipe = VANILLA if args.arch == "vanilla" and args.preset == "tinygan" else \
+        program.presets[args.preset]
     for key, value in recipe.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -290,6 +324,7 @@ def samples(G, noise, labels, image_range):
     """The generator's images for fixed inputs, as host float32 in [0, 1]."""
     G.eval()  # BatchNorm with running stats: samples do not depend on the batch
     pictures = (G(noise, labels) if labels is not None else G(noise)).numpy()
+    pictures = pictures.reshape(len(pictures), -1)     # a convolutional G's (N, 1, 28, 28)
     G.train()
     return to_unit_range(pictures, image_range)
 
@@ -326,12 +361,12 @@ def save_weights_for_pytorch(out, args, trainer):
         save_weights(model.net if args.conditional else model, out / f"{name}.safetensors", info)
 
 
-def main(argv=None):
-    args, given = parse_args(argv)
-    return run_in_own_folder(args, given, train)
+def main(argv=None, program=MLP):
+    args, given = parse_args(argv, program)
+    return run_in_own_folder(args, given, lambda *a: train(*a, program=program))
 
 
-def train(args, given, lock):
+def train(args, given, lock, program=MLP):
     device = choose_device(args.backend)
     use_threads(args)
     out = Path(args.out)
@@ -348,7 +383,8 @@ def train(args, given, lock):
         if "trainer" not in checkpoint.meta:
             fail(f"--resume: {out / 'checkpoint.npz'} is not a checkpoint of mnist_gan.py "
                  f"(it has {', '.join(checkpoint.modules())})")
-        saved = check_saved_settings(build_parser(), checkpoint.meta.get("args"), RUN_SETTINGS,
+        saved = check_saved_settings(build_parser(program), checkpoint.meta.get("args"),
+                                     RUN_SETTINGS,
                                      out / "checkpoint.npz")  # only --epochs may grow
         check_resume_settings(given, args, saved, RUN_SETTINGS, may_change=())
         for key in RUN_SETTINGS:
@@ -369,11 +405,21 @@ def train(args, given, lock):
     try:
         loader = data.DataLoader(train_images, args.batch_size, labels=labels, seed=args.seed,
                                  device=device, scale=image_range,
-                                 limit=8 * args.batch_size if args.dry_run else args.limit)
+                                 limit=8 * args.batch_size if args.dry_run else args.limit,
+                                 image_shape=IMAGE_SHAPE if args.arch in CONVOLUTIONAL else None)
     except ValueError as exc:  # e.g. --batch-size larger than --limit
         fail(str(exc))
     if "mismatched_reals" in given and args.mismatched_reals and not args.conditional:
         fail("--mismatched-reals needs --conditional: it shows D real images under wrong labels")
+    if args.conditional and args.arch in CONVOLUTIONAL:
+        fail(f"--conditional: the conditional GAN is an MLP here (--arch course or vanilla); "
+             f"--arch {args.arch} is unconditional")
+    if "gp_weight" in given and d_outputs != "scores":
+        fail(f"--gp-weight: --arch {args.arch} has no gradient penalty (wgan-gp has)")
+    for flag in ("g_loss", "label_smoothing"):
+        if flag in given and d_outputs == "scores":
+            fail(f"--{flag.replace('_', '-')}: the WGAN-GP losses are the critic's scores, "
+                 "with no labels to smooth and one generator loss")
     if checkpoint is not None:   # its arrays against the sizes its metadata gives, unbuilt
         specs = gan_specs(args.arch, args.z_dim, args.hidden_dim,
                           NUM_CLASSES if args.conditional else 0)
@@ -387,12 +433,19 @@ def train(args, given, lock):
     G.to(device), D.to(device)
     opt_g = optim.Adam(G.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
     opt_d = optim.Adam(D.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
-    trainer = GANTrainer(G, D, opt_g, opt_d, z_dim=args.z_dim, device=device, g_loss=args.g_loss,
-                         d_steps_per_g=args.d_steps, d_outputs=d_outputs, seed=args.seed,
-                         conditional=args.conditional, label_smoothing=args.label_smoothing,
-                         mismatched_reals=args.conditional and args.mismatched_reals)
+    if d_outputs == "scores":    # a critic: WGAN-GP's loop, which has no probabilities
+        trainer = WGANGPTrainer(G, D, opt_g, opt_d, z_dim=args.z_dim, device=device,
+                                c_lambda=args.gp_weight, crit_repeats=args.d_steps, seed=args.seed)
+        divergence = DivergenceCheck(outputs=())   # no saturation test: scores are unbounded
+    else:
+        trainer = GANTrainer(G, D, opt_g, opt_d, z_dim=args.z_dim, device=device,
+                             g_loss=args.g_loss, d_steps_per_g=args.d_steps,
+                             d_outputs=d_outputs, seed=args.seed, conditional=args.conditional,
+                             label_smoothing=args.label_smoothing,
+                             mismatched_reals=args.conditional and args.mismatched_reals)
+        divergence = DivergenceCheck()
     run = TrainingRun(trainer, log_every=min(args.log_every, 2) if args.dry_run else args.log_every,
-                      divergence=None if args.no_divergence_check else DivergenceCheck())
+                      divergence=None if args.no_divergence_check else divergence)
 
     skip, evals = 0, []
     if checkpoint is not None:

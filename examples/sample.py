@@ -186,6 +186,7 @@ def sampler(G, arch):
 
     def model(z, labels):
         pictures = (G(z) if labels is None else G(z, labels)).numpy()
+        pictures = pictures.reshape(len(pictures), -1)   # a convolutional G's (N, 1, 28, 28)
         return (pictures + 1) / 2 if symmetric else pictures
     return model
 

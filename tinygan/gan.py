@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import backend, nn
+from .dcgan import Critic, DCGANDiscriminator, DCGANGenerator, weights_init
 from .nn import functional as F
 from .functional import cat
 from .factories import full, randint
@@ -154,25 +155,54 @@ def rows_independent(module):
     return all(type(m) in ROW_WISE for m in module.modules())
 
 
+def dcgan_generator(in_dim, im_dim, hidden_dim):
+    """The course's DCGAN generator (week 2), for ``build_models``: images (1, 28, 28)."""
+    if im_dim != 784:
+        raise ValueError(f"the DCGAN generator makes 1×28×28 images (784 values), not {im_dim}")
+    return DCGANGenerator(in_dim, 1, hidden_dim)
+
+
+def dcgan_discriminator(in_dim, hidden_dim):
+    """The course's DCGAN discriminator at a quarter of G's width (G 64, D 16, as the course)."""
+    return DCGANDiscriminator(1, max(1, hidden_dim // 4))
+
+
+def critic(in_dim, hidden_dim):
+    """Week 3's critic, as wide as G (64 and 64, as the course)."""
+    return Critic(1, hidden_dim)
+
+
 ARCHITECTURES = {
     # arch: (generator, discriminator, D's output, image range, default z_dim)
     "course": (Generator, Discriminator, "logits", "unit", 64),
     "vanilla": (VanillaGenerator, VanillaDiscriminator, "probs", "symmetric", 100),
+    "dcgan": (dcgan_generator, dcgan_discriminator, "logits", "symmetric", 64),
+    "wgan-gp": (dcgan_generator, critic, "scores", "symmetric", 64),   # WGANGPTrainer's
 }
+# Architectures whose networks take images as (N, 1, 28, 28) rather than rows of 784.
+CONVOLUTIONAL = ("dcgan", "wgan-gp")
+IMAGE_SHAPE = (1, 28, 28)
 
 
 def build_models(z_dim=None, hidden_dim=128, im_dim=784, arch="course", num_classes=0):
     """(G, D) for an architecture; ``num_classes`` > 0 makes both conditional.
 
-    ``ARCHITECTURES[arch]`` also says whether D ends in logits or probabilities
-    (GANTrainer's ``d_outputs``) and the image range the data must be scaled to.
+    ``ARCHITECTURES[arch]`` also says whether D ends in logits, probabilities or a critic's
+    scores (which trainer, and GANTrainer's ``d_outputs``) and the image range the data must
+    be scaled to. The convolutional ones (``CONVOLUTIONAL``) take and make images of shape
+    ``IMAGE_SHAPE``, with the course's N(0, 0.02) initialisation.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {arch!r}: expected one of {sorted(ARCHITECTURES)}")
+    if arch in CONVOLUTIONAL and num_classes:
+        raise ValueError(f"arch {arch!r} is unconditional here: the conditional GAN is an MLP "
+                         "(arch 'course' or 'vanilla')")
     make_g, make_d, _, _, default_z = ARCHITECTURES[arch]
     z_dim = default_z if z_dim is None else z_dim
     G = make_g(z_dim + num_classes, im_dim, hidden_dim)
     D = make_d(im_dim + num_classes, hidden_dim)
+    if arch in CONVOLUTIONAL:
+        G.apply(weights_init), D.apply(weights_init)
     if num_classes:
         G, D = Conditional(G, num_classes), Conditional(D, num_classes)
     return G, D

@@ -77,8 +77,11 @@ class WGANGPTrainer:
         self.epoch = 0         # epochs finished so far
 
     def noise(self, n):
-        """n noise vectors from the trainer's own random stream (saved in :meth:`state`)."""
-        return get_noise(n, self.z_dim, self.device, generator=self.noise_rng)
+        """n noise vectors from the trainer's own random stream (saved in :meth:`state`), in
+        the generator's dtype (drawn as float32, so a float64 model sees the same numbers)."""
+        z = get_noise(n, self.z_dim, self.device, generator=self.noise_rng)
+        dtype = next(iter(self.generator.parameters())).dtype
+        return z if z.dtype == dtype else z.to(dtype)
 
     def critic_step(self, real):
         """One critic update; returns (loss, critic(real), critic(fake)), detached."""

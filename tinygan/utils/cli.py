@@ -124,6 +124,21 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    """A finite float ≥ 0 (argparse type).
+
+    >>> non_negative_float("10")
+    10.0
+    >>> non_negative_float("-1")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a number ≥ 0, got -1.0
+    """
+    value = _float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {value}")
+    return value
+
+
 def unit_interval(text):
     """A float in [0, 1), as Adam's betas must be (argparse type).
 

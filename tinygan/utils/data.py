@@ -552,13 +552,15 @@ class DataLoader:
     device, and a dataset with a ``get_batch`` method (see :class:`Dataset`) gives its own.
 
     **Image arrays**: ``DataLoader(images, batch_size, labels=None, shuffle=True,
-    drop_last=True, seed=0, device="cpu", scale="unit", limit=None)``.
+    drop_last=True, seed=0, device="cpu", scale="unit", limit=None, image_shape=None)``.
     The images are converted once to float32 rows of pixels (``scale="unit"``:
-    [0, 1]; ``"symmetric"``: [-1, 1]) and copied to ``device`` once, here.
+    [0, 1]; ``"symmetric"``: [-1, 1]), or to ``image_shape`` each (``(1, 28, 28)`` for a
+    convolutional network), and copied to ``device`` once, here.
     Each epoch draws a fresh order from the loader's own seeded generator,
     copies that index array to the device, and gathers each batch there, so
     no data crosses from host to device per batch.
-    Iterating yields ``(x, y)``: x is a Tensor of shape (batch_size, 784), y a
+    Iterating yields ``(x, y)``: x is a Tensor of shape (batch_size, 784) (or
+    (batch_size, *image_shape)), y a
     Tensor of int64 labels (batch_size,), or None when no labels were given.
     ``drop_last=True`` skips a final short batch (every batch the same shape).
     ``limit`` keeps only the first ``limit`` examples (for quick runs).
@@ -576,7 +578,7 @@ class DataLoader:
 
     def __init__(self, images, batch_size=1, shuffle=_UNSET, drop_last=_UNSET, *, labels=None,
                  seed=0, device=_UNSET, scale="unit", limit=None, num_workers=0,
-                 collate_fn=None, pin_memory=False):
+                 collate_fn=None, pin_memory=False, image_shape=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"batch_size should be a positive integer value, but got "
@@ -593,9 +595,14 @@ class DataLoader:
         self._generator = backend.RandomStream(seed)  # host-side: decides the order
         self.epoch = 0  # epochs started so far
         if isinstance(images, Dataset):
+            if image_shape is not None:
+                raise TypeError("DataLoader: image_shape applies to image arrays, not to a "
+                                f"{type(images).__name__}")
             self._init_dataset(images, shuffle, drop_last, labels, device, scale, limit)
         else:
             self._init_arrays(images, shuffle, drop_last, labels, device, scale, limit)
+            if image_shape is not None:
+                self._shape_images(tuple(image_shape))
 
     def _init_dataset(self, dataset, shuffle, drop_last, labels, device, scale, limit):
         given = [name for name, is_set in (("labels", labels is not None),
@@ -637,6 +644,13 @@ class DataLoader:
         # int64 labels, so they can index directly (one-hot rows, embeddings).
         self.labels = (None if labels is None
                        else backend.to_device(labels.astype(np.int64), self.device))
+
+    def _shape_images(self, shape):
+        pixels = self.images.shape[1]
+        if not all(isinstance(n, int) and n > 0 for n in shape) or int(np.prod(shape)) != pixels:
+            raise ValueError(f"image_shape {shape} does not hold the {pixels} pixels of each "
+                             "image")
+        self.images = self.images.reshape((len(self.images),) + shape)
 
     def __len__(self):
         """Number of batches per epoch."""

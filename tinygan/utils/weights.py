@@ -278,6 +278,44 @@ def vanilla_discriminator(in_dim, hidden_dim):
     return spec
 
 
+def _conv(name, shape):
+    return {f"{name}.weight": (shape, FLOAT), f"{name}.bias": ((shape[0],), FLOAT)}
+
+
+def dcgan_generator(in_dim, hidden_dim, im_dim=784):
+    """dcgan.DCGANGenerator: ConvTranspose2d + BatchNorm2d blocks (4h, 2h, h channels;
+    kernels 3, 4, 3), then a ConvTranspose2d (kernel 4) to one channel of 28×28."""
+    widths = [in_dim, 4 * hidden_dim, 2 * hidden_dim, hidden_dim, 1]
+    kernels, spec = (3, 4, 3, 4), {}
+    for i in range(4):   # a transposed convolution's weight is (in, out, kH, kW)
+        spec |= {f"gen.{i}.0.weight": ((widths[i], widths[i + 1], kernels[i], kernels[i]),
+                                       FLOAT), f"gen.{i}.0.bias": ((widths[i + 1],), FLOAT)}
+        if i < 3:
+            spec |= _batchnorm(f"gen.{i}.1", widths[i + 1])
+    return spec
+
+
+def _strided_convolutions(name, hidden_dim):
+    """dcgan's discriminator and critic: Conv2d (kernel 4) + BatchNorm2d blocks (h, 2h
+    channels), then a Conv2d to one score, under ``name`` (disc or crit)."""
+    widths, spec = [1, hidden_dim, 2 * hidden_dim, 1], {}
+    for i in range(3):
+        spec |= _conv(f"{name}.{i}.0", (widths[i + 1], widths[i], 4, 4))
+        if i < 2:
+            spec |= _batchnorm(f"{name}.{i}.1", widths[i + 1])
+    return spec
+
+
+def dcgan_discriminator(hidden_dim):
+    """dcgan.DCGANDiscriminator: under ``disc``, ``hidden_dim`` its own width (16)."""
+    return _strided_convolutions("disc", hidden_dim)
+
+
+def wgan_critic(hidden_dim):
+    """dcgan.Critic: under ``crit``, ``hidden_dim`` its own width (64)."""
+    return _strided_convolutions("crit", hidden_dim)
+
+
 def vae(im_dim, hidden_dim, z_dim):
     """vae.VAE: encoder.0, to_mean, to_logvar, decoder.0, decoder.2."""
     return (_linear("encoder.0", hidden_dim, im_dim) | _linear("to_mean", z_dim, hidden_dim)
@@ -289,6 +327,12 @@ def _sizes(shapes, key, read):
     """read(shape) for a 2-D ``key``, or None when the key is absent or not a matrix."""
     shape = shapes.get(key)
     return read(*shape) if shape is not None and len(shape) == 2 else None
+
+
+def _kernel_sizes(shapes, key, read):
+    """read(shape) for a 4-D ``key`` (a convolution's weight), or None."""
+    shape = shapes.get(key)
+    return read(*shape) if shape is not None and len(shape) == 4 else None
 
 
 def _both(first, second):
@@ -308,6 +352,13 @@ _LAYOUTS = {
     "vanilla discriminator": (lambda s: _both(
         _sizes(s, "disc.0.weight", lambda _, im: {"in_dim": im}),
         _sizes(s, "disc.9.weight", lambda _, h2: {"hidden_dim": h2 // 2})), vanilla_discriminator),
+    "dcgan generator": (lambda s: _kernel_sizes(
+        s, "gen.0.0.weight", lambda z, h4, *_: {"in_dim": z, "hidden_dim": h4 // 4}),
+        dcgan_generator),
+    "dcgan discriminator": (lambda s: _kernel_sizes(
+        s, "disc.0.0.weight", lambda h, *_: {"hidden_dim": h}), dcgan_discriminator),
+    "wgan-gp critic": (lambda s: _kernel_sizes(
+        s, "crit.0.0.weight", lambda h, *_: {"hidden_dim": h}), wgan_critic),
     "vae": (lambda s: _both(
         _sizes(s, "encoder.0.weight", lambda h, im: {"im_dim": im, "hidden_dim": h}),
         _sizes(s, "to_mean.weight", lambda z, _: {"z_dim": z})), vae),
@@ -356,8 +407,9 @@ def identify(weights, required=True):
             problem = first_mismatch(build(**dims), weights.tensors)
             raise WeightsError(f"{weights.path}: its names are those of a {kind}, but {problem}")
     raise WeightsError(
-        f"{weights.path}: not a model tinygan knows (expected the course's or the vanilla "
-        f"generator or discriminator, or the VAE, under PyTorch's names such as gen.0.0.weight); "
+        f"{weights.path}: not a model tinygan knows (expected the course's, the vanilla or the "
+        f"DCGAN generator or discriminator, the WGAN-GP critic, or the VAE, under PyTorch's "
+        f"names such as gen.0.0.weight); "
         f"it holds {name_list(list(weights.tensors)) or 'no tensors'}")
 
 
@@ -370,6 +422,11 @@ def model_spec(kind, prefix="", **dims):
 def gan_specs(arch, z_dim, hidden_dim, num_classes=0, im_dim=784):
     """(generator, discriminator) specs of ``build_models(z_dim, hidden_dim, im_dim, arch,
     num_classes)`` under tinygan's state_dict names, without building anything."""
+    if arch in ("dcgan", "wgan-gp"):   # unconditional; D's width as tinygan.gan builds it
+        generator = model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim)
+        if arch == "dcgan":
+            return generator, model_spec("dcgan discriminator", hidden_dim=max(1, hidden_dim // 4))
+        return generator, model_spec("wgan-gp critic", hidden_dim=hidden_dim)
     prefix = "net." if num_classes else ""
     return (model_spec(f"{arch} generator", prefix, in_dim=z_dim + num_classes,
                        hidden_dim=hidden_dim, im_dim=im_dim),

@@ -1,0 +1,44 @@
+"""Train the course's week-2 DCGAN on MNIST (or Fashion-MNIST).
+
+It is mnist_gan.py's program with the convolutional generator and discriminator of
+tinygan.dcgan:
+
+    python examples/dcgan.py --data-dir ~/data/mnist
+    python examples/dcgan.py --backend cupy --epochs 20 --out runs/dcgan-gpu
+    python examples/dcgan.py --preset course          # the course notebook's settings
+
+Everything else is mnist_gan.py's (see its --help): samples/epoch_NNN.png, loss_curve.png,
+metrics.jsonl, checkpoint.npz with generator.safetensors and discriminator.safetensors
+under PyTorch's names (the course's Generator and Discriminator load them), Ctrl-C and
+--resume, --eval-every, --tensorboard. sample.py and evaluate.py take its checkpoints.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tinygan.utils.cli import run_script
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # mnist_gan.py, beside this file
+from mnist_gan import Program, main as run_program  # noqa: E402
+
+# --preset tinygan is the course's recipe until measurement chooses another (README,
+# "DCGAN and WGAN-GP"); --preset course is the notebook's, whatever tinygan's becomes.
+PRESETS = {
+    "tinygan": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
+                "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1},
+    "course": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
+               "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1},
+}
+DCGAN = Program(description=__doc__.split("\n")[0],
+                archs={"dcgan": "ConvTranspose2d G (256, 128, 64 channels) and Conv2d D (16, "
+                                "32), BatchNorm2d, Tanh images, N(0, 0.02) weights"},
+                presets=PRESETS, out="runs/dcgan", hidden_dim=64)
+
+
+def main(argv=None):
+    return run_program(argv, DCGAN)
+
+
+if __name__ == "__main__":
+    run_script(main)
