@@ -10,7 +10,7 @@ from tinygan.controllable import calculate_updated_noise, get_score, steer
 from tinygan.gan import build_models
 from tinygan.utils.checkpoint import save_checkpoint
 
-from example_programs import load_example
+from example_programs import load_example, png_size
 from exits import one_line_exit_2
 
 
@@ -172,3 +172,16 @@ def test_no_mnist_files_is_one_line(capsys, gan_checkpoint, tmp_path):
                            [gan_checkpoint(), "--target", "3", "--data-dir",
                             str(tmp_path / "empty")])
     assert line.startswith("error:")
+
+
+@pytest.mark.usefixtures("isolated")
+def test_the_program_writes_one_figure_and_a_table(capsys, gan_checkpoint, fake_mnist,
+                                                   tmp_path):
+    out = tmp_path / "steer.png"
+    assert controllable.main([gan_checkpoint(), "--target", "3", "--steps", "2", "--n", "3",
+                              "--data-dir", str(fake_mnist), "--out", str(out)]) == 0
+    width, height = png_size(out)
+    assert (width, height) == (2 * (3 * 30 + 2), 2 * (3 * 30 + 2))   # 3 steps x 3 rows
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("step") and [line.split()[0] for line in lines[1:4]] == \
+        ["0", "1", "2"]
