@@ -153,9 +153,9 @@ def host(value):
 def course_model(torch, name, ours):
     """tinygan.dcgan's class run under PyTorch (its source is the course's code), with our
     weights."""
-    source = Path(tg.dcgan.__file__).read_text().split("from .nn import init\n")[1]
+    source = Path(tg.dcgan.__file__).read_text().split("from . import nn\n")[1]
     namespace = {}
-    exec("import torch\nfrom torch import nn\nfrom torch.nn import init\n" + source, namespace)
+    exec("import torch\nfrom torch import nn\n" + source, namespace)
     model = namespace[name](*{"DCGANGenerator": (4, 1, 4), "Critic": (1, 4)}[name]).double()
     model.load_state_dict({k: torch.tensor(host(v)) for k, v in ours.state_dict().items()})
     return model

@@ -25,7 +25,10 @@ LAYERS = [
     ("tinygan.factories", 5), ("tinygan.functional", 5), ("tinygan.gradcheck", 5),
     ("tinygan.linalg", 5),              # torch.linalg's norms
     ("tinygan.nn", 6), ("tinygan.optim", 6),
-    ("tinygan.gan", 7), ("tinygan.vae", 7), ("tinygan.toy", 7),   # models and their training
+    ("tinygan.vae", 7), ("tinygan.toy", 7), ("tinygan.controllable", 7),   # models, training
+    ("tinygan.dcgan", 7),               # the convolutional networks, which gan's table builds
+    ("tinygan.gan", 7.1),               # the MLPs, the table of architectures, GANTrainer
+    ("tinygan.wgan", 7.2),              # WGAN-GP's trainer, GANTrainer's interface and noise
     ("tinygan.utils", 7),               # infrastructure, beside the models
     ("tinygan.vision", 8),              # torchvision's names, over utils' data and images
 ]
@@ -33,7 +36,8 @@ LAYERS = [
 # and the infrastructure never import each other.
 APART = [("tinygan.nn", "tinygan.optim"),
          ("tinygan.gan", "tinygan.utils"), ("tinygan.vae", "tinygan.utils"),
-         ("tinygan.toy", "tinygan.utils")]
+         ("tinygan.toy", "tinygan.utils"), ("tinygan.dcgan", "tinygan.utils"),
+         ("tinygan.wgan", "tinygan.utils"), ("tinygan.controllable", "tinygan.utils")]
 FACADE = "tinygan"   # tinygan/__init__.py: the public names, above everything
 
 
@@ -139,7 +143,8 @@ def test_the_engine_never_reaches_the_infrastructure():
 PUBLIC_ENGINE = {"tinygan.tensor", "tinygan.factories", "tinygan.autograd", "tinygan.functional",
                  "tinygan.backend", "tinygan.dtypes",
                  "tinygan.nn", "tinygan.nn.functional", "tinygan.optim"}
-MODELS = {"tinygan.gan", "tinygan.vae", "tinygan.toy"}
+MODELS = {"tinygan.gan", "tinygan.vae", "tinygan.toy", "tinygan.dcgan", "tinygan.wgan",
+          "tinygan.controllable"}
 # Old paths (before tinygan.utils, tinygan.nn.init and tinygan.ops): the README's
 # migration note; the project's own programs use the new ones.
 MOVED = {"tinygan.data", "tinygan.fileio", "tinygan.checkpoint", "tinygan.metrics",

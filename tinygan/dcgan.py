@@ -13,7 +13,6 @@ DCGAN, ``tinygan.wgan.WGANGPTrainer`` for the critic.
 from __future__ import annotations
 
 from . import nn
-from .nn import init
 
 
 class DCGANGenerator(nn.Module):
@@ -100,7 +99,7 @@ def weights_init(m):
     """The course's initialisation, for ``model.apply(weights_init)``: convolution weights
     and BatchNorm scales N(0, 0.02), BatchNorm shifts 0 (convolution biases keep PyTorch's)."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        init.normal_(m.weight, 0.0, 0.02)
+        nn.init.normal_(m.weight, 0.0, 0.02)
     if isinstance(m, nn.BatchNorm2d):
-        init.normal_(m.weight, 0.0, 0.02)
-        init.constant_(m.bias, 0)
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        nn.init.constant_(m.bias, 0)
