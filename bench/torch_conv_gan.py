@@ -1,0 +1,113 @@
+"""The course's DCGAN (week 2) or WGAN-GP (week 3) trained by PyTorch on the same work as
+examples/dcgan.py and examples/wgan_gp.py, for a quality comparison scored by tinygan's own
+evaluator:
+
+    python bench/torch_conv_gan.py --model dcgan --epochs 5 --seed 0 --data-dir ~/data/mnist \
+        --npy /tmp/torch-dcgan-s0.npy
+    python examples/evaluate.py /tmp/torch-dcgan-s0.npy --data-dir ~/data/mnist
+
+The models are tinygan/dcgan.py's source run under PyTorch (that file is the course's code),
+the loop the course's (for WGAN-GP: 5 critic steps with fresh fakes and ε, λ = 10), the data
+MNIST scaled to [-1, 1] in shuffled batches of --batch-size (last short batch dropped, as
+dcgan.py's loader does), Adam at the course's lr 2e-4, betas (0.5, 0.999). At the end,
+--samples images from G in eval mode, mapped to [0, 1], are saved as float32 (N, 784).
+PyTorch is needed here only (not a dependency of tinygan).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=["dcgan", "wgan-gp"], default="dcgan")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--limit", type=int, default=None, help="the first N training images only")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--samples", type=int, default=10_000)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--npy", required=True, help="where to save the samples")
+    return p.parse_args()
+
+
+def course_models(torch):
+    """tinygan/dcgan.py's classes, executed with torch.nn as nn."""
+    source = (ROOT / "tinygan" / "dcgan.py").read_text().split("from . import nn\n")[1]
+    namespace = {}
+    exec("import torch\nfrom torch import nn\n" + source, namespace)
+    return namespace
+
+
+def main():
+    args = parse_args()
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    sys.path.insert(0, str(ROOT))
+    from tinygan.utils import data
+    images, _ = data.load_mnist("mnist", train=True, data_dir=args.data_dir)
+    images = images[:args.limit]
+    x_all = torch.tensor(images, dtype=torch.float32).div(255).mul(2).sub(1).view(-1, 1, 28, 28)
+    m = course_models(torch)
+    gen = m["DCGANGenerator"]().apply(m["weights_init"])
+    disc = (m["DCGANDiscriminator"] if args.model == "dcgan" else m["Critic"])().apply(
+        m["weights_init"])
+    gen_opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    disc_opt = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    criterion = torch.nn.BCEWithLogitsLoss()
+    n, batch = len(x_all), args.batch_size
+    for epoch in range(args.epochs):
+        start = time.perf_counter()
+        order = torch.randperm(n)
+        for i in range(n // batch):
+            real = x_all[order[i * batch:(i + 1) * batch]]
+            if args.model == "dcgan":
+                disc_opt.zero_grad()
+                fake = gen(torch.randn(batch, 64))
+                pred_fake, pred_real = disc(fake.detach()), disc(real)
+                loss = (criterion(pred_fake, torch.zeros_like(pred_fake))
+                        + criterion(pred_real, torch.ones_like(pred_real))) / 2
+                loss.backward()
+                disc_opt.step()
+            else:
+                for _ in range(5):
+                    disc_opt.zero_grad()
+                    fake = gen(torch.randn(batch, 64))
+                    pred_fake, pred_real = disc(fake.detach()), disc(real)
+                    epsilon = torch.rand(batch, 1, 1, 1, requires_grad=True)
+                    mixed = real * epsilon + fake.detach() * (1 - epsilon)
+                    scores = disc(mixed)
+                    gradient = torch.autograd.grad(inputs=mixed, outputs=scores,
+                                                   grad_outputs=torch.ones_like(scores),
+                                                   create_graph=True, retain_graph=True)[0]
+                    gp = ((gradient.view(batch, -1).norm(2, dim=1) - 1) ** 2).mean()
+                    loss = pred_fake.mean() - pred_real.mean() + 10 * gp
+                    loss.backward(retain_graph=True)
+                    disc_opt.step()
+            gen_opt.zero_grad()
+            pred = disc(gen(torch.randn(batch, 64)))
+            g_loss = criterion(pred, torch.ones_like(pred)) if args.model == "dcgan" \
+                else -pred.mean()
+            g_loss.backward()
+            gen_opt.step()
+        print(f"epoch {epoch + 1}: {time.perf_counter() - start:.1f} s, d_loss {loss.item():.3f}, "
+              f"g_loss {g_loss.item():.3f}", flush=True)
+    gen.eval()
+    with torch.no_grad():
+        pictures = torch.cat([gen(torch.randn(1000, 64)) for _ in range(args.samples // 1000)])
+    np.save(args.npy, ((pictures.view(len(pictures), -1) + 1) / 2).numpy().astype(np.float32))
+    print(f"wrote {args.npy}: {len(pictures)} samples")
+
+
+if __name__ == "__main__":
+    main()
