@@ -29,6 +29,7 @@ class TensorBoardLogger:
 
     def __init__(self, logdir):
         try:
+            import tensorboardX   # noqa: F401  first: its submodules may be cached without it
             from tensorboardX.event_file_writer import EventsWriter
             from tensorboardX.proto.event_pb2 import Event
             from tensorboardX.summary import image, scalar
