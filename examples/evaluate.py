@@ -37,7 +37,8 @@ from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, one_
 from tinygan.utils.evaluate import as_samples, evaluate, format_scores, load_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # sample.py, beside this file,
-from sample import check_finite, generate, load_model  # noqa: E402   rebuilds G
+from sample import (MAX_SAMPLES, check_finite, check_size, generate,  # noqa: E402
+                    load_model)                                        # rebuilds G
 
 NUM_CLASSES = 10
 
@@ -48,7 +49,7 @@ def parse_args(argv=None):
                    help="checkpoint.npz of mnist_gan.py or mnist_vae.py, a generator's "
                         ".safetensors, or a .npy of samples")
     p.add_argument("-n", "--num-samples", type=positive_int, default=10_000,
-                   help="how many samples to score")
+                   help=f"how many samples to score (at most {MAX_SAMPLES})")
     p.add_argument("--data-dir", default=None,
                    help="folder with the four MNIST .gz files (the classifier is cached there)")
     p.add_argument("--backend", choices=DEVICES, default="numpy",
@@ -58,7 +59,10 @@ def parse_args(argv=None):
     p.add_argument("--num-classes", type=positive_int, default=None,
                    help="classes of a conditional generator in a .safetensors file PyTorch "
                         "wrote (tinygan's files say it themselves)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_size(f"-n {args.num_samples}", args.num_samples, MAX_SAMPLES,
+               f"at most {MAX_SAMPLES}, which is 10 times the usual 10,000")
+    return args
 
 
 def is_npy(path):

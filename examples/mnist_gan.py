@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 import tinygan as tg
-from tinygan import backend, optim
+from tinygan import backend, nn, optim
 from tinygan.gan import (ARCHITECTURES, CONVOLUTIONAL, IMAGE_SHAPE, GANTrainer, build_models,
                          get_noise)
 from tinygan.utils import data, images
@@ -384,8 +384,9 @@ def train(args, given, lock, program=MLP):
             fail(f"--resume: {out / 'checkpoint.npz'} is not a checkpoint of mnist_gan.py "
                  f"(it has {', '.join(checkpoint.modules())})")
         saved = check_saved_settings(build_parser(program), checkpoint.meta.get("args"),
-                                     RUN_SETTINGS,
-                                     out / "checkpoint.npz")  # only --epochs may grow
+                                     RUN_SETTINGS, out / "checkpoint.npz",  # only --epochs may grow
+                                     required={key for recipe in (*program.presets.values(),
+                                                                  VANILLA) for key in recipe})
         check_resume_settings(given, args, saved, RUN_SETTINGS, may_change=())
         for key in RUN_SETTINGS:
             setattr(args, key, saved.get(key, BEFORE_0_2.get(key)))
@@ -430,6 +431,10 @@ def train(args, given, lock, program=MLP):
             fail(f"--resume: {exc}")
     G, D = build_models(args.z_dim, args.hidden_dim, arch=args.arch,
                         num_classes=NUM_CLASSES if args.conditional else 0)
+    if args.batch_size == 1 and any(isinstance(m, nn.BatchNorm1d)   # BatchNorm2d is one
+                                    for model in (G, D) for m in model.modules()):
+        fail(f"--batch-size 1: --arch {args.arch} has BatchNorm, which needs more than 1 "
+             "value per channel when training (PyTorch refuses it too); expected 2 or more")
     G.to(device), D.to(device)
     opt_g = optim.Adam(G.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
     opt_d = optim.Adam(D.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
@@ -449,8 +454,11 @@ def train(args, given, lock, program=MLP):
 
     skip, evals = 0, []
     if checkpoint is not None:
-        checkpoint.restore(modules={"generator": G, "discriminator": D},
-                           optimizers={"opt_g": opt_g, "opt_d": opt_d})
+        try:     # e.g. Adam state of another shape than its parameter: one line, untrained
+            checkpoint.restore(modules={"generator": G, "discriminator": D},
+                               optimizers={"opt_g": opt_g, "opt_d": opt_d})
+        except ValueError as exc:
+            fail(f"--resume: {exc}")
         trainer.load_state(checkpoint.meta["trainer"])
         # Checkpoints written before the loop left GANTrainer have no "run": their log
         # interval in progress is in the trainer's state, which load_state takes as it is.

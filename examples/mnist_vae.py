@@ -144,7 +144,10 @@ def train(args, given, lock):
     fixed_z = tg.Tensor(grid_rng.standard_normal((64, args.z_dim), np.float32))
     step, epoch = 0, 0
     if checkpoint is not None:
-        checkpoint.restore(modules={"vae": model}, optimizers={"opt": optimizer})
+        try:
+            checkpoint.restore(modules={"vae": model}, optimizers={"opt": optimizer})
+        except ValueError as exc:
+            fail(f"--resume: {exc}")
         step, epoch = checkpoint.meta["step"], checkpoint.meta["epoch"]
         noise_rng.set_state(checkpoint.meta["noise_rng"])
         loader.load_state_dict(checkpoint.meta["loader"])

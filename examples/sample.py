@@ -31,6 +31,22 @@ from tinygan.utils.weights import (WeightsError, gan_specs, identify, load_weigh
 from tinygan.vae import VAE
 
 NUM_CLASSES = 10
+# Bounds on what one run draws, so that a typo is refused up front rather than exhausting
+# memory: the samples are float32 (N, 784), 3 KiB each, held twice while they are joined.
+MAX_GRID = 100           # per side: 10,000 images, a PNG of 2,900 pixels square
+MAX_SAMPLES = 100_000    # 0.3 GiB of samples (the papers' FID uses 10,000 or 50,000)
+
+
+def check_size(flag, n, most, expected):
+    """One line, before anything is built, for ``n`` samples over the bound ``most``."""
+    if n > most:
+        fail(f"{flag}: {n} samples would take {_memory(n)} of memory (float32, 784 values "
+             f"each); expected {expected}")
+
+
+def _memory(n):
+    size = n * 784 * 4
+    return f"{size / 2 ** 30:.1f} GiB" if size >= 2 ** 30 else f"{size / 2 ** 20:.0f} MiB"
 
 
 def parse_args(argv=None):
@@ -39,11 +55,12 @@ def parse_args(argv=None):
                    "generator's or VAE's .safetensors (tinygan's or PyTorch's)")
     p.add_argument("--out", default=None,
                    help="grid PNG to write (None: samples.png, or no grid when --npy is given)")
-    p.add_argument("--grid", type=positive_int, default=8, help="the grid is GRID x GRID images")
+    p.add_argument("--grid", type=positive_int, default=8,
+                   help=f"the grid is GRID x GRID images (at most {MAX_GRID})")
     p.add_argument("--npy", default=None,
                    help="write N samples as float32 (N, 784) in [0, 1] to this .npy file")
     p.add_argument("-n", "--num-samples", type=positive_int, default=1000,
-                   help="how many for --npy")
+                   help=f"how many for --npy (at most {MAX_SAMPLES})")
     p.add_argument("--truncation", type=positive_float, default=None,
                    help="redraw noise values beyond ±T (T > 0): less variety, cleaner digits")
     p.add_argument("--label", type=int, default=None,
@@ -55,6 +72,11 @@ def parse_args(argv=None):
     p.add_argument("--backend", choices=DEVICES, default="numpy",
                    help="numpy runs on the CPU, cupy on an NVIDIA GPU")
     args = p.parse_args(argv)
+    check_size(f"--grid {args.grid}", args.grid * max(args.grid, NUM_CLASSES),
+               MAX_GRID * max(MAX_GRID, NUM_CLASSES), f"at most {MAX_GRID} per side")
+    if args.npy:
+        check_size(f"-n {args.num_samples}", args.num_samples, MAX_SAMPLES,
+                   f"at most {MAX_SAMPLES} ({_memory(MAX_SAMPLES)})")
     if args.out is None and args.npy is None:
         args.out = "samples.png"
     return args

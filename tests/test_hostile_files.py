@@ -16,6 +16,7 @@ import pytest
 import tinygan as tg
 from tinygan.gan import build_models
 from tinygan.utils.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from tinygan.utils.weights import read_weights
 
 from example_programs import EXAMPLES, load_example
 from exits import one_line_exit_2
@@ -324,3 +325,232 @@ def test_a_crafted_batch_in_epoch_is_refused_on_resume(fake_mnist, tmp_path, cap
     capsys.readouterr()
     line = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", *common], alone=True)
     assert "batch_in_epoch" in line and "expected 0 to 4" in line
+
+
+# === 5. one line naming what was expected and what came, never a traceback ======================
+
+def safetensors_by_hand(path, tensors):
+    """A safetensors file written without the package: a u64 header length, the JSON header,
+    the bytes; ``tensors``: name -> (dtype name, shape, bytes)."""
+    header, data = {}, b""
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": list(shape),
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data)
+    return path
+
+
+def generator_state(seed=0):
+    tg.manual_seed(seed)
+    G, _ = build_models(4, 4)
+    return {k: np.array(v) for k, v in G.state_dict().items()}
+
+
+def bfloat16_bytes(array):
+    """The top 16 bits of each float32 (bfloat16 truncated, as PyTorch's bytes are laid out)."""
+    return (np.ascontiguousarray(array, "<f4").view("<u4") >> 16).astype("<u2").tobytes()
+
+
+def test_a_bfloat16_and_a_float16_file_load_as_float32(tmp_path, capsys):
+    state = generator_state()
+    floats = {k: v for k, v in state.items() if v.dtype == np.float32}
+    bf16 = {k: ("BF16", v.shape, bfloat16_bytes(v)) for k, v in floats.items()}
+    ints = {k: ("I64", v.shape, v.astype("<i8").tobytes()) for k, v in state.items()
+            if k not in floats}
+    path = safetensors_by_hand(tmp_path / "bf16.safetensors", bf16 | ints)
+    rounded = {k: (np.ascontiguousarray(v).view(np.uint32) & 0xFFFF0000).view(np.float32)
+               for k, v in floats.items()}
+    loaded = read_weights(path).tensors
+    for name, value in rounded.items():
+        assert loaded[name].dtype == np.float32 and np.array_equal(loaded[name], value), name
+    half = {k: ("F16", v.shape, v.astype("<f2").tobytes()) for k, v in floats.items()}
+    loaded = read_weights(safetensors_by_hand(tmp_path / "f16.safetensors", half | ints)).tensors
+    assert all(np.array_equal(loaded[k], v.astype(np.float16).astype(np.float32))
+               for k, v in floats.items())
+    # sample.py draws from the bfloat16 file what it draws from its values in float32
+    from safetensors.numpy import save_file
+    save_file(state | rounded, str(tmp_path / "f32.safetensors"))
+    for name in ("bf16", "f32"):
+        assert sample.main([str(tmp_path / f"{name}.safetensors"), "--npy",
+                            str(tmp_path / f"{name}.npy"), "-n", "8"]) == 0
+    assert np.array_equal(np.load(tmp_path / "bf16.npy"), np.load(tmp_path / "f32.npy"))
+
+
+def test_a_bfloat16_generator_pytorch_saved_draws_what_its_float32_rounding_draws(tmp_path):
+    torch = pytest.importorskip("torch")
+    import safetensors.torch
+    state = {k: torch.from_numpy(v) for k, v in generator_state(1).items()}
+    as_bf16 = {k: v.bfloat16() if v.is_floating_point() else v for k, v in state.items()}
+    safetensors.torch.save_file(as_bf16, tmp_path / "bf16.safetensors")
+    safetensors.torch.save_file({k: v.float() if v.is_floating_point() else v
+                                 for k, v in as_bf16.items()}, tmp_path / "f32.safetensors")
+    for name in ("bf16", "f32"):
+        assert sample.main([str(tmp_path / f"{name}.safetensors"), "--npy",
+                            str(tmp_path / f"{name}.npy"), "-n", "8", "--seed", "3"]) == 0
+    assert np.array_equal(np.load(tmp_path / "bf16.npy"), np.load(tmp_path / "f32.npy"))
+
+
+def test_a_dtype_tinygan_cannot_read_is_one_line(tmp_path, capsys):
+    path = safetensors_by_hand(tmp_path / "f8.safetensors", {"gen.4.bias": ("F8_E4M3", (2,),
+                                                                            b"\x01\x02")})
+    line = one_line_exit_2(capsys, sample.main, [str(path)], alone=True)
+    assert str(path) in line and "gen.4.bias" in line and "F8_E4M3" in line and "F32" in line
+
+
+@pytest.fixture
+def finished_run(fake_mnist, tmp_path):
+    """(mnist_gan's main, its arguments but --epochs) after one epoch of a tiny run."""
+    from example_programs import GAN_TINY
+    mnist_gan = load_example("mnist_gan")
+    common = ["--data-dir", str(fake_mnist), "--out", str(tmp_path / "run"), *GAN_TINY]
+    assert mnist_gan.main(["--epochs", "1", *common]) == 0
+    return mnist_gan, common
+
+
+def rewrite_checkpoint(path, change):
+    """Rewrite a checkpoint through ``change(info, arrays)`` (its metadata and arrays)."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    info = json.loads(str(arrays.pop("meta")))
+    change(info, arrays)
+    np.savez(path, meta=np.array(json.dumps(info)), **arrays)
+
+
+@pytest.mark.parametrize("value, said", [
+    (np.zeros(3, np.float32), "has shape (3,); the parameter has (4, 4)"),
+    (np.full((4, 4), "x"), "is an array of <U1; expected numbers")])
+def test_adam_state_that_does_not_fit_is_one_line_on_resume(finished_run, tmp_path, capsys,
+                                                            value, said):
+    mnist_gan, common = finished_run
+    path = tmp_path / "run" / "checkpoint.npz"
+    rewrite_checkpoint(path, lambda info, arrays: arrays.update(
+        {"opt_g/state/0/exp_avg": value}))
+    capsys.readouterr()
+    line = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", *common],
+                           alone=True)
+    assert str(path) in line and "opt_g" in line and "'exp_avg'" in line and said in line
+
+
+@pytest.mark.parametrize("key", ["batch_size", "lr", "d_steps"])
+def test_a_null_setting_a_preset_fills_is_one_line_on_resume(finished_run, tmp_path, capsys,
+                                                             key):
+    mnist_gan, common = finished_run
+    path = tmp_path / "run" / "checkpoint.npz"
+    rewrite_checkpoint(path, lambda info, arrays: info["meta"]["args"].update({key: None}))
+    capsys.readouterr()
+    line = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", *common],
+                           alone=True)
+    assert f"{path}: its metadata says {key}: None; expected" in line
+
+
+def test_a_metrics_line_that_is_not_utf8_is_named_on_resume(finished_run, tmp_path, capsys):
+    mnist_gan, common = finished_run
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    lines = metrics.read_bytes().splitlines(keepends=True)
+    metrics.write_bytes(b"\xff\xfe" + lines[0] + b"".join(lines[1:]))
+    capsys.readouterr()
+    line = one_line_exit_2(capsys, mnist_gan.main, ["--resume", "--epochs", "2", *common],
+                           alone=True)
+    assert f"{metrics}, line 1: expected a JSON record" in line and "codec" not in line
+
+
+def test_string_weights_are_one_line(tmp_path, capsys):
+    path = tampered_checkpoint(tmp_path / "checkpoint.npz", "gen.4.bias", lambda a: None)
+    rewrite_checkpoint(path, lambda info, arrays: arrays.update(
+        {"generator/gen.4.bias": arrays["generator/gen.4.bias"].astype(str)}))
+    line = one_line_exit_2(capsys, sample.main, [str(path)], alone=True)
+    assert str(path) in line and "gen.4.bias is <U" in line and "expected float32" in line
+    state = generator_state()      # through tg.save and tg.load: refused before any copy
+    state["gen.0.1.running_var"] = np.array(["1.0"] * 4)
+    tg.save(state, tmp_path / "state.npz")
+    G, _ = build_models(4, 4)
+    before = G.state_dict()["gen.0.1.running_var"].copy()
+    with pytest.raises(RuntimeError, match=r"not numbers: gen\.0\.1\.running_var: checkpoint "
+                                           r"<U3, model float32"):
+        G.load_state_dict(tg.load(tmp_path / "state.npz"))
+    assert np.array_equal(G.state_dict()["gen.0.1.running_var"], before)
+
+
+def test_a_full_disk_under_tensorboard_is_one_line_and_keeps_the_checkpoint(
+        fake_mnist, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tensorboardX")
+    import errno
+    from tensorboardX import record_writer
+    from example_programs import GAN_TINY
+    mnist_gan = load_example("mnist_gan")
+    real, written = record_writer.RecordWriter.write, []
+
+    def write(self, data):     # the disk fills up in the second epoch
+        written.append(len(data))
+        if len(written) > 12:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, data)
+    monkeypatch.setattr(record_writer.RecordWriter, "write", write)
+    out, logs = tmp_path / "run", tmp_path / "tb"
+    line = one_line_exit_2(capsys, mnist_gan.main, [
+        "--epochs", "2", *GAN_TINY, "--data-dir", str(fake_mnist), "--out", str(out),
+        "--tensorboard", str(logs)])
+    assert line == (f"error: cannot append to the TensorBoard events in {logs}: the disk is "
+                    "full (No space left on device); the events before are intact")
+    assert load_checkpoint(out / "checkpoint.npz").meta["trainer"]["epoch"] == 1
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1), (1, 3, 1, 1)])
+def test_batchnorm_refuses_one_value_per_channel_as_pytorch_does(shape):
+    layer = tg.nn.BatchNorm2d(3) if len(shape) == 4 else tg.nn.BatchNorm1d(3)
+    with pytest.raises(ValueError) as info:
+        layer(tg.randn(*shape))
+    assert str(info.value) == ("Expected more than 1 value per channel when training, got "
+                               f"input size {list(shape)}")
+    assert int(layer.num_batches_tracked.item()) == 1       # counted first, as in PyTorch
+    layer.eval()
+    assert layer(tg.randn(*shape)).shape == shape
+    try:
+        import torch
+    except ImportError:
+        return
+    torch_layer = torch.nn.BatchNorm2d(3) if len(shape) == 4 else torch.nn.BatchNorm1d(3)
+    with pytest.raises(ValueError) as theirs:
+        torch_layer(torch.randn(*shape))
+    assert str(theirs.value) == str(info.value).replace(f"{list(shape)}",
+                                                        f"torch.Size({list(shape)})")
+
+
+@pytest.mark.parametrize("program, arch", [("mnist_gan", "course"), ("dcgan", "dcgan")])
+def test_batch_size_1_with_batchnorm_is_one_line_before_training(fake_mnist, tmp_path, capsys,
+                                                                 program, arch):
+    line = one_line_exit_2(capsys, load_example(program).main, [
+        "--epochs", "1", "--limit", "4", "--batch-size", "1", "--arch", arch,
+        "--data-dir", str(fake_mnist), "--out", str(tmp_path / "run")], alone=True)
+    assert line.startswith(f"error: --batch-size 1: --arch {arch} has BatchNorm")
+    assert "expected 2 or more" in line
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+@pytest.mark.parametrize("program, argv, said", [
+    ("sample", ["--grid", "3000"], "--grid 3000: 9000000 samples would take 26.3 GiB"),
+    ("sample", ["--npy", "s.npy", "-n", "5000000"], "-n 5000000: 5000000 samples would take "
+                                                   "14.6 GiB"),
+    ("evaluate", ["-n", "5000000"], "-n 5000000: 5000000 samples would take 14.6 GiB")])
+def test_a_request_that_would_exhaust_memory_is_refused_up_front(tmp_path, capsys, program,
+                                                                 argv, said):
+    path = gan_checkpoint(tmp_path / "checkpoint.npz")
+    main = {"sample": sample, "evaluate": evaluate}[program].main
+    line = one_line_exit_2(capsys, main, [str(path), *argv], alone=True)
+    assert said in line and "expected at most" in line
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda tree: tree["object"].pop("items"), "lacks the field 'items'"),
+    (lambda tree: tree["object"]["items"][0][1].pop("requires_grad"),
+     "lacks the field 'requires_grad'")])
+def test_a_tampered_tg_load_file_names_what_is_missing(tmp_path, change, said):
+    tg.save({"weight": tg.randn(2)}, tmp_path / "saved.npz")
+    rewrite_checkpoint(tmp_path / "saved.npz", lambda info, arrays: change(info))
+    with pytest.raises(ValueError) as info:
+        tg.load(tmp_path / "saved.npz")
+    assert str(info.value) == (f"tg.load: {tmp_path / 'saved.npz'} was altered after tg.save "
+                               f"wrote it: an entry of its 'meta' {said}")

@@ -525,4 +525,10 @@ class BatchNorm2d(BatchNorm1d):
             raise RuntimeError(f"running_mean should contain {x.shape[1]} elements not "
                                f"{self.num_features}")
         n, c, h, w = x.shape
-        return super().forward(x.reshape(n, c, h * w)).reshape(n, c, h, w)
+        try:
+            return super().forward(x.reshape(n, c, h * w)).reshape(n, c, h, w)
+        except ValueError:
+            if n * h * w > 1:
+                raise
+            raise ValueError("Expected more than 1 value per channel when training, got input "
+                             f"size {list(x.shape)}") from None   # the 4-D size, as PyTorch says

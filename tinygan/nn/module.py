@@ -251,7 +251,10 @@ class Module:
         unexpected = [k for k in state_dict if k not in own]
         misshaped = [f"{k}: checkpoint {tuple(np.shape(state_dict[k]))}, model {own[k].shape}"
                      for k in own if k in state_dict and tuple(np.shape(state_dict[k])) != own[k].shape]
-        problems = []
+        # strings would be parsed by the copy, or fail half-way through it
+        not_numbers = [f"{k}: checkpoint {np.dtype(state_dict[k].dtype)}, model {own[k].dtype}"
+                       for k in own if k in state_dict and not _numeric(state_dict[k])]
+        problems = ["not numbers: " + "; ".join(not_numbers)] if not_numbers else []
         if misshaped:
             problems.append("size mismatch: " + "; ".join(misshaped))
         if strict and missing:
@@ -282,6 +285,12 @@ class Module:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = ([self.extra_repr()] if self.extra_repr() else []) + children
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _numeric(value):
+    """Whether an array (or a list) holds numbers: bool, int or float."""
+    dtype = getattr(value, "dtype", None)
+    return dtype is None or np.dtype(dtype).kind in "biuf"
 
 
 def _move(tensor, device, dtype):

@@ -96,6 +96,9 @@ class Optimizer:
                 if isinstance(value, numbers.Number):       # e.g. Adam's step count
                     restored[key] = value
                     continue
+                if not _numeric(value):    # strings would be parsed by astype, or fail half-way
+                    raise ValueError(f"optimizer state '{key}' of parameter {index} is an "
+                                     f"array of {value.dtype}; expected numbers")
                 if tuple(np.shape(value)) != p.shape:
                     raise ValueError(f"optimizer state '{key}' of parameter {index} has shape "
                                      f"{tuple(np.shape(value))}; the parameter has {p.shape}")
@@ -110,3 +113,9 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in group.items() if k != "params"]
         return "\n".join(lines + [")"])
+
+
+def _numeric(value):
+    """Whether an array (or a list) holds numbers: bool, int or float."""
+    dtype = getattr(value, "dtype", None)
+    return dtype is None or np.dtype(dtype).kind in "biuf"

@@ -200,10 +200,20 @@ class Checkpoint:
         return {"state": state, "param_groups": saved["param_groups"]}
 
     def restore(self, modules=None, optimizers=None):
+        """Load each module's and optimizer's state; a state that does not fit (a shape, a
+        dtype) is a ValueError naming the file and the module or optimizer."""
         for name, module in (modules or {}).items():
-            module.load_state_dict(self.state_dict(name))
+            try:
+                module.load_state_dict(self.state_dict(name))
+            except (RuntimeError, ValueError, TypeError) as exc:
+                raise ValueError(f"{self.path}: its {name} does not fit the model: "
+                                 f"{printable(str(exc), 400)}") from None
         for name, optimizer in (optimizers or {}).items():
-            optimizer.load_state_dict(self.optimizer_state_dict(name))
+            try:
+                optimizer.load_state_dict(self.optimizer_state_dict(name))
+            except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+                raise ValueError(f"{self.path}: its optimizer {name} does not fit the model: "
+                                 f"{printable(str(exc), 400)}") from None
 
 
 def load_checkpoint(path):

@@ -195,11 +195,12 @@ def check_resume_settings(given, args, saved, settings, may_change):
              + ", ".join(clashes) + ". Drop them, or start a new run in another --out")
 
 
-def check_saved_settings(parser, saved, keys, path):
+def check_saved_settings(parser, saved, keys, path, required=()):
     """The settings a checkpoint's metadata gives for ``keys``, each checked as the command
     line's value would be (its type, its choices): a crafted or damaged file gets one line
     naming the file, the key, what it holds and what was expected, before anything is built.
-    Returns them as a dict; a key the file lacks is left out."""
+    ``required``: keys whose None default the program fills in (from a preset), so a saved
+    None was never written by a run. Returns them as a dict; a key the file lacks is left out."""
     if not isinstance(saved, dict):
         fail(f"{path}: its metadata has no 'args' section (the run's settings)")
     actions = {action.dest: action for action in parser._actions}
@@ -209,7 +210,7 @@ def check_saved_settings(parser, saved, keys, path):
             continue
         value, action = saved[key], actions[key]
         found[key] = value
-        if value is None and action.default is None:
+        if value is None and action.default is None and key not in required:
             continue
         if action.nargs == 0:                                  # a flag: on or off
             ok, expected = isinstance(value, bool), "true or false"

@@ -191,9 +191,15 @@ def append_text(path, text):
         with open(path, "a") as f:
             f.write(text)
     except OSError as exc:
-        error = WriteError(f"cannot append to {path}: {_why(exc)}; the lines before are intact")
-        error.errno = exc.errno
-        raise error from exc
+        raise append_error(path, exc) from exc
+
+
+def append_error(what, exc, kept="the lines before are intact"):
+    """``exc`` (an OSError while appending to ``what``, a file or a description) as a
+    one-line WriteError that says why and what was kept."""
+    error = WriteError(f"cannot append to {what}: {_why(exc)}; {kept}")
+    error.errno = exc.errno
+    return error
 
 
 def _write_error(exc, path):

@@ -91,7 +91,8 @@ def read_metrics_upto(path, step, rewrite=True, warn=None):
     path = Path(path)
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
+    # bytes that are not UTF-8 make their line unreadable, reported below with its number
+    lines = path.read_bytes().decode("utf-8", "replace").splitlines()
     numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
     records = []
     for i, (n, line) in enumerate(numbered):

@@ -152,8 +152,12 @@ def load(f, map_location=None):
     try:
         return _decode(info["object"], arrays, device)
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-        reason = ("nested too deeply" if isinstance(exc, RecursionError)
-                  else printable(exc.args[0] if exc.args else exc))
+        if isinstance(exc, RecursionError):
+            reason = "nested too deeply"
+        elif isinstance(exc, KeyError):      # its message would be the bare key
+            reason = f"an entry of its '{META}' lacks the field {printable(repr(exc.args[0]))}"
+        else:
+            reason = printable(exc.args[0] if exc.args else exc)
         raise ValueError(f"tg.load: {path} was altered after tg.save wrote it: "
                          f"{reason}") from None
 

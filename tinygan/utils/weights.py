@@ -11,6 +11,7 @@ Names and shapes are those of PyTorch's ``state_dict()`` for the same architectu
 floats keep the dtype they have (float32), ``num_batches_tracked`` is int64 as in PyTorch. The
 file is written with the ``safetensors`` package's NumPy API: a JSON header, then the raw
 little-endian bytes, never a pickle. Like every file tinygan writes, atomically.
+A float16 or bfloat16 file (PyTorch's half-precision exports) is read as float32.
 
 tinygan adds string metadata that PyTorch ignores: the format, the layout it recognised
 (e.g. ``course generator``), the number of classes of a conditional model, and a CRC-32 of
@@ -107,15 +108,15 @@ def read_weights(path):
         raise WeightsError(f"no weights file at {path}") from None
     except OSError as exc:
         raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
+    from safetensors import SafetensorError, deserialize
     try:
-        tensors = load(raw)
+        entries = deserialize(raw)
     except SafetensorError as exc:
         reason = str(exc).replace("Error while deserializing header: ", "").replace(
             "Error while deserializing: ", "")
         raise WeightsError(f"{path} is not a readable safetensors file: {reason} (a file cut "
                            "short or altered, or not safetensors)") from None
+    tensors = {name: _host_array(path, name, entry) for name, entry in entries}
     (length,) = struct.unpack("<Q", raw[:8])          # safetensors checked the header already
     metadata = json.loads(raw[8:8 + length]).get("__metadata__") or {}
     layout = _recognise({k: v.shape for k, v in tensors.items()})
@@ -124,6 +125,27 @@ def read_weights(path):
     weights = WeightsFile(path, tensors, metadata)
     _check_crc32(weights)
     return weights
+
+
+# safetensors' dtype names -> NumPy's, little-endian as the format stores them
+_DTYPES = {"F64": "<f8", "F32": "<f4", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+           "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+
+
+def _host_array(path, name, entry):
+    """One tensor of a safetensors file as a host array; half precision (PyTorch's float16
+    and bfloat16 exports) becomes float32, which tinygan's models hold, exactly."""
+    kind, data, shape = entry["dtype"], entry["data"], entry["shape"]
+    if kind == "BF16":   # bfloat16 is the top 16 bits of a float32
+        bits = np.frombuffer(data, dtype="<u2").astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(shape)
+    if kind == "F16":
+        return np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(shape)
+    if kind not in _DTYPES:
+        raise WeightsError(f"{path}: tensor {printable(name, 80)} is stored as "
+                           f"{printable(kind, 20)}, which tinygan cannot read (expected F32, "
+                           "F16 or BF16 weights)")
+    return np.frombuffer(data, dtype=_DTYPES[kind]).reshape(shape)
 
 
 def _check_crc32(weights):
