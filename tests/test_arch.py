@@ -75,8 +75,15 @@ def test_vanilla_layers_are_the_tutorials():
 
 
 def test_unknown_arch_is_a_value_error():
-    with pytest.raises(ValueError, match="unknown arch 'dcgan'"):
-        build_models(arch="dcgan")
+    with pytest.raises(ValueError, match="unknown arch 'stylegan'"):
+        build_models(arch="stylegan")
+
+
+def test_the_convolutional_archs_are_unconditional():
+    with pytest.raises(ValueError, match="arch 'dcgan' is unconditional here"):
+        build_models(arch="dcgan", num_classes=10)
+
+
 
 
 def test_vanilla_outputs_are_in_their_ranges(device):
