@@ -15,6 +15,10 @@ trained the first time (under 2 minutes on two CPU cores) and cached beside the 
 """
 from __future__ import annotations
 
+import signal
+if __name__ == "__main__":   # Ctrl-C while the imports below run: stop quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import sys
 from pathlib import Path

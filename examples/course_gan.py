@@ -1,5 +1,8 @@
 """The course's GAN training loop written out with tinygan, top to bottom: no trainer, no callbacks.
 python examples/course_gan.py --epochs 5 --data-dir DIR [--backend cupy]; --dry-run: a few steps."""
+import signal
+if __name__ == "__main__":   # Ctrl-C while the imports below run: stop quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 import argparse
 import tempfile
 

@@ -14,6 +14,10 @@ under PyTorch's names (the course's Generator and Discriminator load them), Ctrl
 """
 from __future__ import annotations
 
+import signal
+if __name__ == "__main__":   # Ctrl-C while the imports below run: stop quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import sys
 from pathlib import Path
 

@@ -19,6 +19,10 @@ about 0.9, uniform noise about 880 (see the README).
 """
 from __future__ import annotations
 
+import signal
+if __name__ == "__main__":   # Ctrl-C while the imports below run: stop quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import json
 import math

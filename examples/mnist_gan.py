@@ -17,6 +17,10 @@ line and exit code 1, keeping the last checkpoint (--no-divergence-check trains 
 """
 from __future__ import annotations
 
+import signal
+if __name__ == "__main__":   # Ctrl-C while the imports below run: stop quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import json
 import sys

@@ -9,6 +9,10 @@ steps and writes nothing; --tensorboard DIR also writes TensorBoard events.
 """
 from __future__ import annotations
 
+import signal
+if __name__ == "__main__":   # Ctrl-C while the imports below run: stop quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import json
 import sys

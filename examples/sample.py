@@ -14,6 +14,10 @@ recognised from its names and shapes: the course's or the vanilla generator, or 
 """
 from __future__ import annotations
 
+import signal
+if __name__ == "__main__":   # Ctrl-C while the imports below run: stop quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 
 import numpy as np

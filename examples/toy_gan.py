@@ -8,6 +8,10 @@ draws real vs generated points over training in toy_gan.png (needs matplotlib).
 """
 from __future__ import annotations
 
+import signal
+if __name__ == "__main__":   # Ctrl-C while the imports below run: stop quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 from pathlib import Path
 

@@ -15,6 +15,10 @@ curves, metrics.jsonl, checkpoints with generator.safetensors and discriminator.
 """
 from __future__ import annotations
 
+import signal
+if __name__ == "__main__":   # Ctrl-C while the imports below run: stop quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import sys
 from pathlib import Path
 

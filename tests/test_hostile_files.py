@@ -4,6 +4,7 @@ raw; samples that are not finite are an error. Each crafted file is made here, s
 memory is the point, the program runs in a subprocess whose peak memory is bounded."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -554,3 +555,18 @@ def test_a_tampered_tg_load_file_names_what_is_missing(tmp_path, change, said):
         tg.load(tmp_path / "saved.npz")
     assert str(info.value) == (f"tg.load: {tmp_path / 'saved.npz'} was altered after tg.save "
                                f"wrote it: an entry of its 'meta' {said}")
+
+
+# --- Ctrl-C while an example's imports run ------------------------------------------------------
+
+@pytest.mark.parametrize("program", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_ctrl_c_during_the_imports_stops_quietly(program, tmp_path):
+    """An `argparse` ahead of the standard library's on the path presses Ctrl-C (SIGINT) at
+    the moment an example imports it: the program must stop without a traceback."""
+    (tmp_path / "argparse.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(EXAMPLES.parent)]))
+    done = subprocess.run([sys.executable, str(EXAMPLES / program), "--help"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGINT, (done.returncode, done.stderr)
+    assert done.stderr == ""
