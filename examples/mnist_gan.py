@@ -404,12 +404,13 @@ def save_weights_for_pytorch(out, args, trainer, ema=None):
     class after the noise or the image); its metadata says how many classes."""
     info = {"arch": args.arch, "num_classes": NUM_CLASSES if args.conditional else 0,
             "epoch": trainer.epoch, "step": trainer.step}
-    models = [("generator", trainer.generator), ("discriminator", trainer.discriminator)]
-    if ema is not None:
-        models.append(("generator_ema", ema.averaged))
-        info["ema_decay"] = ema.decay
-    for name, model in models:
-        save_weights(model.net if args.conditional else model, out / f"{name}.safetensors", info)
+    models = [("generator", trainer.generator, info), ("discriminator", trainer.discriminator,
+                                                        info)]
+    if ema is not None:   # save_run recomputed its BatchNorm statistics
+        models.append(("generator_ema", ema.averaged, {**info, "ema_decay": ema.decay}))
+    for name, model, metadata in models:
+        save_weights(model.net if args.conditional else model, out / f"{name}.safetensors",
+                     metadata)
 
 
 def main(argv=None, program=MLP):
