@@ -361,3 +361,13 @@ def test_live_without_an_ema_is_a_one_line_error(fake_mnist, tmp_path, capsys):
     assert "--live" in line and "EMA" in line
     line = one_line_exit_2(capsys, sample.main, [str(out / "generator.safetensors"), "--live"])
     assert "--live" in line
+
+
+def test_a_conditional_run_averages_and_samples_its_ema(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "cgan"
+    assert run_gan(["--epochs", "1", "--conditional", *EMA_TINY], fake_mnist, out) == 0
+    arrays, _ = arrays_and_meta(out / "checkpoint.npz")
+    assert arrays["generator_ema/net.gen.0.1.num_batches_tracked"] == mnist_gan.EMA_BN_BATCHES
+    assert sample.main([str(out / "checkpoint.npz"), "--label", "3", "--out",
+                        str(tmp_path / "threes.png")]) == 0
+    assert "of the EMA of G (decay 0.9)" in capsys.readouterr().out
