@@ -10,7 +10,8 @@ draws -n samples from noise seeded by --seed; a conditional run's samples are dr
 ten classes equally, and the share classified as the class drawn for is reported. A
 .safetensors generator (tinygan's, or one PyTorch saved; --num-classes for a conditional one
 from PyTorch) is scored the same way. A .npy file's samples are scored as they are (the
-first -n of them).
+first -n of them). A checkpoint of a run with --ema is scored through its EMA of G (--live:
+the live G); the output says which.
 
 The classifier is trained with tinygan the first time (under 2 minutes on two CPU cores) and
 cached beside the MNIST files. Its FID is not the Inception FID of the papers: compare it
@@ -59,6 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--backend", choices=DEVICES, default="numpy",
                    help="numpy runs on the CPU, cupy on an NVIDIA GPU")
     p.add_argument("--seed", type=int, default=0, help="seeds the generator's noise")
+    p.add_argument("--live", action="store_true",
+                   help="a checkpoint of a run with --ema: score the live G, not its EMA")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     p.add_argument("--num-classes", type=positive_int, default=None,
                    help="classes of a conditional generator in a .safetensors file PyTorch "
@@ -104,12 +107,14 @@ def read_npy(path, n):
     return np.array(samples[:n] if samples.ndim else samples)
 
 
-def draw(path, n, seed, device, num_classes=None):
-    """(n samples as float32 (n, 784) in [0, 1], their classes or None, the epoch)."""
-    model, z_dim, conditional, epoch = load_model(path, device, None, num_classes)
+def draw(path, n, seed, device, num_classes=None, live=False):
+    """(n samples as float32 (n, 784) in [0, 1], their classes or None, the epoch, which
+    model drew them)."""
+    model, z_dim, conditional, epoch, which = load_model(path, device, None, num_classes, live)
     labels = np.arange(n) % NUM_CLASSES if conditional else None   # each class n/10 times
     rng = backend.RandomStream(seed, device)
-    return check_finite(generate(model, n, z_dim, device, None, rng, labels), path), labels, epoch
+    samples = check_finite(generate(model, n, z_dim, device, None, rng, labels), path)
+    return samples, labels, epoch, which
 
 
 def main(argv=None):
@@ -117,10 +122,13 @@ def main(argv=None):
     device = choose_device(args.backend)
     path = Path(args.source)
     if path.suffix == ".npy" or is_npy(path):
-        samples, labels, epoch = read_npy(path, args.num_samples), None, None
+        if args.live:
+            fail(f"--live picks the live G of a checkpoint with an EMA of G; {path} holds "
+                 "samples")
+        samples, labels, epoch, which = read_npy(path, args.num_samples), None, None, None
     else:
-        samples, labels, epoch = draw(path, args.num_samples, args.seed, device,
-                                      args.num_classes)
+        samples, labels, epoch, which = draw(path, args.num_samples, args.seed, device,
+                                             args.num_classes, args.live)
     try:
         samples = as_samples(samples)   # checked before the classifier is trained or read
     except ValueError as exc:
@@ -133,12 +141,12 @@ def main(argv=None):
         scores = evaluate(samples, labels, classifier=classifier)
     except ValueError as exc:
         fail(f"{path}: {exc}")
-    scores = {"source": str(path), "epoch": epoch,
+    scores = {"source": str(path), "epoch": epoch, "model": which,
               "classifier_accuracy": classifier.accuracy, **scores}
     if args.json:
         print(json.dumps(scores))
     else:
-        print(f"{path}" + (f" (epoch {epoch})" if epoch is not None else "")
+        print(f"{path}" + (f" ({which}, epoch {epoch})" if epoch is not None else "")
               + f", classifier test accuracy {100 * classifier.accuracy:.2f}%")
         print(format_scores(scores))
     return 0

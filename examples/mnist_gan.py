@@ -9,6 +9,8 @@ Writes to --out: samples/epoch_NNN.png (the same fixed noise every epoch), loss_
 metrics.jsonl (one JSON line per logging interval) and checkpoint.npz (each epoch and on
 Ctrl-C), with generator.safetensors and discriminator.safetensors beside it (the weights under
 PyTorch's names). --resume continues that run from its checkpoint up to --epochs in total.
+--ema DECAY also keeps an exponential moving average of G's weights (generator_ema in the
+checkpoint, generator_ema.safetensors), which the grids and --eval-every then sample.
 --tensorboard DIR also writes the losses, D(x), D(G(z)) and the grid as TensorBoard events.
 --eval-every K scores --eval-samples images every K epochs and after the last (FID, inception
 score, digits covered: tinygan.utils.evaluate) into metrics.jsonl, TensorBoard and the curve.
@@ -33,6 +35,7 @@ from tqdm import tqdm
 
 import tinygan as tg
 from tinygan import backend, nn, optim
+from tinygan.ema import EMA
 from tinygan.gan import (ARCHITECTURES, CONVOLUTIONAL, IMAGE_SHAPE, GANTrainer, build_models,
                          get_noise)
 from tinygan.utils import data, images
@@ -42,7 +45,7 @@ from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option
                                 run_in_own_folder,
                                 check_resume_settings, check_saved_settings, choose_device, fail,
                                 given_options, non_negative_float, one_line, positive_float,
-                                positive_int, printable,
+                                open_unit_interval, positive_int, printable,
                                 run_script, unit_interval, use_threads)
 from tinygan.utils.files import (append_text, atomic_write, explain_os_error,
                                  remove_stale_temp_files)
@@ -95,10 +98,10 @@ MLP = Program(description=__doc__.split("\n")[0],
 # may be given again (the same value is fine, another one is refused: see --help).
 RUN_SETTINGS = ("dataset", "batch_size", "lr", "beta1", "beta2", "z_dim", "hidden_dim", "g_loss",
                 "d_steps", "log_every", "seed", "limit", "arch", "conditional", "preset",
-                "label_smoothing", "mismatched_reals", "gp_weight")
+                "label_smoothing", "mismatched_reals", "gp_weight", "ema")
 # What a checkpoint written before a setting existed ran with.
 BEFORE_0_2 = {"preset": None, "label_smoothing": 0.0, "mismatched_reals": False,
-              "gp_weight": 10.0}
+              "gp_weight": 10.0, "ema": None}
 RESUME_NOTE = """--resume continues the run in --out with the settings saved in its checkpoint
 (architecture, sizes, optimizer, data, seed). Giving one of them again with the same value is
 fine; with another value it is an error (exit code 2), since the run could not continue as it
@@ -151,6 +154,10 @@ def build_parser(program=MLP):
                         "--preset)")
     p.add_argument("--gp-weight", type=non_negative_float, default=10.0,
                    help="wgan-gp: the gradient penalty's weight λ")
+    p.add_argument("--ema", type=open_unit_interval, default=None, metavar="DECAY",
+                   help="also keep an exponential moving average of G's weights, updated "
+                        "after each G step with this decay in (0, 1), e.g. 0.999; the grids, "
+                        "--eval-every, sample.py and evaluate.py then use it (default: off)")
     p.add_argument("--log-every", type=positive_int, default=50, help="steps per metrics line")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, data order and noise")
     add_threads_option(p)
@@ -231,8 +238,9 @@ class Reporter(Callback):
     """Progress bar, metrics.jsonl, sample grid and checkpoint: what a person watches."""
 
     def __init__(self, args, out, loader, grid, image_range, save, tensorboard=None,
-                 classifier=None, evals=()):
+                 classifier=None, evals=(), ema=None):
         self.args, self.out, self.loader, self.grid = args, out, loader, grid
+        self.ema = ema                  # --ema: the grids and scores are its samples
         self.image_range, self.save, self.tensorboard = image_range, save, tensorboard
         self.classifier, self.evals = classifier, list(evals)   # --eval-every: its records
         self.bar = None
@@ -264,24 +272,27 @@ class Reporter(Callback):
             self.evaluate(run, epoch)   # before the checkpoint: a resumed run keeps its record
         if self.save:
             path = self.out / "samples" / f"epoch_{epoch:03d}.png"
-            pictures = samples(run.trainer.generator, *self.grid, self.image_range)
+            pictures = samples(sampled_generator(run, self.ema, self.args), *self.grid,
+                               self.image_range)
             pixels = images.save_image_grid(pictures, path, nrow=GRID_COLUMNS)
             images.save_loss_curve(run.history + self.evals, self.out / "loss_curve.png")
-            save_run(self.out, self.args, run, self.loader)
+            save_run(self.out, self.args, run, self.loader, self.ema)
             if self.tensorboard:
                 self.tensorboard.image("samples", pixels, run.trainer.step)
                 self.tensorboard.flush()
 
 
     def evaluate(self, run, epoch):
-        """Score --eval-samples images of G (eval mode, the same noise each time) and write
-        the record to metrics.jsonl and TensorBoard."""
+        """Score --eval-samples images of G (eval mode, the same noise each time; with --ema
+        the EMA's) and write the record to metrics.jsonl and TensorBoard."""
         start = time.perf_counter()
-        scores = score_generator(run.trainer.generator, self.args, run.trainer.device,
-                                 self.image_range, self.classifier)
-        record = {"step": run.trainer.step, "epoch": epoch, **scores}
+        scores = score_generator(sampled_generator(run, self.ema, self.args), self.args,
+                                 run.trainer.device, self.image_range, self.classifier)
+        which = "ema" if self.ema is not None else "live"
+        record = {"step": run.trainer.step, "epoch": epoch, "generator": which, **scores}
         self.evals.append(record)
-        tqdm.write(f"epoch {epoch}: FID {scores['fid']:.1f}, inception score "
+        tqdm.write(f"epoch {epoch}{', EMA of G' if self.ema is not None else ''}: "
+                   f"FID {scores['fid']:.1f}, inception score "
                    f"{scores['inception_score']:.2f}, {scores['digits_covered']}/10 digits, "
                    f"{100 * scores['confident']:.0f}% confident"
                    + (f", {100 * scores['conditional_accuracy']:.1f}% of the class drawn for"
@@ -292,6 +303,39 @@ class Reporter(Callback):
         if self.tensorboard:
             self.tensorboard.scalars({f"eval/{key}": value for key, value in scores.items()
                                       if isinstance(value, (int, float))}, record["step"])
+
+
+# The EMA's BatchNorm statistics: 10 batches of 500 fresh noise vectors (5,000 samples, the
+# mean of each feature to within 1.5% of its spread), batches large enough that train mode's
+# batch statistics are close to the population's the eval-mode samples will use.
+EMA_BN_BATCHES, EMA_BN_BATCH = 10, 500
+
+
+class UpdateEMA(Callback):
+    """--ema: after each G step the average follows G, inside the step (see on_train_step)."""
+
+    def __init__(self, ema):
+        self.ema = ema
+
+    def on_train_step(self, run, step):
+        self.ema.update(run.trainer.generator)
+
+
+def sampled_generator(run, ema, args):
+    """The generator the grids and scores sample: G, or with --ema its average, with its
+    BatchNorm statistics recomputed for the averaged weights when they moved (the live G's
+    belong to the live weights). The noise is its own seeded stream: the same each time."""
+    if ema is None:
+        return run.trainer.generator
+    if not ema.batch_norm_current:
+        device = run.trainer.device
+        rng = backend.RandomStream([args.seed, 4], device)
+        labels = (tg.tensor(np.arange(EMA_BN_BATCH) % NUM_CLASSES, device=device)
+                  if args.conditional else None)
+        ema.recompute_batch_norm(
+            (get_noise(EMA_BN_BATCH, args.z_dim, device, generator=rng),)
+            + ((labels,) if labels is not None else ()) for _ in range(EMA_BN_BATCHES))
+    return ema.averaged
 
 
 def score_generator(G, args, device, image_range, classifier, batch=1000):
@@ -338,31 +382,39 @@ def to_unit_range(pictures, image_range):
     return (pictures + 1) / 2 if image_range == "symmetric" else pictures
 
 
-def save_run(out, args, run, loader):
+def save_run(out, args, run, loader, ema=None):
     """Checkpoint everything a resumed run needs (atomically). Between epochs the loader's
     own state is the resume point; inside one, its state at the epoch's start (the order)
-    plus the batches already done."""
+    plus the batches already done. With --ema, its module (its own BatchNorm statistics)
+    and state too."""
     trainer, inside = run.trainer, run.batch_in_epoch > 0
-    save_checkpoint(
-        out / "checkpoint.npz",
-        modules={"generator": trainer.generator, "discriminator": trainer.discriminator},
-        optimizers={"opt_g": trainer.opt_g, "opt_d": trainer.opt_d},
-        meta={"args": vars(args), "trainer": trainer.state(), "run": run.state(),
-              "loader": run.epoch_loader_state if inside else loader.state_dict(),
-              "batch_in_epoch": run.batch_in_epoch})
-    save_weights_for_pytorch(out, args, trainer)
+    modules = {"generator": trainer.generator, "discriminator": trainer.discriminator}
+    meta = {"args": vars(args), "trainer": trainer.state(), "run": run.state(),
+            "loader": run.epoch_loader_state if inside else loader.state_dict(),
+            "batch_in_epoch": run.batch_in_epoch}
+    if ema is not None:
+        modules["generator_ema"] = sampled_generator(run, ema, args)
+        meta["ema"] = ema.state()
+    save_checkpoint(out / "checkpoint.npz", modules=modules,
+                    optimizers={"opt_g": trainer.opt_g, "opt_d": trainer.opt_d}, meta=meta)
+    save_weights_for_pytorch(out, args, trainer, ema)
 
 
-def save_weights_for_pytorch(out, args, trainer):
-    """generator.safetensors and discriminator.safetensors beside the checkpoint, under
+def save_weights_for_pytorch(out, args, trainer, ema=None):
+    """generator.safetensors and discriminator.safetensors (and generator_ema.safetensors
+    with --ema, its BatchNorm statistics recomputed) beside the checkpoint, under
     PyTorch's names: ``G.load_state_dict(safetensors.torch.load_file(path))`` in the course's
     code. A conditional model's file is its network (the course's G or D, taking the one-hot
     class after the noise or the image); its metadata says how many classes."""
     info = {"arch": args.arch, "num_classes": NUM_CLASSES if args.conditional else 0,
             "epoch": trainer.epoch, "step": trainer.step}
-    for name, model in (("generator", trainer.generator),
-                        ("discriminator", trainer.discriminator)):
-        save_weights(model.net if args.conditional else model, out / f"{name}.safetensors", info)
+    models = [("generator", trainer.generator, info), ("discriminator", trainer.discriminator,
+                                                        info)]
+    if ema is not None:   # save_run recomputed its BatchNorm statistics
+        models.append(("generator_ema", ema.averaged, {**info, "ema_decay": ema.decay}))
+    for name, model, metadata in models:
+        save_weights(model.net if args.conditional else model, out / f"{name}.safetensors",
+                     metadata)
 
 
 def main(argv=None, program=MLP):
@@ -378,7 +430,8 @@ def train(args, given, lock, program=MLP):
     if args.eval_every < 0:     # the arguments first, before any file is touched
         fail(f"--eval-every: expected 0 (off) or a number of epochs, got {args.eval_every}")
     check_new_run(args, out, lock, written=("checkpoint.npz", "generator.safetensors",
-                                            "discriminator.safetensors"))
+                                            "discriminator.safetensors",
+                                            "generator_ema.safetensors"))
     if args.resume:
         try:
             checkpoint = load_checkpoint(out / "checkpoint.npz")
@@ -431,6 +484,8 @@ def train(args, given, lock, program=MLP):
         try:
             for name, spec in zip(("generator", "discriminator"), specs):
                 checkpoint.check_module(name, spec)
+            if args.ema is not None:                     # the EMA of G: G's arrays
+                checkpoint.check_module("generator_ema", specs[0])
         except ValueError as exc:
             fail(f"--resume: {exc}")
     G, D = build_models(args.z_dim, args.hidden_dim, arch=args.arch,
@@ -456,13 +511,21 @@ def train(args, given, lock, program=MLP):
     run = TrainingRun(trainer, log_every=min(args.log_every, 2) if args.dry_run else args.log_every,
                       divergence=None if args.no_divergence_check else divergence)
 
+    ema = None if args.ema is None else EMA(G, args.ema)
+
     skip, evals = 0, []
     if checkpoint is not None:
         try:     # e.g. Adam state of another shape than its parameter: one line, untrained
-            checkpoint.restore(modules={"generator": G, "discriminator": D},
+            checkpoint.restore(modules={"generator": G, "discriminator": D,
+                                        **({"generator_ema": ema.averaged} if ema else {})},
                                optimizers={"opt_g": opt_g, "opt_d": opt_d})
         except ValueError as exc:
             fail(f"--resume: {exc}")
+        if ema is not None:
+            try:
+                ema.load_state(checkpoint.meta.get("ema", {}))
+            except (ValueError, AttributeError) as exc:
+                fail(f"--resume: {out / 'checkpoint.npz'}: {exc}")
         trainer.load_state(checkpoint.meta["trainer"])
         # Checkpoints written before the loop left GANTrainer have no "run": their log
         # interval in progress is in the trainer's state, which load_state takes as it is.
@@ -508,15 +571,17 @@ def train(args, given, lock, program=MLP):
         except (data.DatasetNotFound, data.ChecksumError, ValueError) as exc:
             fail(f"--eval-every: {one_line(exc)}")
     reporter = Reporter(args, out, loader, grid_inputs(args, device), image_range, save,
-                        tensorboard, classifier, evals)
+                        tensorboard, classifier, evals, ema)
     reporter.total_epochs = trainer.epoch + epochs_left
     print(f"training on {device} ({args.backend}): {len(loader.images)} images, "
-          f"{len(loader)} steps per epoch, {epochs_left} epoch(s)")
+          f"{len(loader)} steps per epoch, {epochs_left} epoch(s)"
+          + (f"; grids and scores from the EMA of G (decay {ema.decay:g})" if ema else ""))
     try:
         # Overflow on the way to divergence is for the rules to report, in one line.
         with StopOnCtrlC() as stopper, np.errstate(over="ignore", invalid="ignore"):
             try:
-                run.fit(loader, epochs_left, callbacks=[reporter, stopper], skip_batches=skip)
+                run.fit(loader, epochs_left, skip_batches=skip, callbacks=[reporter, stopper]
+                        + ([UpdateEMA(ema)] if ema is not None else []))
             except KeyboardInterrupt:
                 # Inside the handler's context: a press from here on stops at once (once);
                 # any later one is ignored, so this part ends with its one line every time.
@@ -537,7 +602,8 @@ def train(args, given, lock, program=MLP):
               f"{run.history[-1]['d_loss']:.4f}, g_loss {run.history[-1]['g_loss']:.4f}")
         return 0
     print("done. Everything is in", out)
-    print(f"  samples:      {out / 'samples'}/epoch_{trainer.epoch:03d}.png (one grid per epoch)")
+    print(f"  samples:      {out / 'samples'}/epoch_{trainer.epoch:03d}.png (one grid per epoch"
+          + (f", from the EMA of G, decay {ema.decay:g})" if ema is not None else ")"))
     curve = out / "loss_curve.png"
     print(f"  loss curve:   {curve}" if curve.exists() else
           "  loss curve:   not drawn (pip install matplotlib)")
@@ -546,8 +612,9 @@ def train(args, given, lock, program=MLP):
         print(f"  tensorboard:  tensorboard --logdir {args.tensorboard}")
     print(f"  checkpoint:   {out / 'checkpoint.npz'} "
           f"(sample with: python examples/sample.py {out / 'checkpoint.npz'})")
-    print(f"  for PyTorch:  {out / 'generator.safetensors'}, {out / 'discriminator.safetensors'} "
-          "(G.load_state_dict(safetensors.torch.load_file(path)))")
+    print(f"  for PyTorch:  {out / 'generator.safetensors'}, {out / 'discriminator.safetensors'}"
+          + (f", {out / 'generator_ema.safetensors'}" if ema is not None else "")
+          + " (G.load_state_dict(safetensors.torch.load_file(path)))")
     return 0
 
 
@@ -567,7 +634,7 @@ def stop(args, out, run, loader, reporter, save, stopper):
                   "continue with --resume" if path.exists() else
                   "\ninterrupted inside a step, before the first checkpoint: nothing saved")
             return 130
-        save_run(out, args, run, loader)
+        save_run(out, args, run, loader, reporter.ema)
         said = True
         print(f"\ninterrupted: saved {path} (epoch {run.trainer.epoch + 1}, "
               f"batch {run.batch_in_epoch}); continue with --resume")

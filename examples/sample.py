@@ -11,6 +11,7 @@ checkpoint is sampled through its decoder, from z ~ N(0, I). With --npy and no -
 no grid is written. A .safetensors file (tinygan's or PyTorch's, PyTorch's names) is
 recognised from its names and shapes: the course's or the vanilla generator, or the VAE;
 --num-classes says that a generator PyTorch saved takes one-hot classes after its noise.
+A checkpoint of a run with --ema is sampled through its EMA of G (--live: the live G).
 """
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ def parse_args(argv=None):
     p.add_argument("--num-classes", type=positive_int, default=None,
                    help="a .safetensors generator without tinygan's metadata (saved by "
                         "PyTorch) that takes this many one-hot classes after its noise")
+    p.add_argument("--live", action="store_true",
+                   help="a checkpoint of a run with --ema: sample the live G, not its EMA")
     p.add_argument("--seed", type=int, default=0, help="seeds the noise")
     p.add_argument("--backend", choices=DEVICES, default="numpy",
                    help="numpy runs on the CPU, cupy on an NVIDIA GPU")
@@ -175,20 +178,25 @@ def check_module(checkpoint, name, spec):
         fail(str(exc))
 
 
-def load_generator(checkpoint, device, label):
-    """(a function z -> images in [0, 1] as host float32, z_dim, conditional, epoch) for a
-    checkpoint of mnist_gan.py (its generator) or of mnist_vae.py (its decoder). The sizes
-    in its metadata are checked against the arrays it holds before anything is built."""
+def load_generator(checkpoint, device, label, live=False):
+    """(a function z -> images in [0, 1] as host float32, z_dim, conditional, epoch, which
+    model it is) for a checkpoint of mnist_gan.py (its generator: the EMA of G when the run
+    kept one, unless ``live``) or of mnist_vae.py (its decoder). The sizes in its metadata
+    are checked against the arrays it holds before anything is built."""
     held = checkpoint.modules()
+    if live and "generator_ema" not in held:
+        fail(f"--live picks the live G of a checkpoint with an EMA of G (a run with --ema); "
+             f"{checkpoint.path} has none")
     if "generator" in held:
         s = saved_settings(checkpoint, gan=True)
         classes = NUM_CLASSES if s["conditional"] else 0
+        name = "generator_ema" if "generator_ema" in held and not live else "generator"
         spec, _ = gan_specs(s["arch"], s["z_dim"], s["hidden_dim"], classes)
-        check_module(checkpoint, "generator", spec)
+        check_module(checkpoint, name, spec)
         G, _ = build_models(s["z_dim"], s["hidden_dim"], arch=s["arch"], num_classes=classes)
-        G.load_state_dict(usable(checkpoint.path, checkpoint.state_dict("generator")))
+        G.load_state_dict(usable(checkpoint.path, checkpoint.state_dict(name)))
         return sampler(G.to(device), s["arch"]), s["z_dim"], s["conditional"], \
-            saved_epoch(checkpoint, "trainer", "epoch")
+            saved_epoch(checkpoint, "trainer", "epoch"), which_generator(checkpoint, name)
     if "vae" in held:   # the VAE's decoder maps z ~ N(0, I), the prior, to images
         if label is not None:
             fail("--label needs a checkpoint of a conditional GAN run; this is a VAE's")
@@ -199,10 +207,19 @@ def load_generator(checkpoint, device, label):
         vae.load_state_dict(usable(checkpoint.path, checkpoint.state_dict("vae")))
         vae.to(device).eval()
         return (lambda z, labels: vae.decode(z).numpy()), s["z_dim"], False, \
-            saved_epoch(checkpoint, "epoch")
+            saved_epoch(checkpoint, "epoch"), "the VAE's decoder"
     fail(f"{checkpoint.path} is a tinygan checkpoint, but not of mnist_gan.py or mnist_vae.py: "
          f"expected a 'generator' or a 'vae', it has "
          f"{printable(', '.join(held)) or 'nothing'}")
+
+
+def which_generator(checkpoint, name):
+    """How the output names the generator sampled: the EMA of G (and its decay), or G."""
+    if name == "generator":
+        return "the live G" if "generator_ema" in checkpoint.modules() else "G"
+    decay = checkpoint.meta.get("ema")
+    decay = decay.get("decay") if isinstance(decay, dict) else None
+    return "the EMA of G" + (f" (decay {decay:g})" if isinstance(decay, float) else "")
 
 
 def sampler(G, arch):
@@ -218,7 +235,8 @@ def sampler(G, arch):
 
 
 def load_weights_file(weights, device, label, num_classes=None):
-    """As load_generator, for a .safetensors file: its layout from its names and shapes
+    """As load_generator, for a .safetensors file (which generator it holds from its
+    tinygan metadata, if any): its layout from its names and shapes
     (a file PyTorch wrote has no metadata), the classes from tinygan's metadata or
     --num-classes. Any mismatch is a WeightsError naming the file."""
     layout, path = identify(weights), weights.path
@@ -233,7 +251,8 @@ def load_weights_file(weights, device, label, num_classes=None):
         vae = VAE(dims["im_dim"], dims["hidden_dim"], dims["z_dim"])
         load_weights(vae, weights)
         vae.to(device).eval()
-        return (lambda z, labels: vae.decode(z).numpy()), dims["z_dim"], False, epoch
+        return (lambda z, labels: vae.decode(z).numpy()), dims["z_dim"], False, epoch, \
+            "the VAE's decoder"
     if not layout.kind.endswith("generator"):
         fail(f"{path} holds a {layout.kind}; expected a generator (generator.safetensors) "
              "or a VAE")
@@ -250,7 +269,9 @@ def load_weights_file(weights, device, label, num_classes=None):
     arch = layout.kind.split()[0]
     G, _ = build_models(z_dim, dims["hidden_dim"], arch=arch, num_classes=classes)
     load_weights(G.net if classes else G, weights)   # PyTorch's names: the network itself
-    return sampler(G.to(device), arch), z_dim, bool(classes), epoch
+    decay = weights.metadata.get("ema_decay")
+    which = f"the EMA of G (decay {printable(decay, 20)})" if decay else "G"
+    return sampler(G.to(device), arch), z_dim, bool(classes), epoch, which
 
 
 def is_safetensors(path):
@@ -263,10 +284,13 @@ def is_safetensors(path):
     return str(path).endswith(".safetensors") or head[8:9] == b"{"
 
 
-def load_model(path, device, label=None, num_classes=None):
-    """(z, labels -> images, z_dim, conditional, epoch) from a checkpoint or a .safetensors
-    file; a file that is neither, or does not fit, is a one-line error."""
+def load_model(path, device, label=None, num_classes=None, live=False):
+    """(z, labels -> images, z_dim, conditional, epoch, which model) from a checkpoint or a
+    .safetensors file; a file that is neither, or does not fit, is a one-line error."""
     if is_safetensors(path):
+        if live:
+            fail(f"--live picks the live G of a checkpoint with an EMA of G; {path} holds "
+                 "one model (sample generator.safetensors for the live G)")
         try:
             return load_weights_file(read_weights(path), device, label, num_classes)
         except (FileNotFoundError, WeightsError) as exc:
@@ -277,14 +301,14 @@ def load_model(path, device, label=None, num_classes=None):
         checkpoint = load_checkpoint(path)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    return load_generator(checkpoint, device, label)
+    return load_generator(checkpoint, device, label, live)
 
 
 def main(argv=None):
     args = parse_args(argv)
     device = choose_device(args.backend)
-    model, z_dim, conditional, epoch = load_model(args.checkpoint, device, args.label,
-                                                  args.num_classes)
+    model, z_dim, conditional, epoch, which = load_model(args.checkpoint, device, args.label,
+                                                         args.num_classes, args.live)
     settings = {"conditional": conditional}
     rng = backend.RandomStream(args.seed, device)
 
@@ -298,13 +322,14 @@ def main(argv=None):
             n = rows * args.grid
             grid = draw(n, labels_for(n, settings, args.label, rows_of=args.grid))
             images.save_image_grid(grid, args.out, nrow=args.grid)
-            print(f"wrote {args.out} ({rows}x{args.grid} samples, epoch {epoch}, "
+            print(f"wrote {args.out} ({rows}x{args.grid} samples of {which}, epoch {epoch}, "
                   f"truncation {args.truncation})")
         if args.npy:
             samples = draw(args.num_samples, labels_for(args.num_samples, settings, args.label))
             with atomic_write(args.npy) as f:
                 np.save(f, samples.astype(np.float32))
-            print(f"wrote {args.npy}: {samples.shape[0]} samples, float32 (N, 784) in [0, 1]")
+            print(f"wrote {args.npy}: {samples.shape[0]} samples of {which}, float32 (N, 784) "
+                  "in [0, 1]")
     except OSError as exc:   # a full disk, a read-only folder: one line
         fail(explain_os_error(exc))
     return 0

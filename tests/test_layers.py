@@ -27,6 +27,7 @@ LAYERS = [
     ("tinygan.nn", 6), ("tinygan.optim", 6),
     ("tinygan.vae", 7), ("tinygan.toy", 7), ("tinygan.controllable", 7),   # models, training
     ("tinygan.dcgan", 7),               # the convolutional networks, which gan's table builds
+    ("tinygan.ema", 7),                 # an EMA of a model's weights, BatchNorm stats of its own
     ("tinygan.gan", 7.1),               # the MLPs, the table of architectures, GANTrainer
     ("tinygan.wgan", 7.2),              # WGAN-GP's trainer, GANTrainer's interface and noise
     ("tinygan.utils", 7),               # infrastructure, beside the models
@@ -37,7 +38,8 @@ LAYERS = [
 APART = [("tinygan.nn", "tinygan.optim"),
          ("tinygan.gan", "tinygan.utils"), ("tinygan.vae", "tinygan.utils"),
          ("tinygan.toy", "tinygan.utils"), ("tinygan.dcgan", "tinygan.utils"),
-         ("tinygan.wgan", "tinygan.utils"), ("tinygan.controllable", "tinygan.utils")]
+         ("tinygan.wgan", "tinygan.utils"), ("tinygan.controllable", "tinygan.utils"),
+         ("tinygan.ema", "tinygan.utils")]
 FACADE = "tinygan"   # tinygan/__init__.py: the public names, above everything
 
 

@@ -115,6 +115,10 @@ class Callback:
     def on_epoch_start(self, run, epoch):
         pass
 
+    def on_train_step(self, run, step):
+        """Right after the step, still inside it (``run.in_step``): for what belongs to the
+        step's state, e.g. an EMA of G, which a checkpoint must see updated with it."""
+
     def on_step(self, run, step):
         pass
 
@@ -189,6 +193,8 @@ class TrainingRun:
                 # not, or the step counted and the batch not; such a state is not saved.
                 self.in_step = True
                 record = self.train_step(real, labels if trainer.conditional else None)
+                for cb in callbacks:
+                    cb.on_train_step(self, trainer.step)
                 self.batch_in_epoch += 1
                 self.in_step = False
                 steps += 1
