@@ -12,16 +12,20 @@ and (p, q) an output position (each a pair: height, width).
 
 How a convolution becomes one matrix product (im2col, with no as_strided): for each kernel
 tap (i, j), the strided slice x̃[:, :, i·d :: s, j·d :: s] holds what that tap meets at every
-output position; the kH·kW slices stacked are the *columns*, (N, C·kH·kW, Ho·Wo). Then
+output position; the kH·kW slices stacked are the *columns*, (C·kH·kW, N·Ho·Wo): x read as
+(C, N, H, W), so the whole batch sits side by side and each op is one GEMM, not N small ones
+(a product broadcast over N loops over the images, a thread handoff each). Then
 
-    conv2d     y  = w as (O, C·kH·kW) @ columns                      (a batched product)
-    correlate  dw = g as (N, O, Ho·Wo) ⊗ columns, summed over n and positions (tensordot)
-    transpose  columns = wᵀ as (C·kH·kW, O) @ g as (N, O, Ho·Wo); each tap's slice of the
-               columns is added into its strided slice of a zero canvas (col2im)
+    conv2d     y  = w as (O, C·kH·kW) @ columns, (O, N·Ho·Wo) copied into (N, O, Ho, Wo)
+    correlate  dw = g as (A, N·Ho·Wo) @ columnsᵀ                    (A: g's channels)
+    transpose  columns = wᵀ as (C·kH·kW, O) @ g as (O, N·Ho·Wo); each tap's slice of the
+               columns, read as (N, C, Ho, Wo), is added into its strided slice of a zero
+               canvas (col2im)
 
 Memory: the columns, N·C·kH·kW·Ho·Wo elements (kH·kW times the input at stride 1), plus the
-padded input (or the canvas). Nothing is kept from forward but its inputs: the weight
-gradient builds its columns again.
+padded input (or the canvas), plus one copy the size of g or y, in the (C, N, ..) order the
+product needs or gives. Nothing is kept from forward but its inputs: the weight gradient
+builds its columns again.
 
 The backwards, as ops (ᵀ: the weight read as the transpose's):
 
@@ -55,13 +59,19 @@ def _tap(i, j, stride, dilation, size):
 
 def _columns(x, kernel, stride, padding, dilation, size):
     """im2col: x̃'s values that each kernel tap meets at each output position of ``size``,
-    as (N, C·kH·kW, Ho·Wo)."""
+    as (C·kH·kW, N·Ho·Wo): the images side by side, so one product serves the whole batch."""
     xp = array_module(x)
+    x = x.transpose(1, 0, 2, 3)          # (C, N, H, W): a view; the stack below copies
     if any(p for side in padding for p in side):
         x = xp.pad(x, ((0, 0), (0, 0)) + tuple(padding))
-    (kh, kw), (n, c) = kernel, x.shape[:2]
+    (kh, kw), (c, n) = kernel, x.shape[:2]
     taps = [x[_tap(i, j, stride, dilation, size)] for i in range(kh) for j in range(kw)]
-    return xp.stack(taps, axis=2).reshape(n, c * kh * kw, size[0] * size[1])
+    return xp.stack(taps, axis=1).reshape(c * kh * kw, n * size[0] * size[1])
+
+
+def _by_channel(a):
+    """(N, C, H, W) -> (C, N·H·W), a copy: the layout of the columns' product."""
+    return a.transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
 
 
 class Convolve(Function):
@@ -77,7 +87,8 @@ class Convolve(Function):
         ctx.geometry = stride, padding, dilation
         columns = _columns(x, kernel, stride, padding, dilation, size)
         y = (weight.reshape(weight.shape[0], -1) @ columns).reshape(
-            (x.shape[0], weight.shape[0]) + tuple(size))
+            (weight.shape[0], x.shape[0]) + tuple(size))
+        y = array_module(x).ascontiguousarray(y.transpose(1, 0, 2, 3))   # (O, N, ..) -> (N, O, ..)
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
         return y
@@ -110,12 +121,13 @@ class ConvolveTransposed(Function):
         ctx.save_for_backward(g, weight)
         ctx.geometry = stride, ((top, canvas[0] - top - size[0]),
                                 (left, canvas[1] - left - size[1])), dilation
-        columns = (weight.reshape(o, -1).T @ g.reshape(n, o, -1)).reshape(
-            (n, c, kh, kw) + tuple(positions))
+        columns = (weight.reshape(o, -1).T @ _by_channel(g)).reshape(
+            (c, kh, kw, n) + tuple(positions))
         y = xp.zeros((n, c) + canvas, dtype=columns.dtype)
         for i in range(kh):
-            for j in range(kw):
-                y[_tap(i, j, stride, dilation, positions)] += columns[:, :, i, j]
+            for j in range(kw):   # col2im: each tap's (C, N, ..) slice read as (N, C, ..)
+                y[_tap(i, j, stride, dilation, positions)] += columns[:, i, j].transpose(
+                    1, 0, 2, 3)
         if canvas != (top + size[0], left + size[1]) or top or left:
             y = xp.ascontiguousarray(y[:, :, top:top + size[0], left:left + size[1]])
         if bias is not None:
@@ -143,9 +155,8 @@ class Correlate(Function):
         ctx.save_for_backward(x, g)
         ctx.geometry = stride, padding, dilation
         columns = _columns(x, kernel, stride, padding, dilation, g.shape[2:])
-        xp, (a, b) = array_module(x), (g.shape[1], x.shape[1])
-        dw = xp.tensordot(g.reshape(g.shape[0], a, -1), columns, axes=([0, 2], [0, 2]))
-        return dw.reshape((a, b) + tuple(kernel))
+        dw = _by_channel(g) @ columns.T                 # (A, N·Ho·Wo) @ (N·Ho·Wo, B·kH·kW)
+        return dw.reshape((g.shape[1], x.shape[1]) + tuple(kernel))
 
     @staticmethod
     def backward(ctx, grad):
