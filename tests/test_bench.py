@@ -119,3 +119,40 @@ def test_adam_step_bench_runs_and_reports_the_memory_floor(monkeypatch):
     torch.set_num_threads(threads)
     assert result["parameters"] == 2_071_953   # the MNIST GAN's G and D
     assert result["memory_floor_ms_one_thread"] > 0 and result["tinygan_adam_ms"] > 0
+
+
+def load_dcgan_step():
+    return bench_programs.load("dcgan_step")
+
+
+def test_dcgan_step_bench_times_each_library_in_its_own_process():
+    """bench/dcgan_step.py at batch 2, one round of one step: every child answers, and the
+    floor replays every product of the step's convolutions: D step, G forward (4), D over
+    fakes and reals (3 + 3), D's weight gradients (3 + 3) and input gradients but at its
+    first layer (2 + 2); G step, G and D forward (4 + 3), D's input gradients (3; D frozen),
+    G's weight gradients (4) and input gradients but at its first layer (3)."""
+    dcgan_step = load_dcgan_step()
+    argv = ["--batch", "2", "--rounds", "1", "--steps", "1", "--warmup", "0", "--threads", "1",
+            "--no-count-ops", "--keep-openblas-env"]
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        argv.append("--no-torch")
+    row, = dcgan_step.main(argv)["runs"]
+    assert row["tinygan_ms"] > 0 and row["floor_ms"] > 0 and row["tinygan_peak_rss_mib"] > 0
+    assert row["gemms_per_step"] == (4 + 6 + 6 + 4) + (4 + 3 + 3 + 4 + 3)
+    if "--no-torch" not in argv:
+        assert row["torch_ms"] > 0 and row["tinygan_over_torch"] > 0
+
+
+def test_dcgan_step_bench_counts_device_ops_and_aten_ops(cuda_kind):
+    if cuda_kind != "stand-in":
+        pytest.skip("device ops are counted on the CuPy stand-in")
+    dcgan_step = load_dcgan_step()
+    ours = dcgan_step.device_ops_per_step(2, "dcgan")
+    assert ours["ndarray.__matmul__"] == 37       # one GEMM per convolution op, as above
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    aten = dcgan_step.aten_ops_per_step(2, "dcgan")
+    torch.set_num_threads(threads)
+    assert aten["aten::convolution_backward"] > 0

@@ -11,17 +11,22 @@ x̃ is x with ``padding`` zeros around it, s the stride, d the dilation, (i, j) 
 and (p, q) an output position (each a pair: height, width).
 
 How a convolution becomes one matrix product (im2col, with no as_strided): for each kernel
-tap (i, j), the strided slice x̃[:, :, i·d :: s, j·d :: s] holds what that tap meets at every
-output position; the kH·kW slices stacked are the *columns*, (N, C·kH·kW, Ho·Wo). Then
+tap (i, j), the strided slice x̃[:, i·d :: s, j·d :: s, :] of x̃ read as (C, H, W, N) holds
+what that tap meets at every output position; the kH·kW slices stacked are the *columns*,
+(C·kH·kW, Ho·Wo·N). The batch is laid innermost: each op is then one GEMM for the whole
+batch, not one per image (a product broadcast over N loops over the images in BLAS calls),
+and every strided slice moves runs of N numbers, not of Wo. Then
 
-    conv2d     y  = w as (O, C·kH·kW) @ columns                      (a batched product)
-    correlate  dw = g as (N, O, Ho·Wo) ⊗ columns, summed over n and positions (tensordot)
-    transpose  columns = wᵀ as (C·kH·kW, O) @ g as (N, O, Ho·Wo); each tap's slice of the
-               columns is added into its strided slice of a zero canvas (col2im)
+    conv2d     y  = w as (O, C·kH·kW) @ columns, (O, Ho·Wo·N) copied into (N, O, Ho, Wo)
+    correlate  dw = g as (A, Ho·Wo·N) @ columnsᵀ                    (A: g's channels)
+    transpose  columns = wᵀ as (C·kH·kW, O) @ g as (O, Ho·Wo·N); each tap's slice of the
+               columns is added into its strided slice of a zero canvas (C, H, W, N)
+               (col2im), which is cropped and copied into (N, C, H, W)
 
-Memory: the columns, N·C·kH·kW·Ho·Wo elements (kH·kW times the input at stride 1), plus the
-padded input (or the canvas). Nothing is kept from forward but its inputs: the weight
-gradient builds its columns again.
+Memory: the columns, N·C·kH·kW·Ho·Wo elements (kH·kW times the input at stride 1), plus
+x̃ (or the canvas) in the (C, H, W, N) order, plus one copy the size of g or y into or out
+of that order. Nothing is kept from forward but its inputs: the weight gradient builds its
+columns again.
 
 The backwards, as ops (ᵀ: the weight read as the transpose's):
 
@@ -46,22 +51,37 @@ def output_size(size, kernel, stride, padding, dilation):
                  for n, k, s, (before, after), d in zip(size, kernel, stride, padding, dilation))
 
 
-def _tap(i, j, stride, dilation, size):
-    """The index of what kernel tap (i, j) meets at each of the (Ho, Wo) output positions."""
+def _window(i, j, stride, dilation, size):
+    """The rows and columns that kernel tap (i, j) meets at the (Ho, Wo) output positions."""
     (sh, sw), (dh, dw), (ho, wo) = stride, dilation, size
-    return (slice(None), slice(None), slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+    return (slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
             slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+
+
+def _tap(i, j, stride, dilation, size):
+    """_window's index in an (N, C, H, W) array."""
+    return (slice(None), slice(None)) + _window(i, j, stride, dilation, size)
+
+
+def _batch_last(a):
+    """(N, C, H, W) -> (C, H·W·N), a copy: the layout of the columns' products."""
+    return a.transpose(1, 2, 3, 0).reshape(a.shape[1], -1)
 
 
 def _columns(x, kernel, stride, padding, dilation, size):
     """im2col: x̃'s values that each kernel tap meets at each output position of ``size``,
-    as (N, C·kH·kW, Ho·Wo)."""
+    as (C·kH·kW, Ho·Wo·N): the batch innermost, so one product serves it all and each tap's
+    slice is read in runs of N."""
     xp = array_module(x)
+    x = x.transpose(1, 2, 3, 0)                          # (C, H, W, N)
     if any(p for side in padding for p in side):
-        x = xp.pad(x, ((0, 0), (0, 0)) + tuple(padding))
-    (kh, kw), (n, c) = kernel, x.shape[:2]
-    taps = [x[_tap(i, j, stride, dilation, size)] for i in range(kh) for j in range(kw)]
-    return xp.stack(taps, axis=2).reshape(n, c * kh * kw, size[0] * size[1])
+        x = xp.pad(x, ((0, 0),) + tuple(padding) + ((0, 0),))
+    else:
+        x = xp.ascontiguousarray(x)                      # else the runs are one number long
+    (kh, kw), c = kernel, x.shape[0]
+    taps = [x[(slice(None),) + _window(i, j, stride, dilation, size)]
+            for i in range(kh) for j in range(kw)]
+    return xp.stack(taps, axis=1).reshape(c * kh * kw, -1)
 
 
 class Convolve(Function):
@@ -77,7 +97,8 @@ class Convolve(Function):
         ctx.geometry = stride, padding, dilation
         columns = _columns(x, kernel, stride, padding, dilation, size)
         y = (weight.reshape(weight.shape[0], -1) @ columns).reshape(
-            (x.shape[0], weight.shape[0]) + tuple(size))
+            (weight.shape[0],) + tuple(size) + (x.shape[0],))
+        y = array_module(x).ascontiguousarray(y.transpose(3, 0, 1, 2))   # (O, .., N) -> (N, O, ..)
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
         return y
@@ -110,14 +131,14 @@ class ConvolveTransposed(Function):
         ctx.save_for_backward(g, weight)
         ctx.geometry = stride, ((top, canvas[0] - top - size[0]),
                                 (left, canvas[1] - left - size[1])), dilation
-        columns = (weight.reshape(o, -1).T @ g.reshape(n, o, -1)).reshape(
-            (n, c, kh, kw) + tuple(positions))
-        y = xp.zeros((n, c) + canvas, dtype=columns.dtype)
+        columns = (weight.reshape(o, -1).T @ _batch_last(g)).reshape(
+            (c, kh, kw) + tuple(positions) + (n,))
+        y = xp.zeros((c,) + canvas + (n,), dtype=columns.dtype)
         for i in range(kh):
-            for j in range(kw):
-                y[_tap(i, j, stride, dilation, positions)] += columns[:, :, i, j]
-        if canvas != (top + size[0], left + size[1]) or top or left:
-            y = xp.ascontiguousarray(y[:, :, top:top + size[0], left:left + size[1]])
+            for j in range(kw):   # col2im, on a canvas (C, H, W, N) as the columns are laid
+                y[(slice(None),) + _window(i, j, stride, dilation, positions)] += columns[:, i, j]
+        y = y[:, top:top + size[0], left:left + size[1]]                   # the crop
+        y = xp.ascontiguousarray(y.transpose(3, 0, 1, 2))                   # (N, C, H, W)
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
         return y
@@ -143,9 +164,8 @@ class Correlate(Function):
         ctx.save_for_backward(x, g)
         ctx.geometry = stride, padding, dilation
         columns = _columns(x, kernel, stride, padding, dilation, g.shape[2:])
-        xp, (a, b) = array_module(x), (g.shape[1], x.shape[1])
-        dw = xp.tensordot(g.reshape(g.shape[0], a, -1), columns, axes=([0, 2], [0, 2]))
-        return dw.reshape((a, b) + tuple(kernel))
+        dw = _batch_last(g) @ columns.T                 # (A, Ho·Wo·N) @ (Ho·Wo·N, B·kH·kW)
+        return dw.reshape((g.shape[1], x.shape[1]) + tuple(kernel))
 
     @staticmethod
     def backward(ctx, grad):

@@ -3,7 +3,7 @@ other's backward, so that the gradient can be differentiated again.
 
 A window's kernel tap (i, j) meets, at every output position, the strided slice
 x̃[:, :, i·d :: s, j·d :: s] of x̃, the input with ``padding`` around it (convolution.py's
-im2col without the matrix product). Padding is per side, ((top, bottom), (left, right)):
+im2col slices, in the (N, C, H, W) order, without the matrix product). Padding is per side, ((top, bottom), (left, right)):
 PyTorch's ceil_mode only adds to the bottom and right.
 
     max pool     y[n,c,p,q] = x̃[n, c, p·s + i*·d, q·s + j*·d]  with (i*, j*) the window's
