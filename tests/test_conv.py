@@ -419,3 +419,37 @@ def test_a_gradient_penalty_through_the_fused_batch_norm_equals_the_reference(de
         assert (a is None) == (b is None)        # (the last bias moves no gradient of x)
         if a is not None:
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+# --- memory: one convolution's peak -------------------------------------------------------------
+
+def test_one_convolutions_peak_memory_is_its_columns_and_three_copies():
+    """The bound convolution.py's docstring gives: the columns (C·kH·kW·Ho·Wo·N numbers), plus
+    x̃ or the canvas in (C, H, W, N) order, one copy into or out of that order, and the result:
+    at most the columns and three arrays the size of the op's larger side. NumPy reports its
+    allocations to tracemalloc, so the peak is measured, forward and backward."""
+    import tracemalloc
+    n, c, size, o, k = 64, 16, 13, 32, 4
+    x = tg.randn(n, c, size, size, requires_grad=True)
+    w = tg.randn(o, c, k, k, requires_grad=True)
+    F.conv2d(x, w, stride=2).sum().backward()             # any first-call caches, outside
+    x.grad = w.grad = None
+    tracemalloc.start()
+    try:
+        y = F.conv2d(x, w, stride=2)
+        forward = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        y.sum().backward()
+        backward = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        z = F.conv_transpose2d(y.detach(), w.detach(), stride=2)
+        transposed = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    columns = c * k * k * y.shape[2] * y.shape[3] * n * 4          # float32 bytes
+    side = max(x.numel(), y.numel()) * 4
+    assert forward <= columns + 3 * side, (forward, columns, side)
+    assert backward <= columns + 3 * side + y.numel() * 4, (backward, columns, side)  # + dy
+    assert transposed <= columns + 3 * max(z.numel(), y.numel()) * 4 + 16 * n * c * 4, \
+        (transposed, columns)                                      # + the canvas' margin
