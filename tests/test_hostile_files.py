@@ -71,17 +71,22 @@ def peak_memory_mb(program, argv):
 
 # === 1. memory from a tiny file ==================================================================
 
-@pytest.mark.parametrize("hidden_dim", [2500, 20000])
+@pytest.mark.parametrize("hidden_dim, arch", [(2500, "course"), (20000, "course"),
+                                              (20000, "dcgan"), (20000, "wgan-gp")])
 def test_a_checkpoint_whose_metadata_inflates_the_model_is_one_line_in_bounded_memory(
-        tmp_path, hidden_dim):
-    path = gan_checkpoint(tmp_path / "checkpoint.npz", meta_args={"hidden_dim": hidden_dim})
+        tmp_path, hidden_dim, arch):
+    path = gan_checkpoint(tmp_path / "checkpoint.npz", meta_args={"hidden_dim": hidden_dim},
+                          arch=arch)
     assert path.stat().st_size < 200_000
     code, peak, err = peak_memory_mb("sample", [str(path), "--out", str(tmp_path / "s.png")])
     assert code == 2 and peak < PEAK_LIMIT_MB, (peak, err)
     line = err.strip().splitlines()
     assert len(line) == 1 and "Traceback" not in err, err
     assert str(path) in line[0] and "generator" in line[0] and "gen.0.0.weight" in line[0]
-    assert f"({hidden_dim}, 4)" in line[0] and "(4, 4)" in line[0]     # expected and found
+    expected, found = {"course": (f"({hidden_dim}, 4)", "(4, 4)"),    # Linear (out, in)
+                       "dcgan": (f"(4, {4 * hidden_dim}, 3, 3)", "(4, 16, 3, 3)"),
+                       "wgan-gp": (f"(4, {4 * hidden_dim}, 3, 3)", "(4, 16, 3, 3)")}[arch]
+    assert expected in line[0] and found in line[0]                       # ConvT (in, out, ..)
     assert not (tmp_path / "s.png").exists()
 
 
