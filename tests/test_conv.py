@@ -453,3 +453,24 @@ def test_one_convolutions_peak_memory_is_its_columns_and_three_copies():
     assert backward <= columns + 3 * side + y.numel() * 4, (backward, columns, side)  # + dy
     assert transposed <= columns + 3 * max(z.numel(), y.numel()) * 4 + 16 * n * c * 4, \
         (transposed, columns)                                      # + the canvas' margin
+
+
+@given(kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       positions=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       extra=st.tuples(st.integers(0, 3), st.integers(0, 3)), seed=st.integers(0, 2**31))
+def test_col2im_by_tap_group_equals_tap_by_tap_bit_for_bit(device, kernel, stride, positions,
+                                                          extra, seed):
+    """The grouped col2im (one add per group of taps that reach disjoint rows) sums the same
+    numbers in the same order as one add per tap, so the canvases are equal bit for bit; a
+    canvas taller than the taps reach (output_padding) included."""
+    from tinygan import backend
+    c, n = 2, 3
+    rng = np.random.default_rng(seed)
+    columns = rng.standard_normal((c,) + kernel + positions + (n,)).astype(np.float32)
+    columns = backend.to_device(columns, device)
+    canvas = tuple(s * (p - 1) + k + e for s, p, k, e in zip(stride, positions, kernel, extra))
+    grouped = convolution._col2im_by_tap_group(columns, canvas, stride)
+    by_tap = convolution._col2im_by_tap(columns, canvas, stride, (1, 1))
+    assert grouped.shape == by_tap.shape
+    assert backend.to_numpy(grouped).tobytes() == backend.to_numpy(by_tap).tobytes()

@@ -117,3 +117,111 @@ def test_every_fused_function_traces_into_one_kernel_in_its_arrays_dtype(cuda_ki
                 f"{sorted(map(str, op_dtypes))}, "
                 f"its arrays are {sorted(map(str, arrays))} (arithmetic between two numbers "
                 "inside a fused function is float16 in CuPy's tracer: do it outside)")
+
+
+# --- each fused function equals the op-by-op lines it replaced, bit for bit -----------------
+
+def exactly_equal(a, b):
+    """The same dtype, shape and bits (-0.0 is not 0.0 here; NaN equals NaN)."""
+    a, b = backend.to_numpy(a), backend.to_numpy(b)
+    assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, a.shape, b.dtype, b.shape)
+    assert a.tobytes() == b.tobytes(), np.flatnonzero(a.view(np.uint8) != b.view(np.uint8))
+
+
+def awkward_values(device, dtype, shape, scale=3.0, seed=0):
+    """Random values with 0, -0, ±inf, NaN, ±1e4 and subnormals among them."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * scale).astype(dtype)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e4, -1e4, 1e-40, -1e-40], dtype)
+    x.reshape(-1)[:special.size] = special[:x.size]
+    return backend.to_device(x, device)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", [0.01, 0.2, 0.0, -0.5, 1.5, 2])
+def test_fused_leaky_relu_equals_x_times_its_slope(device, dtype, slope):
+    from tinygan.ops.activations import _leaky_rectify, _leaky_rectify_grad
+    xp = backend.xp_for(device)
+    x, g = (awkward_values(device, dtype, (7, 5), seed=s) for s in (0, 1))
+    local = xp.where(x > 0, x.dtype.type(1), x.dtype.type(slope))   # the lines it replaced
+    with np.errstate(invalid="ignore"):                             # inf·0
+        exactly_equal(_leaky_rectify(x, float(slope)), x * local)
+        exactly_equal(_leaky_rectify_grad(x, g, float(slope)), g * local)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_bce_with_logits_equals_its_op_by_op_lines(device, dtype):
+    from tinygan.core.ops import sigmoid
+    from tinygan.ops.losses import _bce_with_logits, _bce_with_logits_grad
+    xp = backend.xp_for(device)
+    x = awkward_values(device, dtype, (9, 3), scale=20.0)
+    y = backend.to_device(np.random.default_rng(1).random((9, 3)).astype(dtype), device)
+    grad = xp.broadcast_to(xp.asarray(np.asarray(0.125, dtype)) if device == "cpu"
+                           else backend.to_device(np.asarray(0.125, dtype), device), x.shape)
+    with np.errstate(invalid="ignore"):
+        exactly_equal(_bce_with_logits(x, y), (1 - y) * x + xp.logaddexp(0, -x))
+        exactly_equal(_bce_with_logits_grad(x, y, grad), grad * (sigmoid(x) - y))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(16, 5), (8, 5, 3)])
+def test_fused_batch_norm_equals_its_op_by_op_lines(device, dtype, shape, monkeypatch):
+    """BatchNormalize's fused path and its op-by-op lines (the path for mixed dtypes, taken
+    here by saying the dtypes differ): output, gradients and running statistics."""
+    from tinygan.nn import functional as F
+    from tinygan.ops import normalization
+
+    def step(fused):
+        if not fused:
+            monkeypatch.setattr(normalization, "_one_dtype", lambda *arrays: False)
+            monkeypatch.setattr(F, "_move_running_stats", move_op_by_op)
+        tg.manual_seed(0)
+        bn = tg.nn.BatchNorm1d(shape[1], dtype=getattr(tg, np.dtype(dtype).name)).to(device)
+        with tg.no_grad():
+            bn.weight.mul_(tg.rand(shape[1], dtype=bn.weight.dtype, device=device) + 0.5)
+            bn.bias.add_(tg.randn(shape[1], dtype=bn.weight.dtype, device=device))
+        x = tg.randn(*shape, dtype=bn.weight.dtype, device=device, requires_grad=True)
+        g = tg.randn(*shape, dtype=bn.weight.dtype, device=device)
+        outs = []
+        for _ in range(2):                      # the running statistics move twice
+            y = bn(x * 3.0 + 1.0)
+            y.backward(g)
+            outs += [y, x.grad, bn.weight.grad, bn.bias.grad, bn.running_mean, bn.running_var]
+        bn.eval()
+        outs.append(bn(x))                      # the running statistics' path
+        monkeypatch.undo()
+        return [t.detach()._data for t in outs]
+
+    def move_op_by_op(rows, keep, rates, batch):   # the lines _move_running_stats replaced
+        rows *= keep
+        rows += rates * batch
+
+    for fused, plain in zip(step(True), step(False)):
+        exactly_equal(fused, plain)
+
+
+def test_fused_batch_norm_kernels_are_called(device_ops):
+    """The fused path is the one a GAN step takes: a BatchNorm1d forward and backward in
+    training is 6 + 4 device ops (mean, centre, Σ(x-μ)², σ² and 1/σ, x̂ and y, running stats;
+    Σg, Σg·x̂, dx) beside the running count's add; the op-by-op lines take more."""
+    bn = tg.nn.BatchNorm1d(4).to("cuda")
+    x = tg.randn(8, 4, device="cuda", requires_grad=True)
+    g = tg.randn(8, 4, device="cuda")
+    with device_ops.counting() as n:
+        bn(x).backward(g)
+    fused = {name for name in n.by_name if name.startswith("fuse(")}
+    assert fused == {"fuse(_variance_and_inv_std)", "fuse(_normalize_affine)",
+                     "fuse(_normalize_grad)", "fuse(_move_running_stats)"}, n.by_name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_variance_and_inv_std_equal_their_op_by_op_lines(device, dtype):
+    from tinygan.ops.normalization import _variance_and_inv_std
+    xp = backend.xp_for(device)
+    sum_sq = awkward_values(device, dtype, (37,), scale=50.0) ** 2
+    var = xp.empty_like(sum_sq)
+    with np.errstate(invalid="ignore"):
+        inv_std = _variance_and_inv_std(sum_sq, float(96), 1e-5, var)
+        plain_var = xp.divide(sum_sq, 96)                  # the lines it replaced: an int n
+        exactly_equal(var, plain_var)
+        exactly_equal(inv_std, 1.0 / xp.sqrt(plain_var + 1e-5))

@@ -613,8 +613,7 @@ def _update_running_stats(running_mean, running_var, mean_var, count, momentum, 
     xp = array_module(mean_var)
     if rows is not None:
         rates = _running_rates(xp, rows.dtype, count, momentum)
-        rows *= 1.0 - momentum
-        rows += rates * mean_var.astype(rows.dtype, copy=False)
+        _move_running_stats(rows, 1.0 - momentum, rates, mean_var.astype(rows.dtype, copy=False))
     else:                                     # two separate buffers: one update each
         for row, (buffer, value) in enumerate(zip((running_mean, running_var), mean_var)):
             data = buffer._data
@@ -623,6 +622,13 @@ def _update_running_stats(running_mean, running_var, mean_var, count, momentum, 
             data += rate * value.astype(data.dtype, copy=False)
     # not counted as an in-place change (no _bump_version), as PyTorch's kernel does not
     # count it: a forward of the same layer between another forward and its backward is fine
+
+
+@backend.fuse   # one kernel on a GPU
+def _move_running_stats(xp, rows, keep, rates, batch):
+    """rows ← keep·rows + rates·batch in place (keep = 1 - m, from the caller: see fuse)."""
+    xp.multiply(rows, keep, out=rows)
+    xp.add(rows, rates * batch, out=rows)
 
 
 @functools.lru_cache(maxsize=32)

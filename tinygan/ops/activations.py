@@ -1,8 +1,8 @@
 """The activations beyond the core's: leaky max(x, 0) and softplus."""
 from __future__ import annotations
 
-from ..backend import array_module
-from ..core.function import Function
+from ..backend import array_module, fuse
+from ..core.function import Function, once_differentiable
 from ..core.ops import add, div, exp, mul, where
 
 
@@ -11,26 +11,50 @@ class LeakyRectify(Function):
 
     @staticmethod
     def forward(ctx, x, slope=0.01, in_place=False):        # f(x) = x if x > 0 else a·x
-        # f'(x) is 1 above 0 and a elsewhere, and f(x) = x·f'(x) exactly (x·1 and x·a are
-        # PyTorch's two branches) for any slope: one select, one multiply
-        one, a = x.dtype.type(1), x.dtype.type(slope)       # x's dtype: no float64 result
-        local = array_module(x).where(x > 0, one, a)
-        # x too, as PyTorch saves it: an in-place write into x before backward is an error
-        ctx.save_for_backward(local, x)
+        # x, as PyTorch saves it: an in-place write into x before backward is an error
+        ctx.save_for_backward(x)
+        ctx.slope = float(slope)                            # a float: x's dtype in the kernel
         # PyTorch's in-place form reads its result (y > 0) in backward, which with a
         # negative slope no longer tells x's sign: it refuses that backward, so do we
         ctx.refused = in_place and slope < 0
-        return x * local
+        return _leaky_rectify(x, ctx.slope)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
-        if ctx.refused:
-            raise RuntimeError(
-                "In-place leakyReLu backward calculation is triggered with a negative slope "
-                "which is not supported. This is caused by calling in-place forward function "
-                "with a negative slope, please call out-of-place version instead.")
-        local, _ = ctx.saved_tensors                        # 1 for x > 0, else slope
-        return mul(grad, local)
+        _refuse_in_place_negative_slope(ctx)
+        (x,) = ctx.saved_arrays                             # f'(x) = 1 above 0, else a
+        return _leaky_rectify_grad(x, grad, ctx.slope)
+
+    @staticmethod
+    def backward_on_graph(ctx, grad):
+        """The same gradient as an op on the graph, for ``create_graph`` (a gradient penalty
+        through LeakyReLU): g·f'(x), f'(x) a constant (its own derivative is 0)."""
+        _refuse_in_place_negative_slope(ctx)
+        x = ctx.saved_tensors[0]._data
+        one, a = x.dtype.type(1), x.dtype.type(ctx.slope)   # x's dtype: no float64 result
+        return mul(grad, grad._wrap(array_module(x).where(x > 0, one, a)))
+
+
+def _refuse_in_place_negative_slope(ctx):
+    if ctx.refused:
+        raise RuntimeError(
+            "In-place leakyReLu backward calculation is triggered with a negative slope "
+            "which is not supported. This is caused by calling in-place forward function "
+            "with a negative slope, please call out-of-place version instead.")
+
+
+# One kernel each on a GPU (backend.fuse). f(x) = x·f'(x) exactly (x·1 and x·a are PyTorch's
+# two branches), so the selects equal x·where(x > 0, 1, a) and g·where(x > 0, 1, a).
+
+@fuse
+def _leaky_rectify(xp, x, slope):
+    return xp.where(x > 0, x, x * slope)
+
+
+@fuse
+def _leaky_rectify_grad(xp, x, grad, slope):
+    return xp.where(x > 0, grad, grad * slope)
 
 
 class Softplus(Function):

@@ -84,6 +84,40 @@ def _columns(x, kernel, stride, padding, dilation, size):
     return xp.stack(taps, axis=1).reshape(c * kh * kw, -1)
 
 
+def _col2im_by_tap(columns, canvas, stride, dilation):
+    """col2im: columns (C, kH, kW, Ho, Wo, N) summed into a zero canvas (C, H, W, N), each
+    tap's slice added into the strided slice of the canvas it reaches, tap after tap."""
+    xp = array_module(columns)
+    (c, kh, kw), positions, n = columns.shape[:3], columns.shape[3:5], columns.shape[5]
+    y = xp.zeros((c,) + tuple(canvas) + (n,), dtype=columns.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            region = y[(slice(None),) + _window(i, j, stride, dilation, positions)]
+            xp.add(region, columns[:, i, j], out=region)   # not +=: no copy back of region
+    return y
+
+
+def _col2im_by_tap_group(columns, canvas, stride, dilation=(1, 1)):
+    """_col2im_by_tap's sums in ⌈kH/sH⌉·⌈kW/sW⌉ adds instead of kH·kW (dilation 1 only), in
+    the same order, so bit for bit the same: taps i = t·s + r with one t and every r reach
+    disjoint rows, which together fill rows [t·s, t·s + s·Ho) of the canvas read as
+    (C, H/s, s, W/s, s, N); each such group of taps is one add."""
+    xp = array_module(columns)
+    (c, kh, kw), (ho, wo), n = columns.shape[:3], columns.shape[3:5], columns.shape[5]
+    (sh, sw), (th, tw) = stride, (-(-kh // stride[0]), -(-kw // stride[1]))
+    blocks = [max(p + t - 1, -(-size // s)) for p, t, size, s
+              in zip((ho, wo), (th, tw), canvas, stride)]   # the canvas, in whole blocks
+    y = xp.zeros((c, blocks[0] * sh, blocks[1] * sw, n), dtype=columns.dtype)
+    tiled = y.reshape(c, blocks[0], sh, blocks[1], sw, n)
+    for ti in range(th):
+        for tj in range(tw):
+            rh, rw = min(sh, kh - ti * sh), min(sw, kw - tj * sw)   # the group's taps
+            region = tiled[:, ti:ti + ho, :rh, tj:tj + wo, :rw]
+            group = columns[:, ti * sh:ti * sh + rh, tj * sw:tj * sw + rw]
+            xp.add(region, group.transpose(0, 3, 1, 4, 2, 5), out=region)
+    return y[:, :canvas[0], :canvas[1]]
+
+
 class Convolve(Function):
     """conv2d: x (N, C, H, W), w (O, C, kH, kW), b (O,) or None -> (N, O, Ho, Wo); ``size``
     (Ho, Wo) may be given smaller than the whole windows (a backward's use)."""
@@ -133,10 +167,8 @@ class ConvolveTransposed(Function):
                                 (left, canvas[1] - left - size[1])), dilation
         columns = (weight.reshape(o, -1).T @ _batch_last(g)).reshape(
             (c, kh, kw) + tuple(positions) + (n,))
-        y = xp.zeros((c,) + canvas + (n,), dtype=columns.dtype)
-        for i in range(kh):
-            for j in range(kw):   # col2im, on a canvas (C, H, W, N) as the columns are laid
-                y[(slice(None),) + _window(i, j, stride, dilation, positions)] += columns[:, i, j]
+        col2im = _col2im_by_tap_group if tuple(dilation) == (1, 1) else _col2im_by_tap
+        y = col2im(columns, canvas, stride, dilation)
         y = y[:, top:top + size[0], left:left + size[1]]                   # the crop
         y = xp.ascontiguousarray(y.transpose(3, 0, 1, 2))                   # (N, C, H, W)
         if bias is not None:

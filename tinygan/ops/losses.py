@@ -21,6 +21,9 @@ class BinaryCrossEntropyWithLogits(Function):
     @staticmethod
     def forward(ctx, x, y, pos_weight=None):
         xp = array_module(x)
+        if pos_weight is None and x.dtype == y.dtype:
+            ctx.save_for_backward(x, y, None, None)
+            return _bce_with_logits(x, y)                   # one kernel on a GPU
         # softplus(-x) = log(1 + e^-x) = logaddexp(0, -x): one ufunc that never overflows
         # (it is max(-x, 0) + log1p(e^-|x|) inside, in one pass)
         with backend.errstate(invalid="ignore"):   # a NaN logit gives a NaN loss, silently
@@ -35,6 +38,9 @@ class BinaryCrossEntropyWithLogits(Function):
     def backward(ctx, grad):
         x, y, pos_weight, softplus_neg = ctx.saved_arrays
         need_x, need_y = ctx.needs_input_grad[:2]
+        if pos_weight is None and x.dtype == y.dtype == grad.dtype:   # one kernel on a GPU
+            grad_x = _bce_with_logits_grad(x, y, grad) if need_x else None
+            return grad_x, (grad * -x if need_y else None), None
         sig = sigmoid(x)
         if pos_weight is None:
             grad_x = grad * (sig - y) if need_x else None               # dℓ/dx = σ(x) - y
@@ -44,6 +50,22 @@ class BinaryCrossEntropyWithLogits(Function):
             grad_x = grad * ((1 - y) - weight * (1 - sig)) if need_x else None
             grad_y = grad * (-x + (pos_weight - 1) * softplus_neg) if need_y else None
         return grad_x, grad_y, None
+
+
+# One kernel each on a GPU (backend.fuse): the op-by-op lines beside their calls, in the
+# same order (tests/test_fused.py checks them bit for bit on the CPU).
+
+@backend.fuse
+def _bce_with_logits(xp, x, y):
+    with backend.errstate(invalid="ignore"):   # a NaN logit gives a NaN loss, silently
+        return (1 - y) * x + xp.logaddexp(0, -x)
+
+
+@backend.fuse
+def _bce_with_logits_grad(xp, x, y, grad):
+    with backend.errstate(over="ignore"):      # e^-x = inf: σ = 1/inf = 0, as sigmoid()
+        sig = xp.reciprocal(xp.exp(-x) + 1)
+    return grad * (sig - y)
 
 
 LOG_FLOOR = -100.0   # PyTorch clamps each log at -100 so that log(0) gives a finite loss

@@ -3,7 +3,7 @@ activations than the composed form (mean, variance, normalise, each differentiat
 autograd), whose numbers are in bench/README.md."""
 from __future__ import annotations
 
-from ..backend import array_module
+from ..backend import array_module, fuse
 from ..core.function import Function, once_differentiable
 from ..core.ops import Sqrt, add, div, mean, mul, reshape, sub, sum_
 
@@ -12,6 +12,40 @@ def _per_channel_dot(a, b):
     """Σ a·b over every axis but the channel axis (1), in one pass with no temporary."""
     subscripts = "nc,nc->c" if a.ndim == 2 else "ncl,ncl->c"
     return array_module(a).einsum(subscripts, a, b)
+
+
+def _one_dtype(*arrays):
+    """Whether every array is there and of one dtype: the fused kernels' case (the op-by-op
+    lines beside each keep NumPy's promotion for the rest)."""
+    return all(a is not None and a.dtype == arrays[0].dtype for a in arrays)
+
+
+# One kernel each on a GPU (backend.fuse), the same ops in the same order as the op-by-op
+# lines beside their calls, which tests/test_fused.py checks bit for bit on the CPU.
+
+@fuse
+def _variance_and_inv_std(xp, sum_sq, count, eps, var):
+    """σ² = Σ(x - μ)²/n into ``var``; returns 1/√(σ² + eps)."""
+    xp.divide(sum_sq, count, out=var)
+    return 1.0 / xp.sqrt(var + eps)
+
+
+@fuse
+def _normalize_affine(xp, x_hat, inv_std, weight, bias, out):
+    """x̂ ← x̂·(1/σ) in place (backward reads it), and out = γ·x̂ + β."""
+    xp.multiply(x_hat, inv_std, out=x_hat)
+    xp.multiply(x_hat, weight, out=out)
+    xp.add(out, bias, out=out)
+
+
+@fuse
+def _normalize_grad(xp, x_hat, grad, sum_gx, sum_g, weight, inv_std, minus_inv_count,
+                    inv_count, out):
+    """out = γ/σ·(g - Σg/n - x̂·Σ(g·x̂)/n), as batch statistics make dx."""
+    xp.multiply(x_hat, sum_gx * minus_inv_count, out=out)
+    xp.add(out, grad, out=out)
+    xp.subtract(out, sum_g * inv_count, out=out)
+    xp.multiply(out, weight * inv_std, out=out)
 
 
 class BatchNormalize(Function):
@@ -33,19 +67,26 @@ class BatchNormalize(Function):
             mean_var = xp.empty((2, x.shape[1]), dtype=x.dtype)   # written by the next two
             mean = x.mean(axis=axes, out=mean_var[0])
             x_hat = x - mean.reshape(shape)                 # centred now, scaled below
-            var = xp.divide(_per_channel_dot(x_hat, x_hat), x.size // x.shape[1],
-                            out=mean_var[1])
+            # σ² into the second row and 1/√(σ² + eps) in one kernel (float(): an int would
+            # be int64 in CuPy's fused kernel)
+            inv_std = _variance_and_inv_std(_per_channel_dot(x_hat, x_hat),
+                                            float(x.size // x.shape[1]), eps, mean_var[1])
             stats["mean_var"] = mean_var
         else:
             mean, var = running_mean, running_var
             x_hat = x - mean.reshape(shape)
-        inv_std = 1.0 / xp.sqrt(var + eps)
-        x_hat *= inv_std.reshape(shape)
+            inv_std = 1.0 / xp.sqrt(var + eps)
         # x itself too, as PyTorch saves it: an in-place write into x before backward is
         # then the same error in both (backward reads x̂, which the write would make stale)
         ctx.save_for_backward(x_hat, inv_std, weight, x)
         ctx.axes, ctx.shape, ctx.batch_stats = axes, shape, stats is not None
         ctx.eps, ctx.running_mean = eps, running_mean
+        if _one_dtype(x_hat, inv_std, weight, bias):                # x̂ and y in one kernel
+            out = xp.empty_like(x_hat)
+            _normalize_affine(x_hat, inv_std.reshape(shape), weight.reshape(shape),
+                              bias.reshape(shape), out)
+            return out
+        x_hat *= inv_std.reshape(shape)                     # the same, op by op
         out = x_hat * weight.reshape(shape) if weight is not None else x_hat.copy()
         if bias is not None:
             out += bias.reshape(shape)
@@ -61,15 +102,21 @@ class BatchNormalize(Function):
         sum_gx = _per_channel_dot(grad, x_hat)              # dγ = Σ g·x̂
         grad_x = None
         if need_x:
-            scale = inv_std if weight is None else weight * inv_std
-            if ctx.batch_stats:
+            count = grad.size // grad.shape[1]
+            if ctx.batch_stats and _one_dtype(grad, x_hat, inv_std, weight):   # in one kernel
+                grad_x = array_module(grad).empty_like(x_hat)
+                _normalize_grad(x_hat, grad, sum_gx.reshape(shape), sum_g.reshape(shape),
+                                weight.reshape(shape), inv_std.reshape(shape), -1.0 / count,
+                                1.0 / count, grad_x)
+            elif ctx.batch_stats:
                 # μ and σ² depend on x: dx = γ/√(σ²+eps) · (g - mean(g) - x̂·mean(g·x̂))
-                count = grad.size // grad.shape[1]
+                scale = inv_std if weight is None else weight * inv_std
                 grad_x = x_hat * (sum_gx * (-1.0 / count)).reshape(shape)   # scalars folded:
                 grad_x += grad                                            # one op, not two
                 grad_x -= (sum_g * (1.0 / count)).reshape(shape)
                 grad_x *= scale.reshape(shape)
             else:
+                scale = inv_std if weight is None else weight * inv_std
                 grad_x = grad * scale.reshape(shape)        # running stats are constants
         return grad_x, (sum_gx if need_w else None), (sum_g if need_b else None)
 
