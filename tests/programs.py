@@ -186,6 +186,10 @@ DELIBERATE_DIFFERENCES = (
     "(gradient, input, weight), so its results require grad whenever the weight does; "
     "tinygan's are made by the ops that compute them (as PyTorch's matmul gradients are) and "
     "require grad only when they depend on a tensor that does",
+    "a write through .data into the input of a batch_norm in training, before its backward: "
+    "PyTorch's backward recomputes x̂ from the input it saved, so it reads the new values; "
+    "tinygan's saves x̂ itself and differentiates the forward it ran (programs make no such "
+    "write)",
     "an in-place write into the result of such a matmul made under no_grad: PyTorch computes "
     "some (a 2-D @ 3-D product) transposed and returns a view of its own product, so with "
     "grad mode on it refuses the write as one into a view made under no_grad; tinygan's "
@@ -1947,7 +1951,8 @@ def g_inplace(draw, s):
         code = "with tg.no_grad():\n    " + code
         label += " under no_grad"
     label += " on " + _role(s.stat(target))
-    if draw(st.integers(0, 4)) == 0 and code.startswith(f"{target}."):
+    if draw(st.integers(0, 4)) == 0 and code.startswith(f"{target}.") and \
+            s.storage(target) not in getattr(s, "normalized_storages", ()):
         # through .data: the same memory, written where autograd does not look (PyTorch's
         # .data has no history and its own count of changes, so a graph that saved target
         # reads the new values at backward, in both)
@@ -2236,6 +2241,8 @@ def g_batch_norm(draw, s):
     if momentum is not None:
         args.append(f"momentum={momentum}")
     code = f"{name} = F.batch_norm({', '.join(args)})"
+    if training:     # its backward reads x̂ as tinygan saved it: no .data writes into x later
+        s.normalized_storages = getattr(s, "normalized_storages", set()) | {s.storage(x)}
     axes = (0,) if X.ndim == 2 else (0, 2)
     count = int(np.prod([X.shape[a] for a in axes]))
     if training:
