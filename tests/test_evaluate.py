@@ -3,9 +3,10 @@
 The statistics against closed forms and independent computations; the classifier's cache
 (trained, reused, retrained when corrupt or of another config, moved to the cache folder
 when the data folder cannot be written) with a tiny config on tiny fake MNIST files, so no
-test trains for more than a second or two. The real classifier (≥ 98% on MNIST, up to two
-minutes to train) is checked only with TINYGAN_SLOW_TESTS=1 and the MNIST files present.
+test trains for more than a second or two. The real classifier (a CNN, ≥ 99.2% on MNIST, a
+few minutes to train) is checked only with TINYGAN_SLOW_TESTS=1 and the MNIST files present.
 """
+import dataclasses
 import errno
 import json
 import math
@@ -23,7 +24,7 @@ from tinygan.utils.files import WriteError
 from example_programs import load_example
 from idx_files import fake_mnist_arrays, write_fake_mnist
 
-TINY = E.ClassifierConfig(hidden=(16, 8), epochs=2, batch_size=16)
+TINY = E.ClassifierConfig(channels=(4, 8), kernel=3, hidden=8, epochs=2, batch_size=16)
 
 
 def on(device, array):
@@ -210,7 +211,7 @@ def test_the_classifier_is_trained_once_then_read_from_its_cache(fake_data, caps
     for key, value in weights_of(first).items():
         np.testing.assert_array_equal(weights_of(again)[key], value)
     assert again.accuracy == first.accuracy
-    assert len(again.reference[0]) == TINY.hidden[-1]
+    assert len(again.reference[0]) == TINY.hidden
 
 
 def test_training_is_deterministic_and_leaves_the_global_stream_alone(fake_data, tmp_path):
@@ -222,9 +223,40 @@ def test_training_is_deterministic_and_leaves_the_global_stream_alone(fake_data,
     for key, value in one.state_dict().items():
         np.testing.assert_array_equal(two.state_dict()[key], value)
     other = E.train_classifier(*data.load_mnist(data_dir=fake_data),
-                               E.ClassifierConfig(**{**TINY.as_dict(), "hidden": (16, 8),
-                                                     "seed": 1}))
-    assert not np.array_equal(other.state_dict()["0.weight"], one.state_dict()["0.weight"])
+                               dataclasses.replace(TINY, seed=1))
+    assert not np.array_equal(other.state_dict()["1.weight"], one.state_dict()["1.weight"])
+
+
+def test_the_cnn_takes_rows_and_gives_its_features_and_ten_probabilities():
+    model = E.build_classifier(TINY)
+    assert any(isinstance(layer, E.nn.Conv2d) for layer in model)
+    assert model(E.tensor(np.zeros((3, 784), np.float32))).shape == (3, 10)   # rows, as steer's
+    rows = np.random.default_rng(0).random((5, 784)).astype(np.float32)
+    classifier = E.Classifier(model, "cpu", (rows[:4] * 255).astype(np.uint8).reshape(4, 28, 28),
+                              np.arange(4))
+    features, probs = classifier.features_and_probs(rows, batch_size=2)   # batches agree
+    assert features.shape == (5, TINY.hidden) and probs.shape == (5, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
+    whole, _ = classifier.features_and_probs(rows)
+    np.testing.assert_allclose(features, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_a_cache_of_the_old_mlp_classifier_is_trained_again(fake_data, capsys):
+    """The first evaluator cached an MLP under format 1: its weights must never load as a CNN."""
+    old = {"format": "tinygan-classifier-1",
+           "config": {"hidden": [512, 256], "epochs": 5, "batch_size": 256, "lr": 2e-3,
+                      "shift": 1, "seed": 0, "limit": None},
+           "dataset": "mnist", "train_images_sha256": E._expected_meta(TINY, "mnist")[
+               "train_images_sha256"]}
+    weights = {"0.weight": np.zeros((16, 784), np.float32), "0.bias": np.zeros(16, np.float32)}
+    path = fake_data / E.CACHE_NAME
+    E._write_cache(path, weights, old)
+    assert E._read_cache(path, old)[0] is not None          # a valid file, of the old kind
+    classifier = E.load_classifier(fake_data, "cpu", TINY)
+    said = capsys.readouterr().err
+    assert "made for another config" in said and "training it again" in said
+    assert classifier.path == path
+    assert E._read_cache(path, E._expected_meta(TINY, "mnist"))[0] is not None
 
 
 def corrupt_in_the_middle(path):
@@ -247,13 +279,13 @@ def test_a_damaged_or_foreign_cache_is_trained_again(fake_data, capsys, damage):
     elif damage == "weights changed":      # a valid .npz whose weights no longer match
         with np.load(path) as archive:
             arrays = {k: archive[k] for k in archive.files}
-        arrays["0.weight"] = arrays["0.weight"] + 1
+        arrays["1.weight"] = arrays["1.weight"] + 1
         np.savez(path, **arrays)
     elif damage == "pickled":
         np.savez(path, meta=np.array([{"format": E.FORMAT}], dtype=object))
     config = TINY
     if damage == "another config":
-        config = E.ClassifierConfig(**{**TINY.as_dict(), "hidden": (16, 8), "epochs": 1})
+        config = dataclasses.replace(TINY, epochs=1)
     again = E.load_classifier(fake_data, "cpu", config)
     said = capsys.readouterr().err
     assert f"classifier in {path} is" in said and "training it again" in said
@@ -403,7 +435,7 @@ def test_examples_evaluate_bad_input_is_one_line_and_exit_2(fake_data, tmp_path,
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err
 
 
-# --- the real thing (slow: up to 2 minutes of training) ----------------------------------------
+# --- the real thing (slow: minutes of training) -------------------------------------------------
 
 MNIST = Path(os.environ.get("TINYGAN_MNIST", Path(__file__).resolve().parents[2] / "shared"
                             / "data" / "mnist"))
@@ -411,7 +443,7 @@ MNIST = Path(os.environ.get("TINYGAN_MNIST", Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("TINYGAN_SLOW_TESTS"),
-                    reason="trains the real classifier (~1-2 min): set TINYGAN_SLOW_TESTS=1")
+                    reason="trains the real classifier (minutes): set TINYGAN_SLOW_TESTS=1")
 def test_the_real_classifier_floor_and_ceiling(tmp_path, monkeypatch):
     if not (MNIST / data.SPLIT_FILES["train"][0]).is_file():
         pytest.skip(f"no MNIST in {MNIST} (set TINYGAN_MNIST)")
@@ -419,9 +451,29 @@ def test_the_real_classifier_floor_and_ceiling(tmp_path, monkeypatch):
     shutil.copytree(MNIST, folder)           # the cache is written beside the copy
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     classifier = E.load_classifier(folder)
-    assert classifier.accuracy >= 0.98
+    assert classifier.accuracy >= 0.992
     train, _ = data.load_mnist(data_dir=folder)
     floor = E.evaluate(train[:10_000] / 255.0, classifier=classifier)
-    assert floor["fid"] < 3 and floor["digits_covered"] == 10 and floor["inception_score"] > 9
+    assert floor["fid"] < 10 and floor["digits_covered"] == 10 and floor["inception_score"] > 9
     noise = np.random.default_rng(0).random((10_000, 784))
-    assert E.evaluate(noise, classifier=classifier)["fid"] > 500
+    assert E.evaluate(noise, classifier=classifier)["fid"] > 1000
+
+
+FASHION = MNIST.parent / "fashion-mnist"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("TINYGAN_SLOW_TESTS"),
+                    reason="trains the real classifier (minutes): set TINYGAN_SLOW_TESTS=1")
+def test_the_real_fashion_classifier_floor_and_ceiling(tmp_path, monkeypatch):
+    if not (FASHION / data.SPLIT_FILES["train"][0]).is_file():
+        pytest.skip(f"no Fashion-MNIST in {FASHION}")
+    folder = tmp_path / "fashion-mnist"
+    shutil.copytree(FASHION, folder)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    classifier = E.load_classifier(folder, dataset="fashion")
+    assert classifier.accuracy >= 0.89
+    train, _ = data.load_mnist("fashion", data_dir=folder)
+    assert E.evaluate(train[:10_000] / 255.0, classifier=classifier)["fid"] < 2
+    noise = np.random.default_rng(0).random((10_000, 784))
+    assert E.evaluate(noise, classifier=classifier)["fid"] > 300
