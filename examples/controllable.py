@@ -11,7 +11,7 @@ noise z is moved, step by step, up the gradient of tinygan's MNIST classifier's 
 The figure has one row per sample and one column per step, step 0 being the samples before
 any step. The table on stdout gives, per step, the classifier's mean P(target) and the share
 of samples it classifies as the target. The classifier is the one examples/evaluate.py uses,
-trained the first time (under 2 minutes on two CPU cores) and cached beside the MNIST files.
+trained the first time (a few minutes on two CPU cores) and cached beside the MNIST files.
 """
 from __future__ import annotations
 

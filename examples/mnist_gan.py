@@ -180,7 +180,7 @@ def build_parser(program=MLP):
     p.add_argument("--eval-every", type=int, default=0, metavar="K",
                    help="score samples after every K-th epoch and the last (FID, inception "
                         "score, digits covered; 0: never). The first time trains the "
-                        "evaluator's classifier (under 2 minutes; cached beside the data). "
+                        "evaluator's classifier (a few minutes; cached beside the data). "
                         "A resumed run takes it from the command line, as --eval-samples")
     p.add_argument("--eval-samples", type=positive_int, default=10_000,
                    help="how many samples --eval-every scores")
