@@ -474,3 +474,41 @@ def test_col2im_by_tap_group_equals_tap_by_tap_bit_for_bit(device, kernel, strid
     by_tap = convolution._col2im_by_tap(columns, canvas, stride, (1, 1))
     assert grouped.shape == by_tap.shape
     assert backend.to_numpy(grouped).tobytes() == backend.to_numpy(by_tap).tobytes()
+
+
+# --- InstanceNorm2d: batch_norm over one batch of N·C channels --------------------------------
+
+@pytest.mark.parametrize("affine, bias", [(False, True), (True, True), (True, False)])
+def test_instance_norm_matches_pytorch_to_second_order(device, affine, bias):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 5, 6))
+    ours = nn.InstanceNorm2d(4, affine=affine, bias=bias).to(device, tg.float64)
+    theirs = torch.nn.InstanceNorm2d(4, affine=affine, bias=bias).double()
+    assert repr(ours) == repr(theirs)
+    if affine:
+        w = rng.standard_normal(4)
+        ours.weight.data, theirs.weight.data = to_tensor(w, device, False), torch.tensor(w)
+    u = rng.standard_normal(x.shape)
+    results = []
+    for lib, model, xs, us in ((tg, ours, to_tensor(x, device), to_tensor(u, device, False)),
+                               (torch, theirs, torch.tensor(x, requires_grad=True),
+                                torch.tensor(u))):
+        y = model(xs)
+        (g,) = lib.autograd.grad((y * us).sum(), xs, create_graph=True)
+        (g ** 2).sum().backward()          # a penalty on the input gradient, as WGAN-GP's
+        results.append([y, g, xs.grad] + [p.grad for p in model.parameters()])
+    for a, b in zip(*results):
+        assert (a is None) == (b is None)       # β moves no input gradient: no grad in both
+        if a is not None:
+            np.testing.assert_allclose(host(a), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+    unbatched = ours(to_tensor(x[0], device, False))
+    np.testing.assert_allclose(host(unbatched), host(ours(to_tensor(x[:1], device, False)))[0])
+
+
+def test_instance_norm_errors_are_pytorchs():
+    with pytest.raises(ValueError, match=r"expected 3D or 4D input \(got 2D input\)"):
+        nn.InstanceNorm2d(4)(tg.zeros(2, 3))
+    with pytest.raises(ValueError, match="to match num_features \\(4\\), but got: 3"):
+        nn.InstanceNorm2d(4, affine=True)(tg.zeros(2, 3, 4, 4))
+    with pytest.raises(NotImplementedError, match="track_running_stats=True is not supported"):
+        nn.InstanceNorm2d(4, track_running_stats=True)

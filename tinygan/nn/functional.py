@@ -523,6 +523,32 @@ def _nearest_sources(xp, n, m, scale_factor):
 
 # === batch norm ================================================================================
 
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Instance normalisation, PyTorch's signature: each sample's channels normalised over
+    their own positions, y = γ·(x − μ_nc)/√(σ²_nc + ε) + β, μ and σ² over H·W of sample n,
+    channel c. That is ``batch_norm`` in training of the input viewed as one batch of N·C
+    channels, (1, N·C, H·W), so it is differentiated twice as batch_norm is. Running
+    statistics (``track_running_stats=True``) are not supported.
+    """
+    if running_mean is not None or running_var is not None or not use_input_stats:
+        raise NotImplementedError("instance_norm: tinygan normalises with each sample's own "
+                                  "statistics only (no running_mean/running_var, "
+                                  "use_input_stats=True)")
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected input of at least 3 dimensions (N, C, ...), "
+                         f"got {input.ndim}D input")
+    n, c = input.shape[:2]
+    out = batch_norm(input.reshape(1, n * c, -1), None, None, training=True, eps=eps)
+    out = out.reshape(input.shape)
+    per_channel = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    if bias is not None:
+        out = out + bias.reshape(per_channel)
+    return out
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5, *, fused=True, _running_rows=None):
     """Batch normalisation of (N, C) or (N, C, L) input, with PyTorch's signature.

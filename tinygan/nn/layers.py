@@ -505,12 +505,53 @@ class BatchNorm1d(Module):
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
+class InstanceNorm2d(Module):
+    """Instance normalisation over (N, C, H, W) or unbatched (C, H, W) input: each sample's
+    channels with their own mean and variance (F.instance_norm), and with ``affine`` a
+    learned γ and β per channel (ones and zeros, as PyTorch; ``bias=False``: γ alone).
+    PyTorch's defaults: no affine, no running statistics (``track_running_stats=True`` is not
+    supported here).
+
+    >>> import tinygan as tg
+    >>> tg.nn.InstanceNorm2d(3)(tg.randn(2, 3, 4, 4)).shape
+    (2, 3, 4, 4)
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__()
+        if track_running_stats:
+            raise NotImplementedError("InstanceNorm2d: track_running_stats=True is not "
+                                      "supported; tinygan uses each sample's own statistics")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(zeros(num_features, dtype=dtype)) if affine and bias else None
+        if device is not None:
+            self.to(device)
+
+    def forward(self, x):
+        if x.ndim not in (3, 4):
+            raise ValueError(f"expected 3D or 4D input (got {x.ndim}D input)")
+        if x.ndim == 3:     # unbatched (C, H, W)
+            return self.forward(x.unsqueeze(0)).squeeze(0)
+        if self.affine and x.shape[1] != self.num_features:
+            raise ValueError(f"expected input's size at dim=1 to match num_features "
+                             f"({self.num_features}), but got: {x.shape[1]}.")
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
 class BatchNorm2d(BatchNorm1d):
     """Batch normalisation over (N, C, H, W) input, per channel: BatchNorm1d's on the input
     viewed as (N, C, H·W) (statistics over N, H and W; running stats, momentum, eval alike).
 
-    Its fast op cannot be differentiated twice: a gradient penalty through BatchNorm2d (a
-    WGAN-GP critic with BatchNorm) needs ``fused=False``, the reference in tensor ops.
+    Both its fast op and ``fused=False`` (the reference in tensor ops) can be differentiated
+    twice, as a gradient penalty through a WGAN-GP critic with BatchNorm needs.
 
     >>> import tinygan as tg
     >>> bn = tg.nn.BatchNorm2d(16)
