@@ -394,3 +394,16 @@ def test_interpolate_gives_a_row_major_tensor_as_pytorch(device):
     assert y.view(4).shape == (4,)
     with tg.no_grad():
         assert y.reshape(4).requires_grad      # a view of a tensor that requires grad
+
+
+def test_interpolate_keeps_no_tensor_a_second_backward_would_miss(device):
+    """PyTorch's nearest upsampling saves only sizes: a second backward through it works
+    without retain_graph (the differential test found tinygan's refusing it)."""
+    results = []
+    for lib, x in ((tg, to_tensor(np.ones((1, 2, 3, 5)), device)),
+                   (torch, torch.ones(1, 2, 3, 5, dtype=torch.float64, requires_grad=True))):
+        y = lib.nn.functional.interpolate(x, size=(1, 1))
+        (y * 2).sum().backward()
+        (y * 3).sum().backward()
+        results.append(x.grad)
+    np.testing.assert_array_equal(host(results[0]), results[1].numpy())

@@ -16,7 +16,7 @@ from .. import backend
 from ..backend import array_module
 from ..dtypes import int32, int64
 from ..functional import relu_, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu_, as PyTorch)
-from ..core.ops import Affine, GetItem
+from ..core.ops import Affine
 from ..ops.activations import LeakyRectify
 from ..ops.convolution import convolve, transpose as transpose_convolve
 from ..ops.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
@@ -507,8 +507,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                            f"W: {out[1]})")
     xp = array_module(input._data)
     rows, cols = (_nearest_sources(xp, n, m, s) for n, m, s in zip(input.shape[2:], out, scales))
-    picked = GetItem.apply(input, index=(slice(None), slice(None), rows[:, None], cols[None, :]))
-    return picked.contiguous()   # NumPy lays an array index out of order; PyTorch's is row-major
+    return pooling.nearest(input, rows=rows, cols=cols)
 
 
 def _nearest_sources(xp, n, m, scale_factor):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from ..backend import array_module
 from ..core.function import Function
+from ..core.ops import IndexAdd
 from .convolution import _tap
 
 
@@ -132,5 +133,22 @@ class Spread(Function):
                        size=ctx.size)
 
 
+class Nearest(Function):
+    """Nearest-neighbour resizing (F.interpolate): y[n, c, i, j] = x[n, c, rows[i], cols[j]].
+    The index arrays are geometry, kept on ctx as PyTorch keeps sizes, not saved tensors: a
+    second backward through it needs no retain_graph, as in PyTorch. Backward adds each
+    pixel's copies back (IndexAdd, whose own backward picks again)."""
+
+    @staticmethod
+    def forward(ctx, x, rows=None, cols=None):
+        ctx.index, ctx.shape = (slice(None), slice(None), rows[:, None], cols[None, :]), x.shape
+        return array_module(x).ascontiguousarray(x[ctx.index])   # row-major, as PyTorch's
+
+    @staticmethod
+    def backward(ctx, grad):
+        return IndexAdd.apply(grad.new_zeros(ctx.shape), grad, index=ctx.index)
+
+
 pick, unpick = Pick.apply, Unpick.apply
 average, spread = AveragePool.apply, Spread.apply
+nearest = Nearest.apply
