@@ -2,7 +2,8 @@
 # The GPU checks in one call, for the rare session that is lent a GPU machine (it has CuPy,
 # PyTorch, pytest and hypothesis, no network, and only a few minutes of device time):
 #
-#   1. one epoch of the example with --backend cupy (samples, curve, checkpoint);
+#   1. one epoch of the example with --backend cupy (samples, curve, checkpoint), then one
+#      of examples/dcgan.py (its grid);
 #   2. the training step beside PyTorch on CUDA, at batch 64, 128 and 512;
 #   3. the test suite with "cuda" on real CuPy (the stand-in takes over only without a GPU).
 #
@@ -42,6 +43,10 @@ step example "${EXAMPLE_SECONDS:-150}" "$python" examples/mnist_gan.py --backend
     --data-dir gpu-data/mnist --out "$run"
 cp "$run/samples/epoch_001.png" "$out/samples-$backend.png" 2>/dev/null
 cp "$run/loss_curve.png" "$out/loss-curve-$backend.png" 2>/dev/null
+run_dc=$(mktemp -d)
+step dcgan "${DCGAN_SECONDS:-120}" "$python" examples/dcgan.py --backend "$backend" --epochs 1 \
+    --data-dir gpu-data/mnist --out "$run_dc"
+cp "$run_dc/samples/epoch_001.png" "$out/dcgan-samples-$backend.png" 2>/dev/null
 step bench "${BENCH_SECONDS:-150}" "$python" bench/gan_step.py --backend "$backend" --batch 64 128 512 --steps 50 \
     --json "$out/results-$backend.json"
 # pytest-xdist, where installed, spreads the suite over the machine's cores; every failure is
