@@ -190,6 +190,10 @@ DELIBERATE_DIFFERENCES = (
     "PyTorch's backward recomputes x̂ from the input it saved, so it reads the new values; "
     "tinygan's saves x̂ itself and differentiates the forward it ran (programs make no such "
     "write)",
+    "an infinite gradient reaching a convolution whose windows cover its padding (from "
+    "binary_cross_entropy's target at a probability of exactly 0 or 1): PyTorch's kernels "
+    "skip the padding, tinygan's im2col multiplies the padding's zeros by it, NaN where "
+    "PyTorch has 0 (programs give such a loss no target that requires grad)",
     "an in-place write into the result of such a matmul made under no_grad: PyTorch computes "
     "some (a 2-D @ 3-D product) transposed and returns a view of its own product, so with "
     "grad mode on it refuses the write as one into a view made under no_grad; tinygan's "
@@ -2165,6 +2169,8 @@ def g_loss(draw, s):
     if y is None:
         return
     Y = s.stat(y)
+    if fn == "bce" and Y.requires_grad and (X.vmin <= 0 or X.vmax >= 1):
+        return   # a probability of exactly 0 or 1 gives the target an infinite gradient
     weight = pos_weight = None
     if fn != "mse" and draw(st.integers(0, 2)) == 0:
         weight = yield from leaf(draw, s, shape=draw(shapes_like(X.shape, expand=False)),
