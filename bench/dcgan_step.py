@@ -28,7 +28,6 @@ BLAS kernel that ran.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import math
 import os
@@ -341,24 +340,8 @@ def device_ops_per_step(batch, kind):
 
 
 def aten_ops_per_step(batch, kind):
-    """PyTorch's top-level ATen ops in one step after 2 warm-up steps (as gan_step's)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    step = torch_step(batch, kind)
-    step(), step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step()
-
-    def top_level(event):
-        parent = event.cpu_parent
-        while parent is not None:
-            if parent.name.startswith("aten::"):
-                return False
-            parent = parent.cpu_parent
-        return True
-
-    return collections.Counter(e.name for e in prof.events()
-                               if e.name.startswith("aten::") and top_level(e))
+    """PyTorch's top-level ATen ops in one step, counted as gan_step.py counts them."""
+    return gan_step.top_level_aten_ops(torch_step(batch, kind))
 
 
 def count_child(args):

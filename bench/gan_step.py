@@ -426,15 +426,19 @@ ATEN_VIEWS = {"aten::t", "aten::view", "aten::detach", "aten::transpose", "aten:
 
 
 def aten_ops_per_step(batch):
-    """The ATen ops PyTorch eager dispatches in one torch_step on the CPU, after 2 warm-up
-    steps, by torch.profiler: the events named "aten::*" with no "aten::" event above them,
-    i.e. the ops called from Python, the optimizer and autograd's backward nodes, not the
-    ops those run inside (aten::linear's aten::addmm). The profiler's own events are not
-    "aten::" ones. Views count here (ATEN_VIEWS: the caller also reports the count without)."""
-    import torch
+    """The ATen ops PyTorch eager dispatches in one torch_step on the CPU (top_level_aten_ops).
+    Views count here (ATEN_VIEWS: the caller also reports the count without)."""
+    step, _ = torch_step("cpu", batch)
+    return top_level_aten_ops(step)
+
+
+def top_level_aten_ops(step):
+    """The ATen ops of one call of ``step`` after 2 warm-up calls, by torch.profiler: the
+    events named "aten::*" with no "aten::" event above them, i.e. the ops called from Python,
+    the optimizer and autograd's backward nodes, not the ops those run inside (aten::linear's
+    aten::addmm). The profiler's own events are not "aten::" ones."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
-    step, _ = torch_step("cpu", batch)
     step(), step()
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         step()

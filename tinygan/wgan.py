@@ -17,7 +17,7 @@ import numpy as np
 
 from . import autograd, backend
 from .factories import ones_like
-from .gan import StepResult, get_noise
+from .gan import GANTrainer, StepResult, get_noise
 from .tensor import Tensor, no_grad
 
 
@@ -124,14 +124,6 @@ class WGANGPTrainer:
         self.step += 1
         return StepResult(total / self.crit_repeats, gen_loss.detach(), crit_real, crit_fake)
 
-    # --- state for checkpoints ------------------------------------------------------------------
-    def state(self):
-        """Counters and random states (JSON-friendly) that a resumed run needs."""
-        return {"step": self.step, "epoch": self.epoch, "noise_rng": self.noise_rng.get_state(),
-                "dropout_rng": backend.default_generator(self.device).get_state()}
-
-    def load_state(self, state):
-        """Restore what :meth:`state` returned."""
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.noise_rng.set_state(state["noise_rng"])
-        backend.default_generator(self.device).set_state(state["dropout_rng"])
+    # --- state for checkpoints: the same counters and random states as GANTrainer's
+    state = GANTrainer.state
+    load_state = GANTrainer.load_state
