@@ -38,8 +38,9 @@ unary           neg, abs, exp, log, log1p, sqrt, relu, sigmoid, tanh, softplus (
 binary_fn       maximum, minimum, where (tensor or scalar branches)
 compare         < <= > >= == != (tensor/tensor, tensor/scalar, scalar/tensor), also as
                 tg.eq/ne/lt/le/gt/ge and x.eq/...
-isclose         tg.isclose, x.isclose, tg.allclose, x.allclose (a Python bool) of exact
-                values (NaN, ±inf), tolerances with grid values on the boundary, equal_nan
+isclose         tg.isclose, x.isclose, tg.allclose, x.allclose, tg.equal, x.equal (Python
+                bools) of exact values (NaN, ±inf), tolerances with grid values on the
+                boundary, equal_nan
 reduce          sum, mean, var, std (unbiased, correction), any, all, prod (one dim; zeros
                 included; dtype=): dim None, int, negative, tuple; keepdim; methods and
                 tg.* functions
@@ -66,7 +67,7 @@ grad_edit       x.grad.mul_(10), .add_, .zero_(), x.grad = None
 loss            binary_cross_entropy_with_logits (weight, pos_weight, reductions),
                 binary_cross_entropy (weight, reductions), mse_loss; F.* and nn modules
 batch_norm      F.batch_norm, train (running stats updated in place) and eval, with and
-                without weight/bias
+                without weight/bias; F.instance_norm of (N, C, L), with and without them
 linear, dropout F.linear (with and without bias); dropout with p=0 or in eval, Identity
 conv            F.conv2d, F.conv_transpose2d on a fresh 4-D leaf or an existing 3-D variable
                 (unbatched): random kernels, strides, paddings, dilations, output_padding
@@ -1368,7 +1369,8 @@ def g_isclose(draw, s):
     args = "".join(f", {k}={v!r}" for k, v in zip(("rtol", "atol"), tols))
     if draw(st.booleans()):
         args += f", equal_nan={draw(st.booleans())}"
-    fn = draw(st.sampled_from(["isclose", "isclose", "allclose"]))
+    fn = draw(st.sampled_from(["isclose", "isclose", "allclose", "equal"]))
+    args = "" if fn == "equal" else args
     form = draw(st.sampled_from([f"tg.{fn}({a}, {b}{args})", f"{a}.{fn}({b}{args})"]))
     name = s.new_name()
     code = f"{name} = {form}" if fn == "isclose" else \
@@ -2273,6 +2275,41 @@ def g_batch_norm(draw, s):
     yield Stmt(code, f"batch_norm {'train' if training else 'eval'}", after, (name,))
 
 
+def g_instance_norm(draw, s):
+    """F.instance_norm of (N, C, L) input, each sample's channels over their own positions,
+    with and without an affine weight and bias."""
+    cands = [n for n in usable(s, floats_only=True)
+             if s.stat(n).ndim == 3 and s.stat(n).numel and s.stat(n).shape[2] > 1]
+    x = pick(draw, cands)
+    if x is None:
+        return
+    X = s.stat(x)
+    C, count = X.shape[1], X.shape[2]
+    w = b = None
+    if draw(st.booleans()):
+        w = yield from leaf(draw, s, shape=(C,), dtype=X.dtype, grid="halves")
+        b = yield from leaf(draw, s, shape=(C,), dtype=X.dtype, grid="halves")
+        if w is None or b is None:
+            return
+    W = s.stat(w) if w else None
+    B = s.stat(b) if b else None
+    name = s.new_name()
+    args = [x] + ([f"weight={w}", f"bias={b}"] if w else [])
+    code = f"{name} = F.instance_norm({', '.join(args)})"
+    # its backward reads x̂ as tinygan saved it: no .data writes into x later (as batch_norm)
+    s.normalized_storages = getattr(s, "normalized_storages", set()) | {s.storage(x)}
+    amplify = 1.0 / math.sqrt(float(X.values.var(axis=2).min()) + 1e-5)
+    wmax = W.amax if W else 1.0
+
+    def after(s):
+        d = dtype_name(s.pt[name].dtype)
+        S = amplify * wmax * 2 * X.amax + (B.amax if B else 0.0)
+        metas = [X.meta] + ([W.meta, B.meta] if W else [])
+        s.meta[name] = derive(metas, d, L=3 * amplify * wmax * (1 + X.amax * amplify),
+                              c=2 * count + 8, S=S)
+    yield Stmt(code, "instance_norm", after, (name,))
+
+
 def g_linear(draw, s):
     x = pick(draw, [n for n in usable(s, floats_only=True) if 1 <= s.stat(n).ndim <= 3])
     if x is None:
@@ -2717,7 +2754,8 @@ STEPS = ([g_leaf] * 3 + [g_leaf_like] * 3 + [g_factory] + [g_arith] * 8 + [g_una
          [g_binary_fn] * 3 + [g_compare] * 3 + [g_reduce] * 5 + [g_maxmin] * 4 + [g_view] * 7 +
          [g_index] * 3 + [g_convert] * 3 + [g_matmul] * 4 + [g_join] * 2 + [g_inplace] * 8 +
          [g_setitem] * 4 + [g_backward] * 3 + [g_grad_edit] * 2 + [g_loss] * 3 +
-         [g_batch_norm] + [g_linear] + [g_dropout] + [g_softmax] * 3 + [g_cross_entropy] * 2 +
+         [g_batch_norm] + [g_instance_norm] + [g_linear] + [g_dropout] + [g_softmax] * 3 +
+         [g_cross_entropy] * 2 +
          [g_methods] * 4 + [g_inplace_activation] * 3 + [g_isclose] * 2 + [g_norm] +
          [g_conv] * 2 + [g_gradient_penalty] + [g_pool] * 2)
 

@@ -18,9 +18,11 @@ LAYERS = [
     ("tinygan.backend", 0), ("tinygan.dtypes", 0),
     ("tinygan.core", 1),                # the teaching core: Tensor, Function, the walk, ops
     ("tinygan.cuda", 1),                # tg.cuda.is_available(): the backend, asked as PyTorch
+    ("tinygan.accelerator", 1),         # torch.accelerator's questions, the same answers
     ("tinygan.backends", 1),            # torch.backends.cudnn's settings (no-ops here)
     ("tinygan.ops", 2),                 # the ops nn needs beyond the core's, written its way
     ("tinygan.methods", 3),             # the PyTorch layer: checks, promotion, views, writes
+    ("tinygan.size", 3),                # tg.Size, the public Tensor's shape (imports nothing)
     ("tinygan.tensor", 4), ("tinygan.autograd", 4),   # the public Tensor; torch.autograd names
     ("tinygan.factories", 5), ("tinygan.functional", 5), ("tinygan.gradcheck", 5),
     ("tinygan.linalg", 5),              # torch.linalg's norms

@@ -7,7 +7,7 @@
 tensor([2., 4., 6.])
 """
 from . import backend, nn, optim
-from . import backends, cuda
+from . import accelerator, backends, cuda
 from .nn import parallel as _parallel   # noqa: F401  (tg.nn.parallel, as torch.nn.parallel)
 from .autograd import (Function, enable_grad, inference_mode, is_grad_enabled, no_grad,
                        once_differentiable, set_grad_enabled)
@@ -15,13 +15,14 @@ from .backend import CudaUnavailableError, device, get_num_threads, manual_seed,
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
                      set_default_dtype, uint8)
 from .functional import (abs, add, all, allclose, any, argmax, argmin, cat, clamp, clip, clone,
-                         div, eq, exp, flatten, ge, gt, isclose, le, log, log1p, log_softmax,
+                         div, eq, equal, exp, flatten, ge, gt, isclose, le, log, log1p, log_softmax,
                          logsumexp, lt, matmul, max, maximum, mean, min, minimum, mul, ne, neg,
                          norm, permute, pow, prod, relu, relu_, remainder, reshape, sigmoid,
                          sign, softmax, softplus, sqrt, squeeze, stack, std, sub, sum, tanh,
                          transpose, unsqueeze, var, where)
 from .gradcheck import gradcheck
 from . import linalg   # tg.linalg.norm, as torch.linalg
+from .size import Size
 from .tensor import Tensor
 from .factories import (arange, as_tensor, empty, eye, from_numpy, full, full_like,
                         linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,

@@ -210,7 +210,7 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
 
     >>> import tinygan as tg
     >>> tg.randint(3, 6, (2, 4)).shape
-    (2, 4)
+    tinygan.Size([2, 4])
     """
     if size is None and isinstance(high, (tuple, list)):    # randint(high, size)
         low, high, size = 0, low, high

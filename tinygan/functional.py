@@ -116,6 +116,11 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return _tensor(input, "allclose").allclose(other, rtol, atol, equal_nan)
 
 
+def equal(input, other):
+    """Same shape and values: a Python bool (see Tensor.equal)."""
+    return _tensor(input, "equal").equal(other)
+
+
 def argmax(x, dim=None, keepdim=False): return _tensor(x, "argmax").argmax(dim, keepdim)
 def argmin(x, dim=None, keepdim=False): return _tensor(x, "argmin").argmin(dim, keepdim)
 def max(x, dim=None, keepdim=False): return _tensor(x, "max").max(dim, keepdim)
@@ -217,7 +222,7 @@ def cat(tensors, dim=0):
     for t in shaped[1:]:
         if t.ndim != shaped[0].ndim or _mismatch(t.shape, shaped[0].shape, axis):
             raise RuntimeError(f"cat: sizes must match except in dimension {axis}; got "
-                               f"{shaped[0].shape} and {t.shape}")
+                               f"{tuple(shaped[0].shape)} and {tuple(t.shape)}")
     return Cat.apply(*tensors, axis=axis)
 
 
@@ -232,5 +237,5 @@ def stack(tensors, dim=0):
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got "
-                               f"{tensors[0].shape} and {t.shape}")
+                               f"{tuple(tensors[0].shape)} and {tuple(t.shape)}")
     return Stack.apply(*tensors, axis=_check_dim(dim, tensors[0].ndim + 1))

@@ -214,7 +214,7 @@ def get_noise(n_samples, z_dim, device="cpu", truncation=None, generator=None):
 
     >>> z = get_noise(1000, 64, truncation=1.5)
     >>> z.shape, bool(z.abs().max() <= 1.5)
-    ((1000, 64), True)
+    (tinygan.Size([1000, 64]), True)
     """
     if truncation is not None and truncation <= 0:
         raise ValueError(f"truncation must be positive, got {truncation}")

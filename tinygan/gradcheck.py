@@ -62,8 +62,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
         if np.any(error > bound) or not np.all(np.isfinite(analytic)):
             worst = np.unravel_index(np.argmax(error - bound), error.shape)
             raise AssertionError(
-                f"gradcheck failed for input {i} of shape {x.shape}: at index {worst} autograd "
-                f"gives {analytic[worst]:.10g} but central differences give "
+                f"gradcheck failed for input {i} of shape {tuple(x.shape)}: at index {worst} "
+                f"autograd gives {analytic[worst]:.10g} but central differences give "
                 f"{numeric[worst]:.10g} (|difference| {error[worst]:.3g} > "
                 f"atol + rtol·|numeric| = {bound[worst]:.3g})")
     return True

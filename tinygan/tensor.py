@@ -23,6 +23,7 @@ from . import backend
 from .core.function import enable_grad, is_grad_enabled, no_grad  # noqa: F401
 from .core.ops import Clone, To
 from .core.tensor import Tensor as CoreTensor
+from .size import Size
 from .dtypes import float32, float64, get_default_dtype, int32, int64
 from .methods.args import _check_dim
 from .methods.arithmetic import Arithmetic
@@ -111,8 +112,20 @@ class Tensor(Arithmetic, Elementwise, Reductions, Shapes, InPlace, CoreTensor):
         self._grad = value
 
     @property
+    def shape(self):
+        """The sizes of the dimensions, a tg.Size (a tuple)."""
+        return tuple.__new__(Size, self._data.shape)   # NumPy's sizes are ints already
+
+    @property
     def is_cuda(self):
         return self.device == backend.CUDA
+
+    @property
+    def is_cpu(self):
+        return self.device == backend.CPU
+
+    # PyTorch's other device kinds, which tinygan never holds (scripts ask before choosing)
+    is_xpu = is_mps = is_meta = property(lambda self: False)
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(t)``, ``plt.imshow(t)``: the values as a NumPy array, shared with t

@@ -135,8 +135,8 @@ class Tensor(Variable):
             gradient = self._wrap(array)
         backend.check_same_device(self._data, gradient._data, op="backward")
         if gradient.shape != self.shape:
-            raise RuntimeError(f"backward: gradient has shape {gradient.shape} but the "
-                               f"tensor has shape {self.shape}")
+            raise RuntimeError(f"backward: gradient has shape {tuple(gradient.shape)} but the "
+                               f"tensor has shape {tuple(self.shape)}")
         return gradient if gradient.dtype == self.dtype else to(gradient, dtype=self.dtype)
 
     # --- views: a view remembers its base and the ops that made it --------------------------
@@ -179,7 +179,7 @@ class Tensor(Variable):
         if gradient is None:
             if self._data.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
-                                   f"this tensor has shape {self.shape}: pass "
+                                   f"this tensor has shape {tuple(self.shape)}: pass "
                                    "backward(gradient) with a tensor of that shape")
             gradient = self._wrap(backend.array_module(self._data).ones_like(self._data))
         else:

@@ -86,6 +86,19 @@ class Arithmetic:
         """Whether every element is close (isclose), as a Python bool (a host read)."""
         return bool(_isclose(self, other, rtol, atol, equal_nan, "allclose")._data.all())
 
+    def equal(self, other):
+        """Whether other has the same shape and the same values, as a Python bool (NaN equals
+        nothing; dtypes may differ, as torch.equal's)."""
+        other = _tensor_operand(other, "equal")
+        if self.device != other.device:
+            raise RuntimeError(f"equal: expected both tensors on one device, got {self.device} "
+                               f"and {other.device}")
+        if self._data.shape != other._data.shape:
+            return False
+        dtype = result_type(self, other)                  # compared as PyTorch promotes them
+        a, b = (t._data.astype(dtype, copy=False) for t in (self, other))
+        return bool((a == b).all())                       # a host read, as PyTorch's
+
     def maximum(self, other):
         """Elementwise max; where both are equal each gets half the gradient, as in PyTorch."""
         return _binary(Maximum, self, _tensor_operand(other, "maximum"))

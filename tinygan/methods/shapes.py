@@ -189,7 +189,7 @@ class Shapes:
         for name, t in (("self", self), ("mat2", mat2)):
             if t.ndim != 2:
                 raise RuntimeError(f"mm: {name} must be a matrix, got a {t.ndim}-D tensor of "
-                                   f"shape {t.shape}")
+                                   f"shape {tuple(t.shape)}")
         return self.matmul(mat2)
 
     def matmul(self, other):
@@ -264,7 +264,8 @@ def _gather_index(x, dim, index, op):
     axis = _check_dim(dim, x.ndim)
     if index.ndim != x.ndim:
         raise RuntimeError(f"{op}: index tensor must have the same number of dimensions as "
-                           f"input tensor: index has shape {index.shape}, input {x.shape}")
+                           f"input tensor: index has shape {tuple(index.shape)}, "
+                           f"input {tuple(x.shape)}")
     for d, (i, n) in enumerate(zip(index.shape, x.shape)):
         if d != axis and i > n:
             raise RuntimeError(f"{op}: size does not match at dimension {d}: expected index "

@@ -37,8 +37,8 @@ __all__ = ["linear", "relu", "relu_", "leaky_relu", "leaky_relu_", "sigmoid", "t
 def linear(x, weight, bias=None):
     """x @ weight.T + bias in one op (weight is (out_features, in_features) as in PyTorch)."""
     if x.shape[-1] != weight.shape[1]:
-        raise RuntimeError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but "
-                           f"weight expects {weight.shape[1]} (weight shape {weight.shape})")
+        raise RuntimeError(f"linear: input has {x.shape[-1]} features (shape {tuple(x.shape)}) but "
+                           f"weight expects {weight.shape[1]} (weight shape {tuple(weight.shape)})")
     if x.dtype != weight.dtype:
         raise TypeError(f"linear: input dtype {x.dtype} differs from weight dtype {weight.dtype}")
     if bias is None:
@@ -565,7 +565,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     if input.ndim not in (2, 3):
         raise ValueError(f"batch_norm: expected 2D (N, C) or 3D (N, C, L) input, "
-                         f"got {input.ndim}D input of shape {input.shape}")
+                         f"got {input.ndim}D input of shape {tuple(input.shape)}")
     axes = (0,) if input.ndim == 2 else (0, 2)
     count = math.prod(input.shape[a] for a in axes)
     use_batch_stats = training or running_mean is None
@@ -672,8 +672,9 @@ def _check_target(input, target, name):
     if not isinstance(target, Tensor):
         raise TypeError(f"{name}: target must be a Tensor, got {type(target).__name__}")
     if target.shape != input.shape:
-        raise ValueError(f"{name}: using a target size {target.shape} that is different to the "
-                         f"input size {input.shape}; this is likely an error (reshape one of them)")
+        raise ValueError(f"{name}: using a target size {tuple(target.shape)} that is different "
+                         f"to the input size {tuple(input.shape)}; this is likely an error "
+                         "(reshape one of them)")
 
 
 def _reduce(loss, reduction, name):
@@ -757,8 +758,8 @@ def _class_targets(input, target, weight, ignore_index, name):
         if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
             raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
                              f"batch_size ({target.shape[0]}).")
-        raise RuntimeError(f"{name}: input of shape {input.shape} needs a target of shape "
-                           f"{expected}, got {target.shape}")
+        raise RuntimeError(f"{name}: input of shape {tuple(input.shape)} needs a target of shape "
+                           f"{expected}, got {tuple(target.shape)}")
     classes = input.shape[0 if input.ndim == 1 else 1]
     if weight is not None and (weight.ndim != 1 or weight.shape[0] != classes):
         raise RuntimeError(f"{name}: weight tensor should be defined either for all {classes} "
@@ -855,7 +856,7 @@ def _cross_entropy_probabilities(logp, target, w_along, ignore_index, reduction,
     """-Σ_c target_c · w_c · log p_c; 'mean' divides by the number of rows, unweighted."""
     if target.shape != logp.shape:
         raise RuntimeError(f"cross_entropy: class-probability targets must have the input's "
-                           f"shape {logp.shape}, got {target.shape}")
+                           f"shape {tuple(logp.shape)}, got {tuple(target.shape)}")
     if ignore_index >= 0:
         raise ValueError("cross_entropy: ignore_index is not supported for floating point "
                          "target")

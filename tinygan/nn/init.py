@@ -50,7 +50,7 @@ def ones_(tensor):
 def _fans(tensor):
     if tensor.ndim < 2:
         raise ValueError(f"fan in and fan out need a tensor of at least 2 dims, got shape "
-                         f"{tensor.shape}")
+                         f"{tuple(tensor.shape)}")
     receptive = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 

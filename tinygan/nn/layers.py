@@ -26,7 +26,7 @@ class Linear(Module):
     >>> import tinygan as tg
     >>> layer = tg.nn.Linear(3, 2)
     >>> layer.weight.shape, layer(tg.ones(5, 3)).shape
-    ((2, 3), (5, 2))
+    (tinygan.Size([2, 3]), tinygan.Size([5, 2]))
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
@@ -128,7 +128,7 @@ class Embedding(Module):
     >>> import tinygan as tg
     >>> emb = tg.nn.Embedding(10, 3)
     >>> emb(tg.tensor([[1, 2], [1, 9]])).shape
-    (2, 2, 3)
+    tinygan.Size([2, 2, 3])
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
@@ -187,7 +187,7 @@ class Unflatten(Module):
 
     >>> import tinygan as tg
     >>> tg.nn.Unflatten(1, (2, 5))(tg.zeros(3, 10)).shape
-    (3, 2, 5)
+    tinygan.Size([3, 2, 5])
     """
 
     def __init__(self, dim, unflattened_size):
@@ -379,7 +379,7 @@ class Conv2d(_ConvNd):
     >>> import tinygan as tg
     >>> conv = tg.nn.Conv2d(1, 16, 4, 2)
     >>> conv, conv(tg.zeros(8, 1, 28, 28)).shape
-    (Conv2d(1, 16, kernel_size=(4, 4), stride=(2, 2)), (8, 16, 13, 13))
+    (Conv2d(1, 16, kernel_size=(4, 4), stride=(2, 2)), tinygan.Size([8, 16, 13, 13]))
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
@@ -401,7 +401,7 @@ class ConvTranspose2d(_ConvNd):
     >>> import tinygan as tg
     >>> up = tg.nn.ConvTranspose2d(64, 256, 3, 2)
     >>> up, up(tg.zeros(8, 64, 1, 1)).shape
-    (ConvTranspose2d(64, 256, kernel_size=(3, 3), stride=(2, 2)), (8, 256, 3, 3))
+    (ConvTranspose2d(64, 256, kernel_size=(3, 3), stride=(2, 2)), tinygan.Size([8, 256, 3, 3]))
     """
 
     transposed = True
@@ -470,7 +470,7 @@ class BatchNorm1d(Module):
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm1d({self.num_features}): expected input of shape "
                              f"(N, {self.num_features}) or (N, {self.num_features}, L), "
-                             f"got {x.shape}")
+                             f"got {tuple(x.shape)}")
         momentum, updates = self.momentum, self.training and self.track_running_stats
         if updates:
             count = self.num_batches_tracked._data
@@ -514,7 +514,7 @@ class InstanceNorm2d(Module):
 
     >>> import tinygan as tg
     >>> tg.nn.InstanceNorm2d(3)(tg.randn(2, 3, 4, 4)).shape
-    (2, 3, 4, 4)
+    tinygan.Size([2, 3, 4, 4])
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
@@ -556,7 +556,7 @@ class BatchNorm2d(BatchNorm1d):
     >>> import tinygan as tg
     >>> bn = tg.nn.BatchNorm2d(16)
     >>> bn(tg.randn(8, 16, 5, 5)).shape, bn.running_mean.shape
-    ((8, 16, 5, 5), (16,))
+    (tinygan.Size([8, 16, 5, 5]), tinygan.Size([16]))
     """
 
     def forward(self, x):

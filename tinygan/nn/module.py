@@ -249,7 +249,8 @@ class Module:
                         own[f"{module_name}.{name}" if module_name else name] = tensor
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        misshaped = [f"{k}: checkpoint {tuple(np.shape(state_dict[k]))}, model {own[k].shape}"
+        misshaped = [f"{k}: checkpoint {tuple(np.shape(state_dict[k]))}, "
+                     f"model {tuple(own[k].shape)}"
                      for k in own if k in state_dict and tuple(np.shape(state_dict[k])) != own[k].shape]
         # strings would be parsed by the copy, or fail half-way through it
         not_numbers = [f"{k}: checkpoint {np.dtype(state_dict[k].dtype)}, model {own[k].dtype}"

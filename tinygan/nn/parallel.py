@@ -19,7 +19,7 @@ def data_parallel(module, inputs, device_ids=None, output_device=None, dim=0,
     >>> import tinygan as tg
     >>> from tinygan import nn
     >>> nn.parallel.data_parallel(nn.Linear(3, 2), tg.ones(4, 3), range(1)).shape
-    (4, 2)
+    tinygan.Size([4, 2])
     """
     if not isinstance(inputs, tuple):
         inputs = (inputs,)

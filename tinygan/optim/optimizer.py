@@ -101,7 +101,8 @@ class Optimizer:
                                      f"array of {value.dtype}; expected numbers")
                 if tuple(np.shape(value)) != p.shape:
                     raise ValueError(f"optimizer state '{key}' of parameter {index} has shape "
-                                     f"{tuple(np.shape(value))}; the parameter has {p.shape}")
+                                     f"{tuple(np.shape(value))}; the parameter has "
+                                     f"{tuple(p.shape)}")
                 # a row-major copy of our own: never the caller's array, never column-major
                 restored[key] = backend.to_device(value, p.device).astype(
                     p.dtype, order="C", copy=True)

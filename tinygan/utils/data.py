@@ -459,9 +459,9 @@ class Dataset:
     ...         return tg.tensor([float(i)]), i * i
     >>> for x, y in tg.utils.data.DataLoader(Squares(), batch_size=2):
     ...     print(x.shape, y)
-    (2, 1) tensor([0, 1])
-    (2, 1) tensor([4, 9])
-    (1, 1) tensor([16])
+    tinygan.Size([2, 1]) tensor([0, 1])
+    tinygan.Size([2, 1]) tensor([4, 9])
+    tinygan.Size([1, 1]) tensor([16])
 
     A dataset may also define ``get_batch(indices)``: the whole batch of those examples at
     once, exactly what ``default_collate`` of the items would give, or None to be read item

@@ -13,7 +13,8 @@ torchvision                                            tinygan
 
 - ``transforms``: Compose, ToTensor, Normalize, Resize (bilinear), CenterCrop, Lambda.
 - ``datasets``: MNIST and FashionMNIST over tinygan.utils.data (its files, checks and
-  downloader); an image is a uint8 NumPy array where torchvision gives a PIL image.
+  downloader), and FakeData (random images); an image is a uint8 NumPy array where
+  torchvision gives a PIL image.
 - ``utils``: make_grid and save_image (PNG, through tinygan.utils.images).
 
 It sits above ``tinygan.utils`` and uses it; nothing below imports it.

@@ -131,3 +131,41 @@ class FashionMNIST(MNIST):
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]
     _dataset = "fashion"
+
+
+class FakeData(data.Dataset):
+    """Random images, as ``torchvision.datasets.FakeData`` (pytorch/examples' ``--dataset
+    fake``): item ``i`` is a uint8 image (H, W, C) from ``image_size`` (C, H, W) and an int
+    label below ``num_classes``, the same every time it is read (drawn from a generator
+    seeded with ``i + random_offset``; torchvision's pixels come from torch's generator, so
+    the values differ)."""
+
+    def __init__(self, size=1000, image_size=(3, 224, 224), num_classes=10, transform=None,
+                 target_transform=None, random_offset=0):
+        image_size = tuple(int(s) for s in image_size)
+        if len(image_size) != 3 or min(image_size) < 1 or int(size) < 0:
+            raise ValueError("FakeData expects size >= 0 and image_size (C, H, W) of positive "
+                             f"sizes, got size={size}, image_size={image_size}")
+        self.size, self.image_size = int(size), image_size
+        self.num_classes, self.random_offset = int(num_classes), int(random_offset)
+        self.transform, self.target_transform = transform, target_transform
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, index):
+        if not -self.size <= index < self.size:
+            raise IndexError(f"{type(self).__name__} index {index} out of range for size "
+                             f"{self.size}")
+        rng = np.random.default_rng(index % self.size + self.random_offset)
+        channels, height, width = self.image_size
+        image = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+        target = int(rng.integers(0, self.num_classes))
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+    def __repr__(self):
+        return f"Dataset {type(self).__name__}\n    Number of datapoints: {self.size}"

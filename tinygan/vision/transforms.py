@@ -15,7 +15,7 @@ Compose(
 )
 >>> x = t(np.array([[0, 255], [51, 102]], dtype=np.uint8))
 >>> x.shape, x.dtype
-((1, 2, 2), dtype('float32'))
+(tinygan.Size([1, 2, 2]), dtype('float32'))
 >>> x
 tensor([[[-1.0000,  1.0000],
          [-0.6000, -0.2000]]])

@@ -3,7 +3,7 @@
 >>> import tinygan as tg
 >>> grid = make_grid(tg.ones(5, 1, 28, 28), nrow=3)      # 5 one-channel images
 >>> grid.shape                                            # 3 channels, 2 rows of 3 cells
-(3, 62, 92)
+tinygan.Size([3, 62, 92])
 >>> grid.shape == (3, 2 * (28 + 2) + 2, 3 * (28 + 2) + 2)
 True
 """
