@@ -1,6 +1,7 @@
 """tg.save / tg.load: state_dicts in one .npz, never pickled, written atomically."""
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -172,3 +173,26 @@ def test_scheduler_state_round_trips(tmp_path):
     loaded = tg.load(tmp_path / "s.npz")
     assert loaded["sched"] == schedule.state_dict()
     assert os.path.getsize(tmp_path / "s.npz") > 0
+
+
+@pytest.mark.parametrize("kind", ["zip", "legacy"])
+def test_a_pytorch_pickle_is_refused_naming_the_conversion(tmp_path, kind):
+    # torch.save's two formats, made without torch: a zip with <name>/data.pkl, or a bare
+    # pickle (protocol 2 starts with 0x80 0x02); tg.load reads names and a byte, no more
+    path = tmp_path / "netG_epoch_0.pth"
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("netG_epoch_0/data.pkl", b"\x80\x02}q\x00.")
+            archive.writestr("netG_epoch_0/data/0", b"\x00" * 16)
+    else:
+        path.write_bytes(b"\x80\x02}q\x00.")
+    with pytest.raises(ValueError, match=r"PyTorch pickle .* never unpickles; convert it once "
+                                         r"where PyTorch runs: safetensors\.torch\.save_file"):
+        tg.load(path)
+
+
+def test_a_file_torch_saved_is_refused_the_same_way(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save({"weight": torch.ones(2)}, tmp_path / "real.pth")
+    with pytest.raises(ValueError, match="is a PyTorch pickle"):
+        tg.load(tmp_path / "real.pth")

@@ -121,6 +121,11 @@ def load(f, map_location=None):
     if path.is_dir():
         raise IsADirectoryError(f"tg.load: {path} is a folder, not a file written by tg.save")
     device = None if map_location is None else backend.normalize_device(map_location)
+    if _is_pytorch_pickle(path):
+        raise ValueError(f"tg.load: {path} is a PyTorch pickle (torch.save's format), which "
+                         "tinygan never unpickles; convert it once where PyTorch runs: "
+                         "safetensors.torch.save_file(torch.load(path), 'weights.safetensors'), "
+                         "then tinygan.utils.weights.load_weights(model, 'weights.safetensors')")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"tg.load: {path} is not an .npz file written by tg.save "
                          "(not a zip archive)")
@@ -160,6 +165,21 @@ def load(f, map_location=None):
             reason = printable(exc.args[0] if exc.args else exc)
         raise ValueError(f"tg.load: {path} was altered after tg.save wrote it: "
                          f"{reason}") from None
+
+
+def _is_pytorch_pickle(path) -> bool:
+    """torch.save's files: a zip holding ``<name>/data.pkl``, or (before PyTorch 1.6) a bare
+    pickle, which starts with the PROTO opcode 0x80. Only names and two bytes are read."""
+    with open(path, "rb") as file:
+        if file.read(1) == b"\x80":
+            return True
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/data.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 _ARRAY_KINDS = ("scalar", "array", "tensor", "parameter")
