@@ -187,3 +187,37 @@ def test_tensorboard_without_tensorboardx_is_one_line_and_exit_2(program, fake_m
     assert 'pip install -e ".[tensorboard]"' in err
     assert "Traceback" not in err
     assert not (tmp_path / "tb").exists() and not (tmp_path / "run").exists()
+
+
+# --- SummaryWriter: torch.utils.tensorboard's names, for a tutorial's own logger ---------------
+
+def test_summary_writer_takes_tinygan_tensors(tmp_path):
+    # the seeds' "GANs from scratch" logs losses (0-d tensors) and make_grid's float grid
+    import tinygan as tg
+    from tinygan.utils.tensorboard import SummaryWriter
+    from tinygan.vision.utils import make_grid
+    images = tg.rand(4, 1, 6, 6)
+    grid = make_grid(images, nrow=2, normalize=True, scale_each=True)
+    with SummaryWriter(log_dir=tmp_path / "tb") as writer:
+        writer.add_scalar("VGAN_MNIST/D_error", tg.tensor(0.75), 5)
+        writer.add_scalar("VGAN_MNIST/G_error", np.float32(1.5), 5)
+        writer.add_scalars("D", {"real": tg.tensor([0.25]), "fake": 0.5}, 6)
+        writer.add_image("VGAN_MNIST/images", grid, 5)
+        with pytest.raises(ValueError, match=r"add_scalar\('x'\): expected one number"):
+            writer.add_scalar("x", tg.zeros(2), 1)
+    events = read_events(tmp_path / "tb")
+    assert [(s.step, s.value) for s in events.Scalars("VGAN_MNIST/D_error")] == [(5, 0.75)]
+    assert [(s.step, s.value) for s in events.Scalars("VGAN_MNIST/G_error")] == [(5, 1.5)]
+    assert [s.value for s in events.Scalars("D/real")] == [0.25]
+    (image,) = events.Images("VGAN_MNIST/images")
+    expected = (grid.numpy()[0] * 255).clip(0, 255).astype(np.uint8)   # tensorboardX's scaling
+    np.testing.assert_array_equal(event_image_pixels(image), expected)
+
+
+def test_summary_writer_default_folder_is_pytorchs(tmp_path):
+    from tinygan.utils.tensorboard import SummaryWriter
+    writer = SummaryWriter(comment="_VGAN_MNIST")
+    writer.close()
+    (folder,) = (tmp_path / "runs").iterdir()       # the isolated fixture: cwd is tmp_path
+    assert folder.name.endswith("_VGAN_MNIST") and writer.get_logdir() == str(Path("runs") /
+                                                                             folder.name)

@@ -491,3 +491,9 @@ def test_tensor_transforms_and_grids_stay_on_their_device(device):
     grid = make_grid(y, nrow=2, normalize=True)
     assert grid.device == device and grid.shape == (3, 64, 126)
     assert np.array_equal(grid.cpu().numpy(), make_grid(y.cpu(), nrow=2, normalize=True).numpy())
+
+
+def test_celeba_imports_and_refuses_clearly(tmp_path):
+    from tinygan.vision.datasets import CelebA     # week 4B's import line
+    with pytest.raises(NotImplementedError, match="MNIST and Fashion-MNIST only"):
+        CelebA(tmp_path, split="train", download=True)

@@ -14,7 +14,7 @@ torchvision                                            tinygan
 - ``transforms``: Compose, ToTensor, Normalize, Resize (bilinear), CenterCrop, Lambda.
 - ``datasets``: MNIST and FashionMNIST over tinygan.utils.data (its files, checks and
   downloader), and FakeData (random images); an image is a uint8 NumPy array where
-  torchvision gives a PIL image.
+  torchvision gives a PIL image. CelebA is there to be imported; making one raises.
 - ``utils``: make_grid and save_image (PNG, through tinygan.utils.images).
 
 It sits above ``tinygan.utils`` and uses it; nothing below imports it.

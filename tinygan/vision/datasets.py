@@ -169,3 +169,15 @@ class FakeData(data.Dataset):
 
     def __repr__(self):
         return f"Dataset {type(self).__name__}\n    Number of datapoints: {self.size}"
+
+
+class CelebA(data.Dataset):
+    """``torchvision.datasets.CelebA``'s name, so that a notebook importing it (the course's
+    week 4B) imports; making one raises NotImplementedError: its 202,599 JPEG images would
+    need an image decoder, which tinygan does not depend on."""
+
+    def __init__(self, root, split="train", target_type="attr", transform=None,
+                 target_transform=None, download=False):
+        raise NotImplementedError(
+            "tinygan.vision.datasets.CelebA: tinygan reads MNIST and Fashion-MNIST only (no "
+            "JPEG decoder); load CelebA with torchvision and hand its batches over as arrays")
