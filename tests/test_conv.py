@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import tinygan as tg
 import tinygan.nn.functional as F
@@ -523,24 +523,59 @@ def test_col2im_gathered_equals_tap_by_tap_bit_for_bit(device, kernel, stride, d
     assert gathered.tobytes() == expected.tobytes()
 
 
+@given(geometry=conv_geometry(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**31), transposed_input=st.booleans())
+def test_im2col_gathered_equals_the_strided_slices_bit_for_bit(device, geometry, dtype, seed,
+                                                               transposed_input):
+    """im2col as one gather (unpadded x, on a GPU) and as strided slices stacked take the
+    same values to the same places, from a contiguous x or a transposed view of one."""
+    from tinygan import backend
+    xs, ws, stride, padding, dilation, _ = geometry
+    x = special_values(xs[:2] + xs[2:][::-1] if transposed_input else xs, dtype, seed)
+    x = backend.to_device(x, device)
+    x = x.transpose(0, 1, 3, 2) if transposed_input else x
+    size = convolution.output_size(xs[2:], ws[2:], stride, ((0, 0), (0, 0)), dilation)
+    assume(min(size) > 0)                               # unpadded: the kernel fits
+    args = (x, ws[2:], stride, ((0, 0), (0, 0)), dilation, size)
+    flag = convolution.uses_gathers
+    try:
+        convolution.uses_gathers = lambda xp: True
+        gathered = convolution._columns(*args)
+        convolution.uses_gathers = lambda xp: False
+        sliced = convolution._columns(*args)
+    finally:
+        convolution.uses_gathers = flag
+    assert gathered.shape == sliced.shape and gathered.dtype == sliced.dtype
+    assert backend.to_numpy(gathered).tobytes() == backend.to_numpy(sliced).tobytes()
+
+
+@pytest.mark.parametrize("limit", [convolution.GATHER_INDEX_LIMIT, 10])
 @pytest.mark.parametrize("bias", [True, False])
-def test_conv_transpose2d_on_cuda_sums_by_the_gather_and_on_the_cpu_tap_by_tap(device, bias):
-    """Each device its own col2im (the gather: fewest kernels; the strided adds: fastest on
-    the CPU), equal bit for bit: one transpose's output through either on the CPU."""
+def test_convolutions_gather_on_cuda_and_slice_on_the_cpu_alike(device, bias, limit,
+                                                                 monkeypatch):
+    """Each device its own im2col and col2im (the gathers: fewest kernels; the strided
+    slices and adds: fastest on the CPU; the slices too above the gathers' index limit),
+    equal bit for bit: a conv2d and a transpose, with their gradients, through either."""
+    monkeypatch.setattr(convolution, "GATHER_INDEX_LIMIT", limit)
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((4, 3, 5, 6)), rng.standard_normal((3, 2, 4, 3))
-    b = rng.standard_normal(2) if bias else None
-    args = [tg.tensor(a, device=device, dtype=tg.float32) if a is not None else None
-            for a in (x, w, b)]
-    assert convolution.col2im_gathers(tg.backend.xp_for(device)) == (device == "cuda")
-    ours = F.conv_transpose2d(*args, stride=2, padding=1, output_padding=1)
-    flipped = convolution.col2im_gathers
-    try:
-        convolution.col2im_gathers = lambda xp: not flipped(xp)
-        other = F.conv_transpose2d(*args, stride=2, padding=1, output_padding=1)
-    finally:
-        convolution.col2im_gathers = flipped
-    assert host(ours).tobytes() == host(other).tobytes()
+    b = rng.standard_normal(2 if bias else 0)
+    assert convolution.uses_gathers(tg.backend.xp_for(device)) == (device == "cuda")
+
+    def run():
+        ts = [tg.tensor(a, device=device, dtype=tg.float32, requires_grad=True)
+              for a in (x, w, b)]
+        y = F.conv_transpose2d(ts[0], ts[1], ts[2] if bias else None, stride=2, padding=1,
+                               output_padding=1)
+        z = F.conv2d(y, ts[1], None, stride=(1, 2))
+        z.backward(tg.ones_like(z))
+        return [y, z] + [t.grad for t in ts[:2 + bias]]
+
+    ours = run()
+    flipped = convolution.uses_gathers
+    monkeypatch.setattr(convolution, "uses_gathers", lambda xp: not flipped(xp))
+    for a, b in zip(ours, run()):
+        assert host(a).tobytes() == host(b).tobytes()
 
 
 def test_batch_norm_2d_output_is_no_view_and_equals_its_3d_form(device):

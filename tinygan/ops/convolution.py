@@ -56,6 +56,13 @@ def output_size(size, kernel, stride, padding, dilation):
                  for n, k, s, (before, after), d in zip(size, kernel, stride, padding, dilation))
 
 
+def uses_gathers(xp):
+    """Whether im2col (unpadded) and col2im run as gathers (_im2col_index, _col2im_gathered):
+    on a GPU, where they are the fewest kernel launches; on the CPU the strided slices and
+    adds are faster."""
+    return xp is not np
+
+
 def _window(i, j, stride, dilation, size):
     """The rows and columns that kernel tap (i, j) meets at the (Ho, Wo) output positions."""
     (sh, sw), (dh, dw), (ho, wo) = stride, dilation, size
@@ -78,6 +85,12 @@ def _columns(x, kernel, stride, padding, dilation, size):
     as (C·kH·kW, Ho·Wo·N): the batch innermost, so one product serves it all and each tap's
     slice is read in runs of N."""
     xp = array_module(x)
+    rows = x.shape[1] * kernel[0] * kernel[1]
+    if (uses_gathers(xp) and not any(p for side in padding for p in side)
+            and rows * x.shape[0] * size[0] * size[1] <= GATHER_INDEX_LIMIT):
+        index = _im2col_index(xp, x.shape, tuple(kernel), tuple(stride), tuple(dilation),
+                              tuple(size))
+        return xp.take(x, index).reshape(rows, -1)
     x = x.transpose(1, 2, 3, 0)                          # (C, H, W, N)
     if any(p for side in padding for p in side):
         x = xp.pad(x, ((0, 0),) + tuple(padding) + ((0, 0),))
@@ -121,6 +134,24 @@ def _col2im_by_tap_group(columns, canvas, stride, dilation=(1, 1)):
             group = columns[:, ti * sh:ti * sh + rh, tj * sw:tj * sw + rw]
             xp.add(region, group.transpose(0, 3, 1, 4, 2, 5), out=region)
     return y[:, :canvas[0], :canvas[1]]
+
+
+GATHER_INDEX_LIMIT = 2**25   # elements in one cached index (int32: 128 MiB); above, slices
+
+
+@functools.lru_cache(maxsize=64)
+def _im2col_index(xp, shape, kernel, stride, dilation, size):
+    """im2col of unpadded x (N, C, H, W) as one gather (``xp.take(x, index)``): each column
+    element's (C, kH, kW, Ho, Wo, N) flat position in x, on xp's device, made once per
+    geometry."""
+    (n, c, h, w), (kh, kw), (sh, sw), (dh, dw), (ho, wo) = shape, kernel, stride, dilation, size
+    dtype = np.int32 if n * c * h * w < 2**31 else np.intp
+    rows = np.arange(kh, dtype=dtype)[:, None] * dh + np.arange(ho, dtype=dtype) * sh
+    cols = np.arange(kw, dtype=dtype)[:, None] * dw + np.arange(wo, dtype=dtype) * sw
+    index = (np.arange(c, dtype=dtype)[:, None, None, None, None, None] * (h * w)
+             + rows[None, :, None, :, None, None] * w + cols[None, None, :, None, :, None]
+             + np.arange(n, dtype=dtype) * (c * h * w))
+    return xp.asarray(index)
 
 
 def _reaching(kernel, stride, dilation, positions, first, count):
@@ -200,10 +231,6 @@ def _col2im_gathered(columns, canvas, stride, dilation, start, size, bias=None):
     return y
 
 
-def col2im_gathers(xp):
-    """Whether the transpose sums its columns by _col2im_gathered: on a GPU, where it is the
-    fewest kernel launches; on the CPU the strided adds of _col2im_by_tap_group are faster."""
-    return xp is not np
 
 
 class Convolve(Function):
@@ -256,7 +283,7 @@ class ConvolveTransposed(Function):
                                 (left, canvas[1] - left - size[1])), dilation
         columns = (weight.reshape(o, -1).T @ _batch_last(g)).reshape(
             (c, kh, kw) + tuple(positions) + (n,))
-        if col2im_gathers(xp) and columns.size and all(size):
+        if uses_gathers(xp) and columns.size and all(size):
             return _col2im_gathered(columns, canvas, stride, dilation, (top, left), size, bias)
         col2im = _col2im_by_tap_group if tuple(dilation) == (1, 1) else _col2im_by_tap
         y = col2im(columns, canvas, stride, dilation)
