@@ -27,7 +27,9 @@ and every strided slice moves runs of N numbers, not of Wo. Then
 Memory: the columns, N·C·kH·kW·Ho·Wo elements (kH·kW times the input at stride 1), plus
 x̃ (or the canvas) in the (C, H, W, N) order, plus one copy the size of g or y into or out
 of that order. Nothing is kept from forward but its inputs: the weight gradient builds its
-columns again.
+columns again. On a GPU, im2col (unpadded) and col2im are gathers whose indices are kept
+per geometry: im2col's as large as its columns (int32), col2im's one image's output (C·H·W)
+times the most taps that reach an element.
 
 The backwards, as ops (ᵀ: the weight read as the transpose's):
 
