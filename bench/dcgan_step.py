@@ -2,6 +2,7 @@
 
     python bench/dcgan_step.py                    # batch 128, one thread per core
     python bench/dcgan_step.py --threads 2 --rounds 7 --wgan --json dcgan.json
+    python bench/dcgan_step.py --ops-by-site [--wgan]   # one step's device ops, by where
 
 The step is tinygan.dcgan's DCGANGenerator and DCGANDiscriminator (weights_init) trained by
 GANTrainer (BCEWithLogits, Adam 2e-4, betas (0.5, 0.999)), on a batch of random images; the
@@ -62,6 +63,9 @@ def parse_args(argv=None):
     p.add_argument("--keep-openblas-env", action="store_true")
     p.add_argument("--child", choices=LIBRARIES + ("count",), help=argparse.SUPPRESS)
     p.add_argument("--kind", choices=("dcgan", "wgan"), default="dcgan", help=argparse.SUPPRESS)
+    p.add_argument("--ops-by-site", action="store_true",
+                   help="only count the device ops of one step (--wgan: WGAN-GP's), each by "
+                        "its name and where in tinygan it was launched, most first")
     return p.parse_args(argv)
 
 
@@ -314,9 +318,24 @@ def time_in_turns(libraries, args, kind):
 
 # --- ops per step ------------------------------------------------------------------------------
 
-def device_ops_per_step(batch, kind):
+def launch_site(depth=2):
+    """Where in tinygan the op being recorded was launched: the innermost ``depth`` frames
+    in the tinygan package, "file:function:line" each, innermost first."""
+    package = os.path.join(ROOT, "tinygan") + os.sep
+    frame, sites = sys._getframe(2), []
+    while frame is not None and len(sites) < depth:
+        name = frame.f_code.co_filename
+        if name.startswith(package) and not name.endswith("backend.py"):
+            sites.append(f"{os.path.relpath(name, package)}:{frame.f_code.co_name}:"
+                         f"{frame.f_lineno}")
+        frame = frame.f_back
+    return " < ".join(sites)
+
+
+def device_ops_per_step(batch, kind, by_site=None):
     """Device ops in one step on the cuda path, counted on the CuPy stand-in (as
-    gan_step.device_ops_per_step): the fewest of 3 steps after 2 warm-up steps."""
+    gan_step.device_ops_per_step): the fewest of 3 steps after 2 warm-up steps. With
+    ``by_site`` (a Counter), also each op of the last step by (name, launch_site())."""
     from tinygan import backend
     if gan_step.TESTS not in sys.path:
         sys.path.append(gan_step.TESTS)
@@ -334,6 +353,18 @@ def device_ops_per_step(batch, kind):
             with cupy_standin.device_ops.counting() as ops:
                 step()
             counts.append(ops.by_name)
+        if by_site is not None:
+            counter, record = cupy_standin.device_ops, type(cupy_standin.device_ops).record
+
+            def recorded(self, name):
+                if self is counter and not self._muted:
+                    by_site[name, launch_site()] += 1
+                record(self, name)
+            type(counter).record = recorded
+            try:
+                step()
+            finally:
+                type(counter).record = record
     finally:
         backend._cuda_module, backend._cuda_reason, backend._cuda_probed = previous
     return min(counts, key=lambda c: sum(c.values()))
@@ -366,8 +397,21 @@ def count_child(args):
 
 # --- the run ------------------------------------------------------------------------------------
 
+def print_ops_by_site(batch, kind):
+    """--ops-by-site: one step's device ops by name and launch site, most first."""
+    import collections
+    by_site = collections.Counter()
+    total = sum(device_ops_per_step(batch, kind, by_site).values())
+    print(f"{kind}, batch {batch}: {total} device ops per step (the fewest of 3 steps); "
+          f"the last step's by launch site ({sum(by_site.values())}):")
+    for (name, site), count in by_site.most_common():
+        print(f"{count:5d}  {name:30s} {site}")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.ops_by_site:
+        return print_ops_by_site(args.batch, "wgan" if args.wgan else args.kind)
     if args.child == "count":
         return count_child(args)
     if args.child:

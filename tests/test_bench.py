@@ -150,7 +150,8 @@ def test_dcgan_step_bench_counts_device_ops_and_aten_ops(cuda_kind):
         pytest.skip("device ops are counted on the CuPy stand-in")
     dcgan_step = load_dcgan_step()
     ours = dcgan_step.device_ops_per_step(2, "dcgan")
-    assert ours["ndarray.__matmul__"] == 37       # one GEMM per convolution op, as above
+    # one GEMM per convolution op, as above (the weight gradients' written with out=)
+    assert ours["ndarray.__matmul__"] + ours["matmul"] == 37
     torch = pytest.importorskip("torch")
     threads = torch.get_num_threads()
     aten = dcgan_step.aten_ops_per_step(2, "dcgan")

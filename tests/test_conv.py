@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import tinygan as tg
 import tinygan.nn.functional as F
@@ -474,6 +474,136 @@ def test_col2im_by_tap_group_equals_tap_by_tap_bit_for_bit(device, kernel, strid
     by_tap = convolution._col2im_by_tap(columns, canvas, stride, (1, 1))
     assert grouped.shape == by_tap.shape
     assert backend.to_numpy(grouped).tobytes() == backend.to_numpy(by_tap).tobytes()
+
+
+def special_values(shape, dtype, seed):
+    """Random values with 0, -0, ±inf, NaN, ±1e4 and subnormals among them."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e4, -1e4, 1e-40, -1e-40], dtype)
+    picked = rng.choice(x.size, size=min(x.size, 3 * special.size), replace=False)
+    x.reshape(-1)[picked] = np.resize(special, picked.size)
+    return x
+
+
+@given(kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       positions=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       extra=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+       crop=st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)),
+       dtype=st.sampled_from([np.float32, np.float64]), bias=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_col2im_gathered_equals_tap_by_tap_bit_for_bit(device, kernel, stride, dilation,
+                                                      positions, extra, crop, dtype, bias, seed):
+    """The gathered col2im (every tap reaching an output element taken in one gather, added in
+    one fused kernel) is tap by tap's canvas, cropped, made (N, C, H, W) and + bias, bit for
+    bit: 0, -0, ±inf and NaN among the columns, crops and output_padding's extra rows."""
+    from tinygan import backend
+    c, n = 2, 3
+    columns = special_values((c,) + kernel + positions + (n,), dtype, seed)
+    b = special_values((c,), dtype, seed + 1) if bias else None
+    canvas = tuple(s * (p - 1) + d * (k - 1) + 1 + e
+                   for s, p, d, k, e in zip(stride, positions, dilation, kernel, extra))
+    start = tuple(int(f * (m - 1)) for f, m in zip(crop[:2], canvas))
+    size = tuple(1 + int(f * (m - a - 1)) for f, m, a in zip(crop[2:], canvas, start))
+    columns = backend.to_device(columns, device)
+    with np.errstate(invalid="ignore"):                 # inf - inf
+        y = convolution._col2im_by_tap(columns, canvas, stride, dilation)
+        y = y[:, start[0]:start[0] + size[0], start[1]:start[1] + size[1]]
+        expected = np.ascontiguousarray(backend.to_numpy(y).transpose(3, 0, 1, 2))
+        if bias:
+            expected += b.reshape(1, -1, 1, 1)
+        gathered = convolution._col2im_gathered(
+            columns, canvas, stride, dilation, start, size,
+            None if b is None else backend.to_device(b, device))
+    assert gathered.flags.c_contiguous
+    gathered = backend.to_numpy(gathered)
+    assert gathered.dtype == expected.dtype and gathered.shape == expected.shape
+    assert gathered.tobytes() == expected.tobytes()
+
+
+@given(geometry=conv_geometry(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**31), transposed_input=st.booleans())
+def test_im2col_gathered_equals_the_strided_slices_bit_for_bit(device, geometry, dtype, seed,
+                                                               transposed_input):
+    """im2col as one gather (unpadded x, on a GPU) and as strided slices stacked take the
+    same values to the same places, from a contiguous x or a transposed view of one."""
+    from tinygan import backend
+    xs, ws, stride, padding, dilation, _ = geometry
+    x = special_values(xs[:2] + xs[2:][::-1] if transposed_input else xs, dtype, seed)
+    x = backend.to_device(x, device)
+    x = x.transpose(0, 1, 3, 2) if transposed_input else x
+    size = convolution.output_size(xs[2:], ws[2:], stride, ((0, 0), (0, 0)), dilation)
+    assume(min(size) > 0)                               # unpadded: the kernel fits
+    args = (x, ws[2:], stride, ((0, 0), (0, 0)), dilation, size)
+    flag = convolution.uses_gathers
+    try:
+        convolution.uses_gathers = lambda xp: True
+        gathered = convolution._columns(*args)
+        convolution.uses_gathers = lambda xp: False
+        sliced = convolution._columns(*args)
+    finally:
+        convolution.uses_gathers = flag
+    assert gathered.shape == sliced.shape and gathered.dtype == sliced.dtype
+    assert backend.to_numpy(gathered).tobytes() == backend.to_numpy(sliced).tobytes()
+
+
+@pytest.mark.parametrize("limit", [convolution.GATHER_INDEX_LIMIT, 10])
+@pytest.mark.parametrize("bias", [True, False])
+def test_convolutions_gather_on_cuda_and_slice_on_the_cpu_alike(device, bias, limit,
+                                                                 monkeypatch):
+    """Each device its own im2col and col2im (the gathers: fewest kernels; the strided
+    slices and adds: fastest on the CPU; the slices too above the gathers' index limit),
+    equal bit for bit: a conv2d and a transpose, with their gradients, through either."""
+    monkeypatch.setattr(convolution, "GATHER_INDEX_LIMIT", limit)
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((4, 3, 5, 6)), rng.standard_normal((3, 2, 4, 3))
+    b = rng.standard_normal(2 if bias else 0)
+    assert convolution.uses_gathers(tg.backend.xp_for(device)) == (device == "cuda")
+
+    def run():
+        ts = [tg.tensor(a, device=device, dtype=tg.float32, requires_grad=True)
+              for a in (x, w, b)]
+        y = F.conv_transpose2d(ts[0], ts[1], ts[2] if bias else None, stride=2, padding=1,
+                               output_padding=1)
+        z = F.conv2d(y, ts[1], None, stride=(1, 2))
+        z.backward(tg.ones_like(z))
+        return [y, z] + [t.grad for t in ts[:2 + bias]]
+
+    ours = run()
+    flipped = convolution.uses_gathers
+    monkeypatch.setattr(convolution, "uses_gathers", lambda xp: not flipped(xp))
+    for a, b in zip(ours, run()):
+        assert host(a).tobytes() == host(b).tobytes()
+
+
+def test_batch_norm_2d_output_is_no_view_and_equals_its_3d_form(device):
+    """BatchNorm2d normalises its 4-D input as one op, so an in-place ReLU after it is a plain
+    in-place op; its values and gradients are BatchNorm1d's on the (N, C, H·W) view, bit for
+    bit, in float32 and float64, train and eval."""
+    rng = np.random.default_rng(3)
+    for dtype in (tg.float32, tg.float64):
+        two, one = nn.BatchNorm2d(3).to(device, dtype), nn.BatchNorm1d(3).to(device, dtype)
+        with tg.no_grad():
+            for m in (two, one):
+                m.weight.copy_(tg.tensor([0.5, 2.0, -1.0], device=device))
+                m.bias.copy_(tg.tensor([0.1, 0.0, 0.3], device=device))
+        for train in (True, False):
+            two.train(train), one.train(train)
+            x = rng.standard_normal((4, 3, 5, 2)) * 3 + 1
+            g = rng.standard_normal(x.shape)
+            x4 = tg.tensor(x, device=device, dtype=dtype, requires_grad=True)
+            x3 = tg.tensor(x.reshape(4, 3, 10), device=device, dtype=dtype, requires_grad=True)
+            y4, y3 = two(x4), one(x3)
+            assert y4._view is None and y4.grad_fn.__class__.__name__.startswith("BatchNorm")
+            nn.ReLU(inplace=True)(y4)
+            y3 = nn.ReLU()(y3)
+            y4.backward(tg.tensor(g, device=device, dtype=dtype))
+            y3.backward(tg.tensor(g.reshape(4, 3, 10), device=device, dtype=dtype))
+            for a, b in [(y4, y3), (x4.grad, x3.grad), (two.running_var, one.running_var),
+                         (two.running_mean, one.running_mean)]:
+                assert host(a).tobytes() == host(b).tobytes()
 
 
 # --- InstanceNorm2d: batch_norm over one batch of N·C channels --------------------------------

@@ -58,7 +58,8 @@ def test_a_fused_call_is_one_device_op_on_cuda(device_ops, axpy_into):
 
 def fused_calls_of_training():
     """Run what calls the fused functions on the stand-in: two steps of the MNIST GAN
-    (float32), and float64 and 0-d inputs; returns {function: {argument types}}."""
+    (float32), float64 and 0-d inputs, and transposed convolutions; returns {function:
+    {argument types}}."""
     import cupy_standin
     cupy_standin.fused_calls.clear()
     trainer, real = bench_programs.load("gan_step").default_trainer("cuda", 16)
@@ -70,6 +71,10 @@ def fused_calls_of_training():
         opt.zero_grad()
         x.sigmoid().sum().backward()
         opt.step()
+    for dtype in (tg.float32, tg.float64):      # a DCGAN's transposed convolutions' col2im
+        x, k = tg.randn(2, 3, 2, 2, dtype=dtype, device="cuda"), tg.randn(3, 2, 3, 3, dtype=dtype)
+        for bias in (None, tg.randn(2, dtype=dtype, device="cuda")):
+            tg.nn.functional.conv_transpose2d(x, k.to("cuda"), bias, stride=2)
     return {function.func: signatures for function, signatures
             in cupy_standin.fused_calls.items() if isinstance(function, functools.partial)}
 

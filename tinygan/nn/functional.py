@@ -550,7 +550,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5, *, fused=True, _running_rows=None):
-    """Batch normalisation of (N, C) or (N, C, L) input, with PyTorch's signature.
+    """Batch normalisation of (N, C, ...) input per channel C, with PyTorch's signature.
 
     Training: normalise with the batch mean and biased variance and, when running
     stats are given, update them in place with momentum (the variance unbiased,
@@ -563,10 +563,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     (twice too, as a gradient penalty through BatchNorm needs). Both give the same values.
     (``_running_rows``: BatchNorm1d's (2, C) array whose rows are running_mean and running_var.)
     """
-    if input.ndim not in (2, 3):
-        raise ValueError(f"batch_norm: expected 2D (N, C) or 3D (N, C, L) input, "
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected input of at least 2 dimensions (N, C, ...), "
                          f"got {input.ndim}D input of shape {tuple(input.shape)}")
-    axes = (0,) if input.ndim == 2 else (0, 2)
+    axes = (0,) + tuple(range(2, input.ndim))                # all but the channel dim
     count = math.prod(input.shape[a] for a in axes)
     use_batch_stats = training or running_mean is None
     if use_batch_stats and count <= 1:
@@ -575,7 +575,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training and running_mean is not None and momentum is None:
         raise ValueError("momentum=None needs the module's num_batches_tracked; "
                          "use nn.BatchNorm1d(momentum=None)")
-    if not fused:
+    if not fused and input.ndim > 3:    # (N, C, H, W, ...) as its (N, C, L) view
+        out = _batch_norm_reference(input.reshape(input.shape[:2] + (-1,)), running_mean,
+                                    running_var, weight, bias, training, momentum,
+                                    eps).reshape(input.shape)
+    elif not fused:
         out = _batch_norm_reference(input, running_mean, running_var, weight, bias, training,
                                     momentum, eps)
     elif not use_batch_stats:

@@ -471,6 +471,10 @@ class BatchNorm1d(Module):
             raise ValueError(f"BatchNorm1d({self.num_features}): expected input of shape "
                              f"(N, {self.num_features}) or (N, {self.num_features}, L), "
                              f"got {tuple(x.shape)}")
+        return self._normalize(x)
+
+    def _normalize(self, x):
+        """F.batch_norm with this layer's statistics, after the subclass checked x."""
         momentum, updates = self.momentum, self.training and self.track_running_stats
         if updates:
             count = self.num_batches_tracked._data
@@ -565,11 +569,4 @@ class BatchNorm2d(BatchNorm1d):
         if x.shape[1] != self.num_features:
             raise RuntimeError(f"running_mean should contain {x.shape[1]} elements not "
                                f"{self.num_features}")
-        n, c, h, w = x.shape
-        try:
-            return super().forward(x.reshape(n, c, h * w)).reshape(n, c, h, w)
-        except ValueError:
-            if n * h * w > 1:
-                raise
-            raise ValueError("Expected more than 1 value per channel when training, got input "
-                             f"size {list(x.shape)}") from None   # the 4-D size, as PyTorch says
+        return self._normalize(x)     # 4-D: F.batch_norm takes it so, as its (N, C, H·W) view

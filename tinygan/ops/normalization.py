@@ -49,7 +49,8 @@ def _normalize_grad(xp, x_hat, grad, sum_gx, sum_g, weight, inv_std, minus_inv_c
 
 
 class BatchNormalize(Function):
-    """y = γ·x̂ + β with x̂ = (x - μ)/√(σ² + eps), per channel of (N, C[, L]) input.
+    """y = γ·x̂ + β with x̂ = (x - μ)/√(σ² + eps), per channel of (N, C[, L]) input; (N, C,
+    H, W, ...) is normalised as (N, C, H·W·...), its output and gradient given back 4-D.
 
     With ``stats`` (a dict), μ and σ² are this batch's mean and biased variance,
     and forward reports them there as the two rows of one (2, C) array,
@@ -61,6 +62,11 @@ class BatchNormalize(Function):
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, axes=(0,),
                 eps=1e-5, stats=None):
         xp = array_module(x)
+        # (N, C, H, W, ...) normalised as its (N, C, L) view: the sums of BatchNorm1d's, and
+        # a 4-D output of its own, no view that an in-place op after it writes through
+        input, ctx.input_shape = x, x.shape
+        if x.ndim > 3:
+            x, axes = x.reshape(x.shape[:2] + (-1,)), (0, 2)
         shape = [1] * x.ndim
         shape[1] = x.shape[1]                               # broadcast per channel
         if stats is not None:
@@ -78,19 +84,19 @@ class BatchNormalize(Function):
             inv_std = 1.0 / xp.sqrt(var + eps)
         # x itself too, as PyTorch saves it: an in-place write into x before backward is
         # then the same error in both (backward reads x̂, which the write would make stale)
-        ctx.save_for_backward(x_hat, inv_std, weight, x)
+        ctx.save_for_backward(x_hat, inv_std, weight, input)
         ctx.axes, ctx.shape, ctx.batch_stats = axes, shape, stats is not None
         ctx.eps, ctx.running_mean = eps, running_mean
         if _one_dtype(x_hat, inv_std, weight, bias):                # x̂ and y in one kernel
-            out = xp.empty_like(x_hat)
+            out = xp.empty(ctx.input_shape, dtype=x_hat.dtype)
             _normalize_affine(x_hat, inv_std.reshape(shape), weight.reshape(shape),
-                              bias.reshape(shape), out)
+                              bias.reshape(shape), out.reshape(x_hat.shape))
             return out
         x_hat *= inv_std.reshape(shape)                     # the same, op by op
         out = x_hat * weight.reshape(shape) if weight is not None else x_hat.copy()
         if bias is not None:
             out += bias.reshape(shape)
-        return out
+        return out.reshape(ctx.input_shape) if input.ndim > 3 else out
 
     @staticmethod
     @once_differentiable
@@ -98,16 +104,17 @@ class BatchNormalize(Function):
         x_hat, inv_std, weight, _ = ctx.saved_arrays
         axes, shape = ctx.axes, ctx.shape
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad = grad.reshape(x_hat.shape)                    # (N, C, L), as forward's x̂
         sum_g = grad.sum(axis=axes)                         # dβ = Σ g
         sum_gx = _per_channel_dot(grad, x_hat)              # dγ = Σ g·x̂
         grad_x = None
         if need_x:
             count = grad.size // grad.shape[1]
             if ctx.batch_stats and _one_dtype(grad, x_hat, inv_std, weight):   # in one kernel
-                grad_x = array_module(grad).empty_like(x_hat)
+                grad_x = array_module(grad).empty(ctx.input_shape, dtype=x_hat.dtype)
                 _normalize_grad(x_hat, grad, sum_gx.reshape(shape), sum_g.reshape(shape),
                                 weight.reshape(shape), inv_std.reshape(shape), -1.0 / count,
-                                1.0 / count, grad_x)
+                                1.0 / count, grad_x.reshape(x_hat.shape))
             elif ctx.batch_stats:
                 # μ and σ² depend on x: dx = γ/√(σ²+eps) · (g - mean(g) - x̂·mean(g·x̂))
                 scale = inv_std if weight is None else weight * inv_std
@@ -118,6 +125,8 @@ class BatchNormalize(Function):
             else:
                 scale = inv_std if weight is None else weight * inv_std
                 grad_x = grad * scale.reshape(shape)        # running stats are constants
+        if grad_x is not None and grad_x.ndim != len(ctx.input_shape):
+            grad_x = grad_x.reshape(ctx.input_shape)
         return grad_x, (sum_gx if need_w else None), (sum_g if need_b else None)
 
     @staticmethod
@@ -127,6 +136,8 @@ class BatchNormalize(Function):
         differentiated too."""
         _, inv_std, weight, x = ctx.saved_tensors
         axes, shape = ctx.axes, tuple(ctx.shape)
+        if x.ndim > 3:                                      # on x as it came, (N, C, H, W...)
+            axes, shape = (0,) + tuple(range(2, x.ndim)), (1, x.shape[1]) + (1,) * (x.ndim - 2)
         if ctx.batch_stats:                                 # x̂ = (x - μ)/√(σ² + eps), μ and σ² of x
             centred = sub(x, mean(x, axes=axes, keepdim=True))
             variance = mean(mul(centred, centred), axes=axes, keepdim=True)
