@@ -66,8 +66,8 @@ backward        y.backward(), y.backward(gradient), (y * w).sum().backward(), wi
 grad_edit       x.grad.mul_(10), .add_, .zero_(), x.grad = None
 loss            binary_cross_entropy_with_logits (weight, pos_weight, reductions),
                 binary_cross_entropy (weight, reductions), mse_loss; F.* and nn modules
-batch_norm      F.batch_norm, train (running stats updated in place) and eval, with and
-                without weight/bias; F.instance_norm of (N, C, L), with and without them
+batch_norm      F.batch_norm of (N, C), (N, C, L) or (N, C, H, W), train (running stats
+                updated in place) and eval, with and without weight/bias; F.instance_norm of (N, C, L), with and without them
 linear, dropout F.linear (with and without bias); dropout with p=0 or in eval, Identity
 conv            F.conv2d, F.conv_transpose2d on a fresh 4-D leaf or an existing 3-D variable
                 (unbatched): random kernels, strides, paddings, dilations, output_padding
@@ -2225,7 +2225,8 @@ def g_loss(draw, s):
 
 
 def g_batch_norm(draw, s):
-    cands = [n for n in usable(s, floats_only=True) if s.stat(n).ndim in (2, 3) and s.stat(n).numel]
+    cands = [n for n in usable(s, floats_only=True)
+             if s.stat(n).ndim in (2, 3, 4) and s.stat(n).numel]
     x = pick(draw, cands)
     if x is None:
         return
@@ -2251,7 +2252,7 @@ def g_batch_norm(draw, s):
     code = f"{name} = F.batch_norm({', '.join(args)})"
     if training:     # its backward reads x̂ as tinygan saved it: no .data writes into x later
         s.normalized_storages = getattr(s, "normalized_storages", set()) | {s.storage(x)}
-    axes = (0,) if X.ndim == 2 else (0, 2)
+    axes = (0,) + tuple(range(2, X.ndim))                  # all but the channel dim
     count = int(np.prod([X.shape[a] for a in axes]))
     if training:
         var = X.values.var(axis=axes)
