@@ -30,9 +30,9 @@ from mnist_gan import Program, main as run_program  # noqa: E402
 # "DCGAN and WGAN-GP"); --preset course is the notebook's, whatever tinygan's becomes.
 PRESETS = {
     "tinygan": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
-                "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1},
+                "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.0},
     "course": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
-               "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1},
+               "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.0},
 }
 DCGAN = Program(description=__doc__.split("\n")[0],
                 archs={"dcgan": "ConvTranspose2d G (256, 128, 64 channels) and Conv2d D (16, "

@@ -31,9 +31,9 @@ from mnist_gan import Program, main as run_program  # noqa: E402
 # "DCGAN and WGAN-GP"); --preset course is the notebook's, whatever tinygan's becomes.
 PRESETS = {
     "tinygan": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
-                "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 5},
+                "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 5, "ema": 0.0},
     "course": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
-               "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 5},
+               "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 5, "ema": 0.0},
 }
 WGAN_GP = Program(description=__doc__.split("\n")[0],
                   archs={"wgan-gp": "the DCGAN generator and week 3's critic (64, 128 "
