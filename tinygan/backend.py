@@ -503,3 +503,5 @@ def manual_seed(seed):
     for device in (CPU, CUDA):
         default_generator(device).manual_seed([seed, 0 if device == CPU else 1])
 
+
+threads.use_default_threads()   # half the cores unless the environment chose (tinygan.threads)
