@@ -255,7 +255,7 @@ FUSED = []   # every function made with fuse(), for the test that traces them th
 # From this many elements in its first argument a fused call on the CPU is split among the
 # pool's threads (tg.set_num_threads); below it the wake-ups cost more than they save.
 # Measured, not guessed: bench/README.md, "Elementwise work on two threads".
-CHUNK_MIN = 1 << 19
+CHUNK_MIN = 1 << 21
 
 
 def fuse(function=None, *, chunk=True):
