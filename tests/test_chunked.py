@@ -290,7 +290,7 @@ def test_sizes_around_the_threshold(pool, monkeypatch, dtype):
 
 # --- what must not be split is not -----------------------------------------------------------
 
-def test_a_function_that_reduces_or_returns_an_argument_is_never_split(checked):
+def test_a_function_that_reduces_returns_or_updates_a_whole_argument_is_never_split(checked):
     @backend.fuse
     def total(xp, x, y):
         return xp.sum(x * y)
@@ -299,15 +299,23 @@ def test_a_function_that_reduces_or_returns_an_argument_is_never_split(checked):
     def scale_into(xp, x, a):
         return xp.multiply(x, a, out=x)
 
+    @backend.fuse
+    def shift_and_count(xp, x, counter):      # counter, per channel, goes whole to each block
+        xp.add(counter, 1, out=counter)
+        return x + counter
+
     try:
         x = awkward(np.float64, (8, 3))
+        counter = np.zeros((1, 3))
         for _ in range(3):
             call_twice(total, [x, x])
             assert scale_into(x, 1.0) is x
-        assert checked == {"total": "whole", "scale_into": "whole"}
+            call_twice(shift_and_count, [x, counter])
+        assert checked == {"total": "whole", "scale_into": "whole", "shift_and_count": "whole"}
+        assert (counter == 3).all()           # once per call_twice: the referee ran on copies
     finally:
-        backend.FUSED.remove(total)
-        backend.FUSED.remove(scale_into)
+        for function in (total, scale_into, shift_and_count):
+            backend.FUSED.remove(function)
 
 
 def test_chunk_false_and_a_pool_of_one_run_the_plain_call(monkeypatch):

@@ -279,11 +279,12 @@ def fuse(function=None, *, chunk=True):
     (per-channel values) and numbers go whole to every block, and no two cut arrays overlap
     unless they are the same array. Whether the function works element by element is
     learned from its first plain call with each layout of arguments: it must return None
-    (``out=`` only) or new arrays of the first argument's shape, C- or F-ordered; a
-    function that reduces or returns an argument is never split. ``chunk=False`` keeps a
-    function whole anyway (``@fuse(chunk=False)``): for one whose blocks would not be
-    independent in a way these checks cannot see (indexing, writes into a per-channel
-    argument). tests/test_chunked.py proves the split calls bit for bit equal to the whole.
+    (``out=`` only) or new arrays of the first argument's shape, C- or F-ordered, and leave
+    the arguments that go whole unwritten; a function that reduces, returns an argument or
+    updates a per-channel one is never split. ``chunk=False`` keeps a function whole anyway
+    (``@fuse(chunk=False)``): for one whose blocks would not be independent in a way these
+    checks cannot see (indexing; a write that happened to leave the same bytes the first
+    time). tests/test_chunked.py proves the split calls bit for bit equal to the whole.
     """
     if function is None:
         return functools.partial(fuse, chunk=chunk)
@@ -385,8 +386,11 @@ def _in_pieces(function, learned, args):
     shape = args[0].shape
     spec = learned.get(key)
     if spec is None:                         # the first call of this layout: learn, whole
+        kept = [(a, a.tobytes()) for a, c in zip(args, cut) if isinstance(a, np.ndarray)
+                and not c and a.flags.writeable]
         result = function(np, *args)
-        learned[key] = _returns(result, args, shape)
+        written = any(a.tobytes() != before for a, before in kept)   # every block would
+        learned[key] = False if written else _returns(result, args, shape)   # write it again
         return result
     if spec is False:
         return function(np, *args)
