@@ -415,3 +415,39 @@ def test_a_gan_s_weights_are_the_same_bits_with_the_pool_on_and_off(monkeypatch)
     assert len(on) == len(off) > 20
     for a, b in zip(on, off):
         same(a, b, "weights after training")
+
+
+# --- the threads tinygan takes ---------------------------------------------------------------
+
+def test_set_num_threads_sets_blas_and_the_pool_together():
+    before_blas, before_pool = tg.get_num_threads(), threads.pool_size()
+    try:
+        tg.set_num_threads(2)
+        assert (tg.get_num_threads(), threads.pool_size()) == (2, 2)
+        tg.set_num_threads(1)
+        assert (tg.get_num_threads(), threads.pool_size()) == (1, 1)
+    finally:
+        tg.set_num_threads(before_blas)
+        threads._size = before_pool
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    (None, None, "half"), ("OPENBLAS_NUM_THREADS", "2", 2), ("OPENBLAS_NUM_THREADS", "1", 1)])
+def test_import_takes_half_the_cores_unless_the_environment_chose(variable, value, expected):
+    """A learner's script that never sets threads gets half the cores for BLAS and the pool;
+    a thread count in the environment is the user's choice, and BLAS and the pool follow it."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    if variable:
+        env[variable] = value
+    env["PYTHONPATH"] = str(bench_programs.BENCH.parent)
+    code = ("import json, tinygan as tg; from tinygan import threads; "
+            "print(json.dumps([tg.get_num_threads(), threads.pool_size()]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    if expected == "half":
+        expected = max(1, (os.cpu_count() or 1) // 2)
+    assert json.loads(out.stdout) == [expected, expected]
