@@ -62,7 +62,7 @@ def set_num_threads(n):
     global _size
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
-    from threadpoolctl import threadpool_limits   # here: import tinygan alone never needs it
+    from threadpoolctl import threadpool_limits   # here: import tinygan works without it
     threadpool_limits(limits=n, user_api="blas")
     _size = n
 
@@ -86,7 +86,10 @@ def use_default_threads():
     global _size
     chosen = [os.environ[name] for name in BLAS_THREAD_VARIABLES if os.environ.get(name)]
     if not chosen:
-        set_num_threads(default_threads())
+        try:
+            set_num_threads(default_threads())
+        except ImportError:   # no threadpoolctl: BLAS as NumPy set it, no pool; tinygan works
+            pass
         return
     try:
         _size = max(1, int(chosen[0]))
