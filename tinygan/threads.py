@@ -11,8 +11,8 @@ threads, which spin while they wait:
 - its threads sleep on a queue between calls and the caller sleeps on a lock, so nothing
   spins;
 - pieces are claimed, not assigned: the caller takes pieces until none is left, so a pool
-  thread that another program keeps off the CPU costs the call nothing but its wake-up (the
-  caller does its piece too, as if alone);
+  thread that another program keeps off the CPU until then costs the call nothing (the
+  caller does its piece too, as if alone); one preempted inside its piece is waited for;
 - each piece runs in a copy of the caller's context, so ``np.errstate`` reaches it.
 
 ``set_num_threads(n)`` (re-exported as ``tg.set_num_threads``) sets both, as
