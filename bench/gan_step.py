@@ -46,9 +46,10 @@ def parse_args():
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--keep-openblas-env", action="store_true")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for numpy's BLAS and for PyTorch alike (default: each "
-                        "library's own, one per core); mnist_gan.py's default is half the cores")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="CPU threads for numpy's BLAS (and tinygan's pool) and for PyTorch "
+                        "alike (default: one per core, PyTorch's default; import tinygan and "
+                        "mnist_gan.py take half the cores)")
     p.add_argument("--count-ops", choices=["on", "off", "only"], default="on",
                    help="device ops per step beside PyTorch's ATen ops: a few steps, so on by "
                         "default; 'only' skips the timings")
@@ -518,7 +519,7 @@ def main():
 
     from tinygan import backend
 
-    if args.threads is not None:
+    if args.threads is not None:   # both alike: import tinygan alone would take half the cores
         backend.set_num_threads(args.threads)
         try:
             import torch

@@ -157,3 +157,46 @@ def test_dcgan_step_bench_counts_device_ops_and_aten_ops(cuda_kind):
     aten = dcgan_step.aten_ops_per_step(2, "dcgan")
     torch.set_num_threads(threads)
     assert aten["aten::convolution_backward"] > 0
+
+
+def test_mlp_step_bench_times_both_libraries_with_the_pool_on_and_off():
+    """bench/mlp_step.py at batch 2, one round of one step: every child answers."""
+    pytest.importorskip("torch")
+    mlp_step = bench_programs.load("mlp_step")
+    result = mlp_step.main(["--batch", "2", "--rounds", "1", "--steps", "1", "--warmup", "0",
+                            "--threads", "1"])
+    (row,) = result["runs"]
+    assert row["tinygan_ms"] > 0 and row["no_pool_ms"] > 0 and row["torch_ms"] > 0
+    assert row["tinygan_over_torch"] > 0 and len(row["load_before"]) == 3
+
+
+def test_chunk_threshold_bench_times_each_function_whole_and_split(monkeypatch, capsys):
+    from tinygan import backend, threads
+    before = (backend.CHUNK_MIN, threads.pool_size(), backend.get_num_threads())
+    monkeypatch.setattr("sys.argv", ["chunk_threshold.py", "--sizes", "2048", "--rounds", "1",
+                                     "--calls", "1"])
+    try:
+        bench_programs.load("chunk_threshold").main()
+    finally:
+        backend.CHUNK_MIN = before[0]
+        backend.set_num_threads(before[2])
+        threads._size = before[1]      # the environment may have set it apart from BLAS
+    out = capsys.readouterr().out
+    assert out.count('"split_over_whole"') == 4 and "| 2,048 |" in out
+
+
+def test_course_loop_runs_with_nothing_but_import_tinygan(tmp_path):
+    """bench/course_loop.py, the learner's own loop shared_cores.py runs: it chooses no
+    threads, so it gets tinygan's default (half the cores) unless the environment says."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["PYTHONPATH"] = str(bench_programs.BENCH.parent)
+    out = subprocess.run([sys.executable, str(bench_programs.BENCH / "course_loop.py"),
+                          "--steps", "1", "--batch", "4"], capture_output=True, text=True,
+                         env=env, check=True, cwd=tmp_path)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    assert row["ms_per_step"] > 0
+    assert row["blas_threads"] == max(1, (os.cpu_count() or 1) // 2)

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tinygan"
 # Layer of each module (by name prefix, longest first). A module may import modules of
 # lower layers and of its own group; nothing else.
 LAYERS = [
+    ("tinygan.threads", -1),            # BLAS's threads and the elementwise pool, under backend
     ("tinygan.backend", 0), ("tinygan.dtypes", 0),
     ("tinygan.core", 1),                # the teaching core: Tensor, Function, the walk, ops
     ("tinygan.cuda", 1),                # tg.cuda.is_available(): the backend, asked as PyTorch

@@ -36,6 +36,8 @@ import functools
 
 import numpy as np
 
+from . import threads
+
 CPU = "cpu"
 CUDA = "cuda"
 
@@ -250,8 +252,13 @@ def scatter_add(target, index, values):
 
 FUSED = []   # every function made with fuse(), for the test that traces them through CuPy
 
+# From this many elements in its first argument a fused call on the CPU is split among the
+# pool's threads (tg.set_num_threads); below it the wake-ups cost more than they save.
+# Measured, not guessed: bench/README.md, "Elementwise work on two threads".
+CHUNK_MIN = 1 << 21
 
-def fuse(function):
+
+def fuse(function=None, *, chunk=True):
     """``function(xp, *args)``, called as ``fused(*args)``: one kernel on a GPU, op by op on
     the CPU. The first argument must be an array; xp is its array module.
 
@@ -264,13 +271,32 @@ def fuse(function):
     arithmetic between two numbers (the tracer would do it in float16: pass 1 - β in,
     computed by the caller). tests/test_fused.py traces every fused function of a GAN step
     through CuPy's own tracer and checks the kernel's types.
+
+    On the CPU, with a pool (``tg.set_num_threads(n)``, n > 1) and a first argument of at
+    least ``CHUNK_MIN`` elements, the call runs on row blocks of its arrays (the first axis),
+    one block per thread, when that is provably the same computation (:func:`_plan_pieces`):
+    the arrays of the first's shape are cut, those that broadcast along the first axis
+    (per-channel values) and numbers go whole to every block, and no two cut arrays overlap
+    unless they are the same array. Whether the function works element by element is
+    learned from its first plain call with each layout of arguments: it must return None
+    (``out=`` only) or new arrays of the first argument's shape, C- or F-ordered, and leave
+    the arguments that go whole unwritten; a function that reduces, returns an argument or
+    updates a per-channel one is never split. ``chunk=False`` keeps a function whole anyway
+    (``@fuse(chunk=False)``): for one whose blocks would not be independent in a way these
+    checks cannot see (indexing; a write that happened to leave the same bytes the first
+    time). tests/test_chunked.py proves the split calls bit for bit equal to the whole.
     """
+    if function is None:
+        return functools.partial(fuse, chunk=chunk)
     kernels = {}   # array module -> its fused kernel, made on first use
+    learned = {}   # layout of the arguments -> what a plain call returned (see _plan_pieces)
 
     @functools.wraps(function)
     def fused(*args):
         first = args[0]
         if isinstance(first, (np.ndarray, np.generic)):
+            if chunk and first.size >= CHUNK_MIN and threads.pool_size() > 1:
+                return _in_pieces(function, learned, args)
             return function(np, *args)
         xp = array_module(first)
         kernel = kernels.get(xp)
@@ -279,8 +305,118 @@ def fuse(function):
                 functools.partial(function, xp))
         return kernel(*args)
 
+    fused.chunk = chunk
     FUSED.append(fused)
     return fused
+
+
+def _plan_pieces(args):
+    """Which arguments to cut into row blocks, and a key of the arguments' layout; None when
+    the call must run whole. The first argument's shape is the call's: every array must
+    broadcast to it; one with its first dimension (and all of its dimensions) is cut, one
+    that broadcasts along the first axis goes whole. Two arrays sharing memory must be the
+    same array (ptr, shape, strides) and both cut, so that a block reads and writes only
+    its own rows of each; a cut array never steps by 0 along the first axis."""
+    first = args[0]
+    shape = first.shape
+    if first.ndim == 0 or shape[0] < 2:
+        return None
+    cut, key, arrays = [], [], []
+    for a in args:
+        if not isinstance(a, np.ndarray):
+            cut.append(False)
+            key.append(a.dtype if isinstance(a, np.generic) else type(a))
+            continue
+        if a.ndim > first.ndim or any(d != 1 and d != s
+                                      for d, s in zip(a.shape[::-1], shape[::-1])):
+            return None
+        whole = a.ndim < first.ndim or a.shape[0] == 1
+        if not whole and a.strides[0] == 0:
+            return None
+        layout = "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else tuple(
+            _compare(abs(a.strides[i]), abs(a.strides[j]))    # NumPy orders a result's
+            for i in range(a.ndim) for j in range(i + 1, a.ndim))   # axes by these
+        cut.append(not whole)
+        key.append((not whole, a.dtype, a.ndim, layout))
+        arrays.append((a, not whole))
+    for i, (a, a_cut) in enumerate(arrays):
+        for b, b_cut in arrays[i + 1:]:
+            if (a_cut or b_cut) and np.may_share_memory(a, b) and not (
+                    a_cut and b_cut and a.shape == b.shape and a.strides == b.strides
+                    and _address(a) == _address(b)):
+                return None
+    return tuple(cut), tuple(key)
+
+
+def _compare(x, y):
+    return (x > y) - (x < y)
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def _returns(result, args, shape):
+    """What a plain call gave, as a later split call will rebuild it: () for None, else
+    (is_tuple, ((dtype, order), ...)); False when it cannot be rebuilt from blocks (a
+    reduction, a number, another shape, an argument or a view of one, a strided layout)."""
+    if result is None:
+        return ()
+    many = isinstance(result, tuple)
+    outputs = []
+    for r in result if many else (result,):
+        if not isinstance(r, np.ndarray) or r.shape != shape or any(
+                isinstance(a, np.ndarray) and np.may_share_memory(r, a) for a in args):
+            return False
+        if r.flags.c_contiguous:
+            outputs.append((r.dtype, "C"))
+        elif r.flags.f_contiguous:
+            outputs.append((r.dtype, "F"))
+        else:
+            return False
+    return many, tuple(outputs)
+
+
+def _in_pieces(function, learned, args):
+    """``function(np, *args)`` on row blocks, one per pool thread (see fuse)."""
+    plan = _plan_pieces(args)
+    if plan is None:
+        return function(np, *args)
+    cut, key = plan
+    shape = args[0].shape
+    spec = learned.get(key)
+    if spec is None:                         # the first call of this layout: learn, whole
+        kept = [(a, a.tobytes()) for a, c in zip(args, cut) if isinstance(a, np.ndarray)
+                and not c and a.flags.writeable]
+        result = function(np, *args)
+        written = any(a.tobytes() != before for a, before in kept)   # every block would
+        learned[key] = False if written else _returns(result, args, shape)   # write it again
+        return result
+    if spec is False:
+        return function(np, *args)
+    many, outputs = spec if spec else (False, ())
+    results = [np.empty(shape, dtype, order=order) for dtype, order in outputs]
+    count = min(threads.pool_size(), shape[0])
+    bounds = [shape[0] * i // count for i in range(count + 1)]
+
+    def piece(i):
+        low, high = bounds[i], bounds[i + 1]
+        got = function(np, *(a[low:high] if c else a for a, c in zip(args, cut)))
+        got = () if got is None else got if many else (got,)
+        if len(got) != len(results):
+            raise RuntimeError(f"{function.__name__}: a block returned other results than the "
+                               "whole call; mark it @fuse(chunk=False)")
+        for whole, part in zip(results, got):
+            if not isinstance(part, np.ndarray) or part.dtype != whole.dtype or (
+                    part.shape != whole[low:high].shape):
+                raise RuntimeError(f"{function.__name__}: a block returned another shape or "
+                                   "dtype than the whole call; mark it @fuse(chunk=False)")
+            whole[low:high] = part
+
+    threads.run(piece, count)
+    if not outputs:
+        return None
+    return tuple(results) if many else results[0]
 
 
 def synchronize(device=CPU):
@@ -294,26 +430,10 @@ def errstate(**kwargs):
     return np.errstate(**kwargs)
 
 
-def set_num_threads(n):
-    """Let the CPU's matrix products (NumPy's BLAS) use ``n`` threads, as torch.set_num_threads.
-
-    BLAS starts one thread per core and keeps them spinning between calls. Alone that is the
-    fastest; beside another busy program on the same cores the spinning threads take turns
-    with the other program's work, and both slow down many times over (see the README).
-    Set at run time through threadpoolctl: environment variables such as
-    OPENBLAS_NUM_THREADS are read once, when NumPy loads.
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
-    from threadpoolctl import threadpool_limits   # here: import tinygan never needs it
-    threadpool_limits(limits=n, user_api="blas")
-
-
-def get_num_threads():
-    """The threads NumPy's BLAS may use now (the smallest, if NumPy loaded several BLAS)."""
-    from threadpoolctl import threadpool_info
-    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-    return min(counts) if counts else 1
+# The CPU's threads (BLAS's and the elementwise pool's) live in tinygan.threads; tinygan and
+# its programs reach them here, with the rest of what differs between devices.
+set_num_threads, get_num_threads = threads.set_num_threads, threads.get_num_threads
+default_threads = threads.default_threads
 
 
 def memory_in_use(device=CPU):
@@ -386,3 +506,6 @@ def manual_seed(seed):
     """Seed the default generators of every device (as torch.manual_seed)."""
     for device in (CPU, CUDA):
         default_generator(device).manual_seed([seed, 0 if device == CPU else 1])
+
+
+threads.use_default_threads()   # half the cores unless the environment chose (tinygan.threads)

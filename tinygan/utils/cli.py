@@ -37,14 +37,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 def default_threads():
-    """Half the cores, at least one: the BLAS threads a training run takes by default.
-
-    BLAS threads spin between calls, so two runs with a thread per core take the cores in
-    turn; half the cores leaves a second run the other half (README, "Another program
-    running?").
-    """
-    import os
-    return max(1, (os.cpu_count() or 1) // 2)
+    """Half the cores, at least one: the threads a training run takes by default, as
+    ``import tinygan`` does (backend.default_threads; README, "Another program running?")."""
+    return backend.default_threads()
 
 
 def add_threads_option(parser):
