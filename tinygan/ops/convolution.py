@@ -197,13 +197,13 @@ def _add_reached(xp, out, pairs):
         xp.add(out, xp.where(pairs[k], pairs[k + 1], 0.0), out=out)
 
 
-@fuse
+@fuse(chunk=False)   # called on a GPU only (uses_gathers): the CPU adds tap by tap
 def _sum_reached(xp, out, *pairs):
     """_add_reached, as one kernel on a GPU."""
     _add_reached(xp, out, pairs)
 
 
-@fuse
+@fuse(chunk=False)   # called on a GPU only, as _sum_reached
 def _sum_reached_and_bias(xp, out, bias, *pairs):
     """_add_reached, then + bias, as one kernel on a GPU."""
     _add_reached(xp, out, pairs)
