@@ -11,7 +11,9 @@ D: 784 → 512 → 256 → 128 → 1 with LeakyReLU 0.2, BCEWithLogitsLoss, the 
 loss) with its hyper-parameters; the training loop is the course's (a D step on real and
 detached fakes, then a G step) in both frameworks. After each epoch in --epochs, 10,000
 samples from G in eval mode are scored. Results are appended, one JSON line per score, to
---results (default bench/results-quality.jsonl) with the machine, and printed as a table.
+--results (default bench/results-quality.jsonl) with the machine and the evaluator (its cache
+format: "tinygan-classifier-2" is the CNN; rows without one were scored by the MLP classifier,
+"tinygan-classifier-1"), and printed as a table; --table shows one evaluator's rows.
 PyTorch (not a dependency of tinygan) is needed for --frameworks torch only.
 
 --ema DECAY: the same run also keeps an exponential moving average of G's weights, updated after
@@ -35,6 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from tinygan.utils.cli import open_unit_interval
+from tinygan.utils.evaluate import FORMAT as EVALUATOR
+
+MLP_EVALUATOR = "tinygan-classifier-1"     # the rows written before the CNN record no evaluator
 
 # lr, Adam's betas, batch, one-sided label smoothing. From "course" to "tinygan" (mnist_gan.py's
 # default) one change at a time: the ablation in the README. "smoothing-0.1" was tried on top
@@ -67,15 +72,21 @@ def parse_args(argv=None):
     p.add_argument("--table", action="store_true",
                    help="train nothing: print --results as a table, one column per seed (the "
                         "latest score of each recipe, framework, lr, EMA, seed and epoch)")
+    p.add_argument("--evaluator", default=EVALUATOR,
+                   help=f"--table: the rows scored by this evaluator (default {EVALUATOR}, the "
+                        f"CNN; {MLP_EVALUATOR}: the MLP classifier's)")
     return p.parse_args(argv)
 
 
-def table(path):
-    """The README's table: FID (digits covered, smallest digit share) per seed."""
+def table(path, evaluator=EVALUATOR):
+    """The README's table: FID (digits covered, smallest digit share) per seed, of the rows
+    scored by ``evaluator``."""
     latest = {}
     with open(path) as f:
         for line in f:
             r = json.loads(line)
+            if r.get("evaluator", MLP_EVALUATOR) != evaluator:
+                continue
             lr = r.get("lr", RECIPES.get(r["recipe"], {}).get("lr"))
             ema = r.get("ema")
             latest[(r["recipe"], r["framework"], lr, r["epoch"], ema or 0.0, r["seed"])] = r
@@ -201,10 +212,10 @@ def train_torch(images, recipe, seed, score_at, ema=None, samples=SAMPLES):
 def main():
     args = parse_args()
     if args.table:
-        print(table(args.results))
+        print(table(args.results, args.evaluator))
         return 0
     from tinygan.utils import data
-    from tinygan.utils.evaluate import evaluate, load_classifier
+    from tinygan.utils.evaluate import evaluate, load_classifier   # as of EVALUATOR
 
     images, _ = data.load_mnist(data_dir=args.data_dir)
     classifier = load_classifier(args.data_dir)
@@ -229,7 +240,7 @@ def main():
                                "digits_covered": scores["digits_covered"],
                                "min_digit_share": round(min(scores["digit_shares"]), 3),
                                "inception_score": round(scores["inception_score"], 2),
-                               "machine": machine, "commit": commit}
+                               "evaluator": EVALUATOR, "machine": machine, "commit": commit}
                         rows.append(row)
                         with open(args.results, "a") as f:
                             f.write(json.dumps(row) + "\n")

@@ -180,8 +180,12 @@ def test_quality_bench_scores_an_ema_of_g_beside_the_live_g_it_leaves_as_it_was(
         assert scored[0.9].shape == (8, 784) and np.isfinite(scored[0.9]).all()
         assert not np.array_equal(scored[0.9], scored[None])
     rows = [{"recipe": "tinygan", "framework": framework, "seed": 0, "epoch": 1, "lr": 2e-3,
-             "ema": ema, "fid": 9.0, "digits_covered": 10, "min_digit_share": 0.05}
-            for ema in (None, 0.9)]
+             "ema": ema, "fid": 9.0, "digits_covered": 10, "min_digit_share": 0.05,
+             "evaluator": quality.EVALUATOR} for ema in (None, 0.9)]
+    rows.append({key: value for key, value in rows[0].items() if key != "evaluator"}
+                | {"fid": 1.0})                         # the MLP classifier's score: not shown
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert [line.split(" | ")[4] for line in quality.table(tmp_path / "r.jsonl").splitlines()[2:]
-            ] == ["live", "EMA 0.9"]
+    shown = [line.strip("| ").split(" | ")
+             for line in quality.table(tmp_path / "r.jsonl").splitlines()[2:]]
+    assert [(cells[4], cells[5]) for cells in shown] == [("live", "9.0 (10, 5.0%)"),
+                                                         ("EMA 0.9", "9.0 (10, 5.0%)")]
