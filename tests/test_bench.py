@@ -1,7 +1,9 @@
 """bench/gan_step.py: its FLOP count matches what the engine really runs, and its
 measurements run on every device (on the CuPy stand-in too, so a GPU run works)."""
+import json
 import math
 
+import numpy as np
 import pytest
 
 import bench_programs
@@ -200,3 +202,34 @@ def test_course_loop_runs_with_nothing_but_import_tinygan(tmp_path):
     row = json.loads(out.stdout.strip().splitlines()[-1])
     assert row["ms_per_step"] > 0
     assert row["blas_threads"] == max(1, (os.cpu_count() or 1) // 2)
+
+
+@pytest.mark.parametrize("framework", ["tinygan", "torch"])
+def test_quality_bench_scores_an_ema_of_g_beside_the_live_g_it_leaves_as_it_was(framework,
+                                                                                 tmp_path):
+    """bench/quality.py --ema at 128 images and 8 samples: each scoring epoch gives the live G's
+    samples, bit for bit those of a run without the EMA, and the EMA's beside them."""
+    if framework == "torch":
+        pytest.importorskip("torch")
+    quality = bench_programs.load("quality")
+    train = getattr(quality, f"train_{framework}")
+    images = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
+    recipe = quality.RECIPES["tinygan"]
+    plain = list(train(images, recipe, 0, {1, 2}, samples=8))
+    both = list(train(images, recipe, 0, {1, 2}, ema=0.9, samples=8))
+    assert [e for e, _ in plain] == [e for e, _ in both] == [1, 2]
+    for (_, alone), (_, scored) in zip(plain, both):
+        assert list(alone) == [None] and list(scored) == [None, 0.9]
+        np.testing.assert_array_equal(alone[None], scored[None])
+        assert scored[0.9].shape == (8, 784) and np.isfinite(scored[0.9]).all()
+        assert not np.array_equal(scored[0.9], scored[None])
+    rows = [{"recipe": "tinygan", "framework": framework, "seed": 0, "epoch": 1, "lr": 2e-3,
+             "ema": ema, "fid": 9.0, "digits_covered": 10, "min_digit_share": 0.05,
+             "evaluator": quality.EVALUATOR} for ema in (None, 0.9)]
+    rows.append({key: value for key, value in rows[0].items() if key != "evaluator"}
+                | {"fid": 1.0})                         # the MLP classifier's score: not shown
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    shown = [line.strip("| ").split(" | ")
+             for line in quality.table(tmp_path / "r.jsonl").splitlines()[2:]]
+    assert [(cells[4], cells[5]) for cells in shown] == [("live", "9.0 (10, 5.0%)"),
+                                                         ("EMA 0.9", "9.0 (10, 5.0%)")]

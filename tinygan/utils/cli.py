@@ -149,6 +149,21 @@ def unit_interval(text):
     return value
 
 
+def open_unit_interval(text):
+    """A float in (0, 1), as an EMA's decay must be (argparse type).
+
+    >>> open_unit_interval("0.999")
+    0.999
+    >>> open_unit_interval("nan")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a number in (0, 1), got nan
+    """
+    value = _float(text)
+    if not 0 < value < 1:                      # nan fails too
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value}")
+    return value
+
+
 def _float(text):
     try:
         return float(text)
