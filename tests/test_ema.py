@@ -320,7 +320,9 @@ def test_a_bad_decay_is_a_one_line_exit_2(capsys, value, program):
 @pytest.mark.parametrize("flags, decay", [([], 0.999), (["--ema", "0"], 0.0),
                                           (["--preset", "course"], 0.0),
                                           (["--preset", "course", "--ema", "0.9"], 0.9),
-                                          (["--arch", "vanilla"], 0.0)])
+                                          (["--arch", "vanilla"], 0.0),
+                                          (["--conditional"], 0.0),
+                                          (["--conditional", "--ema", "0.999"], 0.999)])
 def test_the_mlp_gans_preset_keeps_an_ema(flags, decay):
     # measured to help (README, "--ema DECAY"): on in mnist_gan.py's default recipe only
     assert mnist_gan.parse_args(flags)[0].ema == decay
