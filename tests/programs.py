@@ -67,7 +67,8 @@ grad_edit       x.grad.mul_(10), .add_, .zero_(), x.grad = None
 loss            binary_cross_entropy_with_logits (weight, pos_weight, reductions),
                 binary_cross_entropy (weight, reductions), mse_loss; F.* and nn modules
 batch_norm      F.batch_norm of (N, C), (N, C, L) or (N, C, H, W), train (running stats
-                updated in place) and eval, with and without weight/bias; F.instance_norm of (N, C, L), with and without them
+                updated in place) and eval, with and without weight/bias; F.instance_norm
+                of (N, C, L), with and without them
 linear, dropout F.linear (with and without bias); dropout with p=0 or in eval, Identity
 conv            F.conv2d, F.conv_transpose2d on a fresh 4-D leaf or an existing 3-D variable
                 (unbatched): random kernels, strides, paddings, dilations, output_padding
@@ -197,6 +198,10 @@ DELIBERATE_DIFFERENCES = (
     "PyTorch has 0 (programs give such a loss no target that requires grad)",
     "an in-place write into the result of such a matmul made under no_grad: PyTorch computes "
     "some (a 2-D @ 3-D product) transposed and returns a view of its own product, so with "
+    "grad mode on it refuses the write as one into a view made under no_grad; tinygan's "
+    "result is a tensor of its own",
+    "an in-place write into the result of cross_entropy or nll_loss with reduction='none' on "
+    "(N, C, d) input made under no_grad: PyTorch returns a view of its own 2-D loss, so with "
     "grad mode on it refuses the write as one into a view made under no_grad; tinygan's "
     "result is a tensor of its own",
 )
@@ -2433,7 +2438,12 @@ def g_cross_entropy(draw, s):
                       c=LIBM_ULPS + 2 * count * C + 8, S=per * count * spread)
     label = f"{fn} {reduction}" + (" weight" if weight else "") + \
         (" ignore_index" if ignore else "") + (" label_smoothing" if smoothing else "")
-    yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), label, set_meta(name, rule), (name,))
+    after = set_meta(name, rule)
+    if reduction == "none" and X.ndim == 3:
+        def after(s, set_meta=after):   # PyTorch's result is a view here (DELIBERATE_DIFFERENCES)
+            set_meta(s)
+            s.folded.update(p for p in (s.storage(name),) if p is not None)
+    yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), label, after, (name,))
 
 
 # --- more Tensor methods: t, mm, repeat, gather, contiguous, long, int, add/sub(alpha), square,

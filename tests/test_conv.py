@@ -635,6 +635,24 @@ def test_instance_norm_matches_pytorch_to_second_order(device, affine, bias):
     np.testing.assert_allclose(host(unbatched), host(ours(to_tensor(x[:1], device, False)))[0])
 
 
+def test_instance_norm_keeps_copies_of_its_weight_as_pytorch(device):
+    # PyTorch repeats γ and β per sample before its batch_norm: an in-place change to the
+    # weight after the forward leaves backward's copy alone (found by the differential test)
+    results = []
+    for lib, dev in ((tg, device), (torch, "cpu")):
+        x = lib.tensor([[[0.5, -1.0, 2.0, 0.0]], [[1.0, 3.0, -2.0, 0.5]]], device=dev,
+                       requires_grad=True)
+        weight, bias = lib.tensor([2.0], device=dev), lib.tensor([0.5], device=dev)
+        y = F.instance_norm(x, weight=weight, bias=bias) if lib is tg else \
+            torch.nn.functional.instance_norm(x, weight=weight, bias=bias)
+        weight.mul_(-1)
+        (y * lib.arange(8.0, device=dev).reshape(2, 1, 4)).sum().backward()
+        results.append((host(y) if lib is tg else y.detach().numpy(),
+                        host(x.grad) if lib is tg else x.grad.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
 def test_instance_norm_errors_are_pytorchs():
     with pytest.raises(ValueError, match=r"expected 3D or 4D input \(got 2D input\)"):
         nn.InstanceNorm2d(4)(tg.zeros(2, 3))

@@ -348,7 +348,7 @@ def test_mnist_gan_eval_every_writes_records_the_curve_and_survives_resume(tiny_
     gan, args, out = tiny_run
     assert gan.main([*args, "--epochs", "1", "--eval-every", "1", "--eval-samples", "64"]) == 0
     said = capsys.readouterr()
-    assert "epoch 1: FID" in said.out + said.err
+    assert "epoch 1, EMA of G: FID" in said.out + said.err      # the default keeps one
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     scored = [r for r in records if "fid" in r]
     assert len(scored) == 1 and scored[0]["epoch"] == 1 and scored[0]["samples"] == 64
@@ -399,19 +399,19 @@ def test_examples_evaluate_scores_a_checkpoint_and_an_npy(tiny_run, capsys, tmp_
 
 
 def test_examples_evaluate_scores_the_safetensors_file_as_the_checkpoint(tiny_run, capsys):
-    # The run writes generator.safetensors beside its checkpoint: the same generator, so
-    # the same samples from the same seed and the same scores.
+    # The run writes generator_ema.safetensors (the default keeps an EMA of G) beside its
+    # checkpoint: the same generator, so the same samples from the same seed and scores.
     gan, args, out = tiny_run
     assert gan.main([*args, "--epochs", "1"]) == 0
     program = load_example("evaluate")
     data_dir = args[args.index("--data-dir") + 1]
     scores = {}
-    for name in ("checkpoint.npz", "generator.safetensors"):
+    for name in ("checkpoint.npz", "generator_ema.safetensors"):
         capsys.readouterr()
         assert program.main([str(out / name), "-n", "40", "--data-dir", data_dir, "--json"]) == 0
         scores[name] = json.loads(capsys.readouterr().out)
-    assert scores["checkpoint.npz"]["fid"] == scores["generator.safetensors"]["fid"]
-    assert scores["checkpoint.npz"]["digit_shares"] == scores["generator.safetensors"]["digit_shares"]
+    ours, theirs = scores["checkpoint.npz"], scores["generator_ema.safetensors"]
+    assert ours["fid"] == theirs["fid"] and ours["digit_shares"] == theirs["digit_shares"]
 
 
 @pytest.mark.parametrize("name, make, message", [

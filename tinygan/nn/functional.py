@@ -538,14 +538,12 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         raise ValueError(f"instance_norm: expected input of at least 3 dimensions (N, C, ...), "
                          f"got {input.ndim}D input")
     n, c = input.shape[:2]
-    out = batch_norm(input.reshape(1, n * c, -1), None, None, training=True, eps=eps)
-    out = out.reshape(input.shape)
-    per_channel = (1, c) + (1,) * (input.ndim - 2)
-    if weight is not None:
-        out = out * weight.reshape(per_channel)
-    if bias is not None:
-        out = out + bias.reshape(per_channel)
-    return out
+    # γ and β repeated per sample, as PyTorch's: copies, so a later in-place change to the
+    # layer's weight does not reach what backward saved
+    out = batch_norm(input.reshape(1, n * c, -1), None, None,
+                     weight=None if weight is None else weight.repeat(n),
+                     bias=None if bias is None else bias.repeat(n), training=True, eps=eps)
+    return out.reshape(input.shape)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
