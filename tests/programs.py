@@ -200,6 +200,9 @@ DELIBERATE_DIFFERENCES = (
     "some (a 2-D @ 3-D product) transposed and returns a view of its own product, so with "
     "grad mode on it refuses the write as one into a view made under no_grad; tinygan's "
     "result is a tensor of its own",
+    "t[index] = v where v shares memory with t's written part without being it: PyTorch "
+    "refuses a partial overlap; tinygan writes as NumPy does, as if v had been cloned first "
+    "(programs take v from another storage)",
     "an in-place write into the result of cross_entropy or nll_loss with reduction='none' on "
     "(N, C, d) input made under no_grad: PyTorch returns a view of its own 2-D loss, so with "
     "grad mode on it refuses the write as one into a view made under no_grad; tinygan's "
@@ -2029,6 +2032,12 @@ def _role(t):
     return "a tensor without grad"
 
 
+def shares_storage(s, a, b):
+    """Whether a and b are views of one storage (a write from one into the other may overlap
+    partially: DELIBERATE_DIFFERENCES)."""
+    return s.storage(a) is not None and s.storage(a) == s.storage(b)
+
+
 def g_setitem(draw, s):
     target = pick(draw, [n for n in s.names() if s.stat(n).ndim >= 1
                          and s.storage(n) not in s.folded])
@@ -2051,7 +2060,7 @@ def g_setitem(draw, s):
         value = None
         if choice == 0:
             value = pick(draw, [n for n in usable(s) if broadcast(s.stat(n).shape, part) == part
-                                and n != target])
+                                and n != target and not shares_storage(s, n, target)])
         if value is None:
             rg = True if draw(st.booleans()) else None
             dtype = T.dtype if draw(st.integers(0, 3)) else None
