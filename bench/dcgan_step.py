@@ -254,7 +254,7 @@ def child(args):
             print(json.dumps({"peak_rss_mib": round(peak, 1)}), flush=True)
 
 
-class Child:
+class Child(gan_step.Pipe):
     """A child process running one library's step; one JSON line back per request."""
 
     def __init__(self, library, args, kind):
@@ -264,24 +264,9 @@ class Child:
                 "--keep-openblas-env"]
         for name in ("batch", "threads", "steps", "warmup"):
             argv += [f"--{name}", str(getattr(args, name))]
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, env=env)
+        super().__init__(argv, env)
         self.info = self.read()
 
-    def read(self):
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"a child ended early (exit {self.process.wait()})")
-        return json.loads(line)
-
-    def ask(self, request):
-        self.process.stdin.write(request + "\n")
-        self.process.stdin.flush()
-        return self.read()
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
 
 
 def time_in_turns(libraries, args, kind):

@@ -29,6 +29,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -509,6 +510,30 @@ def machine_facts():
         facts["torch"] = None
     return facts
 
+
+
+class Pipe:
+    """A child process that answers each request (a line on its stdin) with one JSON line:
+    dcgan_step.py's and mlp_step.py's children, each library in its own process."""
+
+    def __init__(self, argv, env):
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, env=env)
+
+    def read(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a child ended early (exit {self.process.wait()})")
+        return json.loads(line)
+
+    def ask(self, request):
+        self.process.stdin.write(request + "\n")
+        self.process.stdin.flush()
+        return self.read()
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
 
 def main():
     args = parse_args()

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -69,31 +68,18 @@ def child(args):
             print(json.dumps({"ms": statistics.median(times) * 1000}), flush=True)
 
 
-class Child:
+class Child(gan_step.Pipe):
+    """A child process running one step; one JSON line back per request."""
+
     def __init__(self, name, args, batch):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
         argv = [sys.executable, os.path.abspath(__file__), "--child", name, "--one-batch",
                 str(batch), "--threads", str(args.threads), "--steps", str(args.steps),
                 "--warmup", str(args.warmup)]
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, env=env)
+        super().__init__(argv, env)
         self.read()
 
-    def read(self):
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"a child ended early (exit {self.process.wait()})")
-        return json.loads(line)
-
-    def ask(self, request):
-        self.process.stdin.write(request + "\n")
-        self.process.stdin.flush()
-        return self.read()
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
 
 
 def main(argv=None):

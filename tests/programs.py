@@ -2238,6 +2238,15 @@ def g_loss(draw, s):
     yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), label, set_meta(name, rule), (name,))
 
 
+def normalized_meta(X, W, B, amplify, count, d):
+    """The error bound of (x - μ)/√(σ² + eps)·γ + β over ``count`` values per channel:
+    ``amplify`` is the largest 1/√(σ² + eps)."""
+    wmax = W.amax if W else 1.0
+    S = amplify * wmax * 2 * X.amax + (B.amax if B else 0.0)
+    metas = [X.meta] + ([W.meta, B.meta] if W else [])
+    return derive(metas, d, L=3 * amplify * wmax * (1 + X.amax * amplify), c=2 * count + 8, S=S)
+
+
 def g_batch_norm(draw, s):
     cands = [n for n in usable(s, floats_only=True)
              if s.stat(n).ndim in (2, 3, 4) and s.stat(n).numel]
@@ -2273,15 +2282,11 @@ def g_batch_norm(draw, s):
     else:
         var = RV.values
     amplify = 1.0 / math.sqrt(float(var.min()) + 1e-5)
-    wmax = W.amax if W else 1.0
     mom = 0.1 if momentum is None else momentum
 
     def after(s):
         d = dtype_name(s.pt[name].dtype)
-        S = amplify * wmax * 2 * X.amax + (B.amax if B else 0.0)
-        metas = [X.meta] + ([W.meta, B.meta] if W else [])
-        s.meta[name] = derive(metas, d, L=3 * amplify * wmax * (1 + X.amax * amplify),
-                              c=2 * count + 8, S=S)
+        s.meta[name] = normalized_meta(X, W, B, amplify, count, d)
         if training:     # the running statistics were updated in place
             M = 2 * X.amax
             s.meta[rm] = derive([RM.meta, X.meta], d, L=1, c=count + 4, S=RM.amax + X.amax)
@@ -2314,14 +2319,9 @@ def g_instance_norm(draw, s):
     # its backward reads x̂ as tinygan saved it: no .data writes into x later (as batch_norm)
     s.normalized_storages = getattr(s, "normalized_storages", set()) | {s.storage(x)}
     amplify = 1.0 / math.sqrt(float(X.values.var(axis=2).min()) + 1e-5)
-    wmax = W.amax if W else 1.0
 
     def after(s):
-        d = dtype_name(s.pt[name].dtype)
-        S = amplify * wmax * 2 * X.amax + (B.amax if B else 0.0)
-        metas = [X.meta] + ([W.meta, B.meta] if W else [])
-        s.meta[name] = derive(metas, d, L=3 * amplify * wmax * (1 + X.amax * amplify),
-                              c=2 * count + 8, S=S)
+        s.meta[name] = normalized_meta(X, W, B, amplify, count, dtype_name(s.pt[name].dtype))
     yield Stmt(code, "instance_norm", after, (name,))
 
 
