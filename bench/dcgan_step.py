@@ -32,11 +32,9 @@ import argparse
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -238,20 +236,7 @@ def child(args):
         else:
             step, flops, count = floor_step(args.kind, args.batch)
             info = {"gflop_per_step": round(flops / 1e9, 3), "gemms_per_step": count}
-    for _ in range(args.warmup):
-        step()
-    print(json.dumps(dict(info, ready=True)), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "time":
-            times = []
-            for _ in range(args.steps):
-                t = time.perf_counter()
-                step()
-                times.append(time.perf_counter() - t)
-            print(json.dumps({"ms": statistics.median(times) * 1000}), flush=True)
-        elif line.strip() == "peak":
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(json.dumps({"peak_rss_mib": round(peak, 1)}), flush=True)
+    gan_step.serve(step, args.steps, args.warmup, info)
 
 
 class Child(gan_step.Pipe):

@@ -512,6 +512,26 @@ def machine_facts():
 
 
 
+def serve(step, steps, warmup, info=None):
+    """The child's side of Pipe: run ``step`` ``warmup`` times, say ready (with ``info``), then
+    answer each line on stdin: "time" with the median ms of ``steps`` steps, "peak" with the
+    process's peak RSS."""
+    for _ in range(warmup):
+        step()
+    print(json.dumps(dict(info or {}, ready=True)), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "time":
+            times = []
+            for _ in range(steps):
+                t = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - t)
+            print(json.dumps({"ms": statistics.median(times) * 1000}), flush=True)
+        elif line.strip() == "peak":
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(json.dumps({"peak_rss_mib": round(peak, 1)}), flush=True)
+
+
 class Pipe:
     """A child process that answers each request (a line on its stdin) with one JSON line:
     dcgan_step.py's and mlp_step.py's children, each library in its own process."""

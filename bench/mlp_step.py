@@ -19,7 +19,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -55,17 +54,7 @@ def child(args):
         if args.child == "no_pool":
             threads._size = 1                  # BLAS keeps its threads; fused calls stay whole
         step, _ = gan_step.tinygan_step("cpu", args.one_batch, metrics=False)
-    for _ in range(args.warmup):
-        step()
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "time":
-            times = []
-            for _ in range(args.steps):
-                t = time.perf_counter()
-                step()
-                times.append(time.perf_counter() - t)
-            print(json.dumps({"ms": statistics.median(times) * 1000}), flush=True)
+    gan_step.serve(step, args.steps, args.warmup)
 
 
 class Child(gan_step.Pipe):

@@ -253,8 +253,8 @@ def scatter_add(target, index, values):
 FUSED = []   # every function made with fuse(), for the test that traces them through CuPy
 
 # From this many elements in its first argument a fused call on the CPU is split among the
-# pool's threads (tg.set_num_threads); below it the wake-ups cost more than they save.
-# Measured, not guessed: bench/README.md, "Elementwise work on two threads".
+# pool's threads (tg.set_num_threads); below it the wake-ups cost more than they save
+# (bench/chunk_threshold.py).
 CHUNK_MIN = 1 << 21
 
 
