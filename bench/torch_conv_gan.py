@@ -11,6 +11,11 @@ the loop the course's (for WGAN-GP: 5 critic steps with fresh fakes and ε, λ =
 MNIST scaled to [-1, 1] in shuffled batches of --batch-size (last short batch dropped, as
 dcgan.py's loader does), Adam at the course's lr 2e-4, betas (0.5, 0.999). At the end,
 --samples images from G in eval mode, mapped to [0, 1], are saved as float32 (N, 784).
+--lr, --beta1 and --batch-size change the recipe, as dcgan.py's flags of the same names do.
+With --ema DECAY the run also keeps PyTorch's AveragedModel with get_ema_multi_avg_fn(DECAY),
+updated after each G step, its BatchNorm statistics recomputed by update_bn from 10 batches of
+500 noise vectors (as examples/mnist_gan.py recomputes its EMA's), and --ema-npy gets its
+samples, drawn from the same noise as the live G's.
 PyTorch is needed here only (not a dependency of tinygan).
 """
 from __future__ import annotations
@@ -32,12 +37,18 @@ def parse_args():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--ema", type=float, default=None, metavar="DECAY")
+    p.add_argument("--ema-npy", default=None, help="where to save the EMA's samples")
     p.add_argument("--limit", type=int, default=None, help="the first N training images only")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--npy", required=True, help="where to save the samples")
-    return p.parse_args()
+    args = p.parse_args()
+    if (args.ema is None) != (args.ema_npy is None):
+        p.error("--ema and --ema-npy go together")
+    return args
 
 
 def course_models(torch):
@@ -51,6 +62,7 @@ def course_models(torch):
 def main():
     args = parse_args()
     import torch
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     sys.path.insert(0, str(ROOT))
@@ -62,8 +74,11 @@ def main():
     gen = m["DCGANGenerator"]().apply(m["weights_init"])
     disc = (m["DCGANDiscriminator"] if args.model == "dcgan" else m["Critic"])().apply(
         m["weights_init"])
-    gen_opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    disc_opt = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    betas = (args.beta1, 0.999)
+    gen_opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
+    disc_opt = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=betas)
+    average = (AveragedModel(gen, multi_avg_fn=get_ema_multi_avg_fn(args.ema))
+               if args.ema is not None else None)
     criterion = torch.nn.BCEWithLogitsLoss()
     n, batch = len(x_all), args.batch_size
     for epoch in range(args.epochs):
@@ -100,13 +115,24 @@ def main():
                 else -pred.mean()
             g_loss.backward()
             gen_opt.step()
+            if average is not None:
+                average.update_parameters(gen)
         print(f"epoch {epoch + 1}: {time.perf_counter() - start:.1f} s, d_loss {loss.item():.3f}, "
               f"g_loss {g_loss.item():.3f}", flush=True)
-    gen.eval()
+    noise = torch.randn(args.samples, 64)
+    save_samples(torch, gen, noise, args.npy)
+    if average is not None:
+        update_bn([torch.randn(500, 64) for _ in range(10)], average)
+        save_samples(torch, average, noise, args.ema_npy)
+
+
+def save_samples(torch, model, noise, path):
+    """G's eval-mode images of the noise, mapped to [0, 1], saved as float32 (N, 784)."""
+    model.eval()
     with torch.no_grad():
-        pictures = torch.cat([gen(torch.randn(1000, 64)) for _ in range(args.samples // 1000)])
-    np.save(args.npy, ((pictures.view(len(pictures), -1) + 1) / 2).numpy().astype(np.float32))
-    print(f"wrote {args.npy}: {len(pictures)} samples")
+        pictures = torch.cat([model(z) for z in noise.split(1000)])
+    np.save(path, ((pictures.view(len(pictures), -1) + 1) / 2).numpy().astype(np.float32))
+    print(f"wrote {path}: {len(pictures)} samples")
 
 
 if __name__ == "__main__":
