@@ -284,6 +284,38 @@ def test_sequential_indexing_iteration_and_len(device):
         nn.Sequential(nn.Linear(2, 2), lambda x: x)
 
 
+def test_sequential_setitem_delitem_insert_pop_extend_as_pytorch():
+    # A learner swaps a layer in place (``D.disc[0][1] = nn.Identity()``) or deletes one;
+    # PyTorch keeps the replaced module's name and renumbers after a deletion.
+    torch = pytest.importorskip("torch")
+
+    def build(lib):
+        return lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.ReLU(), lib.nn.Linear(3, 1),
+                                 lib.nn.Sigmoid())
+
+    import tinygan
+    ours, theirs = build(tinygan), build(torch)
+    for model, lib in ((ours, tinygan), (theirs, torch)):
+        model[1] = lib.nn.Tanh()
+        model[-1] = lib.nn.Identity()
+        del model[2]
+        model.insert(0, lib.nn.Flatten())
+        model.extend(lib.nn.Sequential(lib.nn.Linear(3, 2)))
+        popped = model.pop(1)
+        assert type(popped).__name__ == "Linear"
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["3.weight", "3.bias"]
+    del ours[1:3], theirs[1:3]
+    assert repr(ours) == repr(theirs)
+    for bad in (5, -6):
+        with pytest.raises(IndexError, match="out of range"):
+            ours[bad] = nn.ReLU()
+    with pytest.raises(TypeError, match="Module"):
+        ours[0] = lambda x: x
+    with pytest.raises(IndexError, match="out of range"):
+        ours.insert(7, nn.ReLU())
+
+
 def test_sequential_slice_keeps_the_original_names():
     # PyTorch's Sequential[slice] keeps the keys of the modules it takes, so a slice's
     # state_dict lines up with the full model's: Sequential(A, B, C)[1:] has "2.weight".

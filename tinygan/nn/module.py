@@ -325,7 +325,29 @@ class Sequential(Module):
             for name, module in list(self._modules.items())[index]:
                 part.add_module(name, module)
             return part
-        return list(self._modules.values())[index]
+        return self._modules[self._name(index)]
+
+    def _name(self, index):
+        """The child's name for an int index, negative ones counted from the end."""
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"Sequential indices must be integers or slices, "
+                            f"not {type(index).__name__}")
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range")
+        return list(self._modules)[index % len(self)]
+
+    def __setitem__(self, index, module):
+        """``seq[i] = module`` replaces the i-th module, keeping its name (PyTorch's)."""
+        _check_module(module, "Sequential")
+        self._modules[self._name(index)] = module
+
+    def __delitem__(self, index):
+        """``del seq[i]`` or ``del seq[a:b]``; the modules left are renumbered 0, 1, ..."""
+        names = list(self._modules)[index] if isinstance(index, slice) else [self._name(index)]
+        modules = [m for name, m in self._modules.items() if name not in names]
+        self._modules.clear()
+        for module in modules:
+            self.append(module)
 
     def __len__(self):
         return len(self._modules)
@@ -334,8 +356,32 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module):
+        """Add a module at the end; returns the Sequential."""
+        _check_module(module, "Sequential")
         self.add_module(str(len(self)), module)
         return self
+
+    def extend(self, modules):
+        """Append each module of an iterable (another Sequential, a list); returns self."""
+        for module in list(modules):
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        """Insert a module before ``index``; the modules are renumbered 0, 1, ..."""
+        _check_module(module, "Sequential")
+        if not -len(self) <= index <= len(self):
+            raise IndexError(f"Index out of range: {index}")
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._modules.clear()
+        return self.extend(modules)
+
+    def pop(self, index):
+        """Remove the module at ``index`` and return it."""
+        module = self[index]
+        del self[index]
+        return module
 
 
 class ModuleList(Module):
