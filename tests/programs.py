@@ -72,7 +72,8 @@ batch_norm      F.batch_norm of (N, C), (N, C, L) or (N, C, H, W), train (runnin
 linear, dropout F.linear (with and without bias); dropout with p=0 or in eval, Identity
 conv            F.conv2d, F.conv_transpose2d on a fresh 4-D leaf or an existing 3-D variable
                 (unbatched): random kernels, strides, paddings, dilations, output_padding
-                (ints or pairs; sometimes windows that do not fit: both raise), bias or not
+                (ints or pairs; sometimes windows that do not fit: both raise), bias or not,
+                sometimes groups 2 or 3 (the channel counts multiples of it)
 gradient_penalty  a convolution, then tg.autograd.grad(create_graph=True) of its output
                 (grad_outputs=ones_like, or of Σ c·y²) with respect to its weight or input,
                 then (‖g‖ - 1)² or Σg²: the final backward differentiates it a second time
@@ -2642,8 +2643,8 @@ def conv_statement(draw, s, fresh_input):
     if not fresh_input:
         x = pick(draw, [n for n in usable(s, floats_only=True) if s.stat(n).ndim == 3])
     if x is None:
-        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 5)),
-                 draw(st.integers(1, 5)))
+        shape = (draw(st.integers(1, 2)), draw(st.sampled_from([1, 2, 3, 1, 2, 3, 4, 6])),
+                 draw(st.integers(1, 5)), draw(st.integers(1, 5)))   # (4 and 6: for groups)
         x = yield from leaf(draw, s, shape=shape, dtype=draw(st.sampled_from(FLOATS)),
                             requires_grad=True if fresh_input else None)
         if x is None:
@@ -2651,8 +2652,13 @@ def conv_statement(draw, s, fresh_input):
     X = s.stat(x)
     channels = X.shape[-3]
     kernel, kwargs = conv_geometry(draw, transposed, X.shape[-2:])
-    other = draw(st.integers(1, 3))
-    w_shape = ((channels, other) if transposed else (other, channels)) + kernel
+    divisors = [g for g in (2, 3) if channels % g == 0]
+    groups = draw(st.sampled_from(divisors)) if divisors and not draw(st.integers(0, 2)) else 1
+    if groups != 1:
+        kwargs["groups"] = groups
+    other = groups * draw(st.integers(1, 3 if groups == 1 else 2))
+    w_shape = ((channels, other // groups) if transposed else (other, channels // groups)) + (
+        kernel)
     w = yield from leaf(draw, s, shape=w_shape, dtype=X.dtype, requires_grad=True)
     if w is None:
         return None
@@ -2665,7 +2671,9 @@ def conv_statement(draw, s, fresh_input):
     name = s.new_name()
     fn = "conv_transpose2d" if transposed else "conv2d"
     args = ", ".join([x, w] + ([b] if b else []) + [f"{k}={v}" for k, v in kwargs.items()])
-    n = (other if transposed else channels) * kernel[0] * kernel[1]
+    # each output element a sum of (channels // groups)·kH·kW products; the transposed bound
+    # also covers (other // groups)·kH·kW, its input gradient's
+    n = (max(channels, other) if transposed else channels) // groups * kernel[0] * kernel[1]
     ran = yield Stmt(maybe_no_grad(draw, f"{name} = F.{fn}({args})"), fn,
                      set_meta(name, conv_rule(X, Wt, Bs, n)), (name,))
     return (x, w, name) if ran else None

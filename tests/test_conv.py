@@ -24,10 +24,14 @@ def host(value):
 # --- geometry drawn by hypothesis ------------------------------------------------------------
 
 @st.composite
-def conv_geometry(draw, transposed=False, max_side=5):
+def conv_geometry(draw, transposed=False, max_side=5, groups=1, depthwise=False):
     """(x shape, weight shape, stride, padding, dilation, output_padding) that PyTorch accepts:
-    small, with strides, paddings and dilations that differ between height and width."""
-    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    small, with strides, paddings and dilations that differ between height and width; channel
+    counts multiples of ``groups`` (one input channel a group when ``depthwise``)."""
+    most = 3 if groups == 1 else 2
+    n = draw(st.integers(1, 2))
+    c = groups * (1 if depthwise else draw(st.integers(1, most)))
+    o = groups * draw(st.integers(1, most))
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(2))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(2))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(2))
@@ -39,51 +43,65 @@ def conv_geometry(draw, transposed=False, max_side=5):
         for n_in, s, p, d, k, op in zip(side, stride, padding, dilation, kernel, output_padding):
             if (n_in - 1) * s - 2 * p + d * (k - 1) + op + 1 <= 0:
                 padding = (0, 0)
-        return (n, c) + side, (c, o) + kernel, stride, padding, dilation, output_padding
+        return (n, c) + side, (c, o // groups) + kernel, stride, padding, dilation, output_padding
     reach = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     side = tuple(draw(st.integers(max(1, r - 2 * p), max(r - 2 * p, 1) + max_side - 1))
                  for r, p in zip(reach, padding))
-    return (n, c) + side, (o, c) + kernel, stride, padding, dilation, (0, 0)
+    return (n, c) + side, (o, c // groups) + kernel, stride, padding, dilation, (0, 0)
 
 
-def conv(transposed):
+# (groups, depthwise): groups=1 is the plain convolution; depthwise has groups == in_channels
+GROUPS = [(1, False), (2, False), (3, False), (3, True)]
+GROUP_IDS = ["groups=1", "groups=2", "groups=3", "depthwise"]
+
+
+def out_channels(weight_shape, transposed, groups=1):
+    return weight_shape[1] * groups if transposed else weight_shape[0]
+
+
+def conv(transposed, groups=1):
     def run(x, w, b, stride, padding, dilation, output_padding):
         if transposed:
-            return F.conv_transpose2d(x, w, b, stride, padding, output_padding, 1, dilation)
-        return F.conv2d(x, w, b, stride, padding, dilation)
+            return F.conv_transpose2d(x, w, b, stride, padding, output_padding, groups,
+                                      dilation)
+        return F.conv2d(x, w, b, stride, padding, dilation, groups)
     return run
 
 
-def torch_conv(transposed):
+def torch_conv(transposed, groups=1):
     def run(x, w, b, stride, padding, dilation, output_padding):
         if transposed:
             return torch.nn.functional.conv_transpose2d(x, w, b, stride, padding,
-                                                        output_padding, 1, dilation)
-        return torch.nn.functional.conv2d(x, w, b, stride, padding, dilation)
+                                                        output_padding, groups, dilation)
+        return torch.nn.functional.conv2d(x, w, b, stride, padding, dilation, groups)
     return run
 
 
 # --- gradients: first and second order -------------------------------------------------------
 
+@pytest.mark.parametrize("groups, depthwise", GROUPS, ids=GROUP_IDS)
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 @given(data=st.data())
-def test_gradients_against_central_differences(device, transposed, data):
-    xs, ws, *geometry = data.draw(conv_geometry(transposed))
+def test_gradients_against_central_differences(device, transposed, groups, depthwise, data):
+    xs, ws, *geometry = data.draw(conv_geometry(transposed, groups=groups, depthwise=depthwise))
     x, w = data.draw(arrays(xs)), data.draw(arrays(ws))
-    b = data.draw(arrays((ws[1] if transposed else ws[0],)))
+    b = data.draw(arrays((out_channels(ws, transposed, groups),)))
     tensors = [to_tensor(a, device) for a in (x, w, b)]
-    op = conv(transposed)
+    op = conv(transposed, groups)
     assert tg.gradcheck(lambda x, w, b: op(x, w, b, *geometry), tensors)
 
 
+@pytest.mark.parametrize("groups, depthwise", GROUPS, ids=GROUP_IDS)
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 @given(data=st.data())
-def test_second_order_gradients_against_central_differences(device, transposed, data):
-    xs, ws, *geometry = data.draw(conv_geometry(transposed, max_side=3))
+def test_second_order_gradients_against_central_differences(device, transposed, groups,
+                                                             depthwise, data):
+    xs, ws, *geometry = data.draw(conv_geometry(transposed, max_side=3, groups=groups,
+                                                depthwise=depthwise))
     x, w = data.draw(arrays(xs)), data.draw(arrays(ws))
-    b = data.draw(arrays((ws[1] if transposed else ws[0],)))
+    b = data.draw(arrays((out_channels(ws, transposed, groups),)))
     tensors = [to_tensor(a, device) for a in (x, w, b)]
-    op = conv(transposed)
+    op = conv(transposed, groups)
 
     @tg.enable_grad()     # (gradcheck's central differences run under no_grad)
     def first_gradients_squared(x, w, b):
@@ -111,17 +129,23 @@ def test_the_weight_correlation_twice_differentiated(device):
 
 # --- values against PyTorch ------------------------------------------------------------------
 
+@pytest.mark.parametrize("groups, depthwise", GROUPS, ids=GROUP_IDS)
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @given(data=st.data())
-def test_values_and_gradients_match_pytorch(device, transposed, dtype, data):
-    xs, ws, *geometry = data.draw(conv_geometry(transposed, max_side=8))
+def test_values_and_gradients_match_pytorch(device, transposed, dtype, groups, depthwise, data):
+    """Batched or unbatched input, with a bias or without."""
+    xs, ws, *geometry = data.draw(conv_geometry(transposed, max_side=8, groups=groups,
+                                                depthwise=depthwise))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
-    b = rng.standard_normal(ws[1] if transposed else ws[0])
-    ours = [to_tensor(a.astype(dtype), device) for a in (x, w, b)]
-    theirs = [torch.tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b)]
-    y, ty = conv(transposed)(*ours, *geometry), torch_conv(transposed)(*theirs, *geometry)
+    b = rng.standard_normal(out_channels(ws, transposed, groups))
+    x = x[0] if data.draw(st.booleans(), label="unbatched") else x
+    arrays_ = (x, w, b) if data.draw(st.booleans(), label="bias") else (x, w)
+    ours = [to_tensor(a.astype(dtype), device) for a in arrays_]
+    theirs = [torch.tensor(a.astype(dtype), requires_grad=True) for a in arrays_]
+    y = conv(transposed, groups)(*(ours + [None])[:3], *geometry)
+    ty = torch_conv(transposed, groups)(*(theirs + [None])[:3], *geometry)
     u = rng.standard_normal(ty.shape).astype(dtype)
     (y * to_tensor(u, device, requires_grad=False)).sum().backward()
     (ty * torch.tensor(u)).sum().backward()
@@ -194,6 +218,21 @@ BAD_CALLS = [
     ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), None, {"output_padding": -1}),
     ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), None, {"stride": 0}),
     ("conv_transpose2d", (2, 3, 5, 5), (3, 2, 3, 3), None, {"padding": (1, 2, 3)}),
+    ("conv_transpose2d", (2, 0, 5, 5), (0, 2, 3, 3), None, {}),
+    # groups: the channel counts, the weight's dim 0, the bias
+    ("conv2d", (2, 4, 5, 5), (6, 2, 3, 3), None, {"groups": 3}),
+    ("conv2d", (2, 6, 5, 5), (6, 3, 3, 3), None, {"groups": 3}),
+    ("conv2d", (5, 5, 5), (6, 2, 3, 3), None, {"groups": 2}),
+    ("conv2d", (2, 6, 5, 5), (4, 2, 3, 3), None, {"groups": 3}),
+    ("conv2d", (2, 4, 5, 5), (4, 1, 3, 3), None, {"groups": 8}),
+    ("conv2d", (2, 4, 5, 5), (6, 2, 3, 3), (3,), {"groups": 2}),
+    ("conv2d", (2, 4, 5, 5), (6, 2, 3, 3), None, {"groups": -1}),
+    ("conv_transpose2d", (2, 6, 5, 5), (4, 3, 3, 3), None, {"groups": 2}),
+    ("conv_transpose2d", (5, 5, 5), (4, 3, 3, 3), None, {"groups": 2}),
+    ("conv_transpose2d", (2, 4, 5, 5), (4, 3, 3, 3), None, {"groups": 3}),
+    ("conv_transpose2d", (2, 3, 5, 5), (3, 3, 3, 3), None, {"groups": 4}),
+    ("conv_transpose2d", (2, 4, 5, 5), (4, 3, 3, 3), (3,), {"groups": 2}),
+    ("conv_transpose2d", (2, 4, 5, 5), (4, 3, 3, 3), None, {"groups": 0}),
 ]
 
 
@@ -207,14 +246,12 @@ def test_errors_are_pytorchs(device, name, xs, ws, bs, kwargs):
     assert str(ours.value) == str(theirs.value)
 
 
-def test_dtype_mismatch_and_groups(device):
+def test_dtype_mismatch(device):
     x = to_tensor(np.ones((1, 2, 4, 4)), device)
     with pytest.raises(RuntimeError, match="should be the same"):
         F.conv2d(x, to_tensor(np.ones((3, 2, 2, 2)), device, dtype=tg.float32))
-    with pytest.raises(NotImplementedError, match="groups=1"):
-        F.conv2d(x, to_tensor(np.ones((2, 1, 2, 2)), device), groups=2)
-    with pytest.raises(NotImplementedError, match="groups=1"):
-        F.conv_transpose2d(x, to_tensor(np.ones((2, 1, 2, 2)), device), groups=2)
+    with pytest.raises(RuntimeError, match="should be the same"):
+        F.conv2d(x, to_tensor(np.ones((2, 1, 2, 2)), device, dtype=tg.float32), groups=2)
 
 
 # --- the modules: initialisation, repr, state_dict --------------------------------------------
@@ -223,7 +260,12 @@ MODULES = [("Conv2d", (16, 32, 4), {}), ("Conv2d", (3, 8, (3, 5)), {"stride": 2,
            ("ConvTranspose2d", (64, 32, 4), {"stride": 2}),
            ("ConvTranspose2d", (8, 3, (2, 3)), {"output_padding": 1, "stride": 2,
                                                 "padding": (1, 0)}),
-           ("Conv2d", (2, 4, 3), {"padding": "same", "dilation": 2})]
+           ("Conv2d", (2, 4, 3), {"padding": "same", "dilation": 2}),
+           ("Conv2d", (4, 6, 3), {"groups": 2}), ("ConvTranspose2d", (4, 6, 3), {"groups": 2}),
+           ("Conv2d", (8, 16, 3), {"groups": 8, "padding": 1, "bias": False}),
+           ("ConvTranspose2d", (6, 3, (2, 3)), {"groups": 3, "stride": 2}),
+           ("Conv2d", (64, 128, 4), {"groups": 4}), ("ConvTranspose2d", (128, 64, 4),
+                                                     {"groups": 4, "stride": 2})]
 
 
 @pytest.mark.parametrize("name, args, kwargs", MODULES)
@@ -246,11 +288,15 @@ def test_modules_start_as_pytorchs(name, args, kwargs):
 
 
 def test_module_errors_are_pytorchs():
-    for kwargs in [{"groups": 0}, {"padding": "same", "stride": 2}]:
+    for name, args, kwargs in [("Conv2d", (2, 4, 3), {"groups": 0}),
+                               ("Conv2d", (2, 4, 3), {"padding": "same", "stride": 2}),
+                               ("Conv2d", (2, 4, 3), {"groups": 4}),
+                               ("Conv2d", (4, 6, 3), {"groups": 4}),
+                               ("ConvTranspose2d", (6, 4, 3), {"groups": 3})]:
         with pytest.raises(ValueError) as theirs:
-            torch.nn.Conv2d(2, 4, 3, **kwargs)
+            getattr(torch.nn, name)(*args, **kwargs)
         with pytest.raises(ValueError) as ours:
-            nn.Conv2d(2, 4, 3, **kwargs)
+            getattr(nn, name)(*args, **kwargs)
         assert str(ours.value) == str(theirs.value)
     with pytest.raises(ValueError, match="padding_mode must be one of .* but got padding_mode='foo'"):
         nn.Conv2d(2, 4, 3, padding_mode="foo")      # (PyTorch prints a set: its order varies)
@@ -258,8 +304,21 @@ def test_module_errors_are_pytorchs():
         nn.Conv2d(2, 4, 3, padding="foo")
     with pytest.raises(ValueError, match='Only "zeros" padding mode'):
         nn.ConvTranspose2d(2, 4, 3, padding_mode="reflect")
-    with pytest.raises(NotImplementedError):
-        nn.Conv2d(2, 4, 3, groups=2)
+
+
+@pytest.mark.parametrize("name, shape", [("Conv2d", (6, 2, 3, 3)),
+                                         ("ConvTranspose2d", (4, 3, 3, 3))])
+def test_grouped_modules_equal_pytorchs(device, name, shape):
+    tg.manual_seed(1)
+    ours = getattr(nn, name)(4, 6, 3, groups=2).to(device)
+    theirs = copy_into_torch(ours, getattr(torch.nn, name)(4, 6, 3, groups=2))
+    assert ours.weight.shape == shape and ours.bias.shape == (6,)
+    assert repr(ours) == repr(theirs) == (
+        f"{name}(4, 6, kernel_size=(3, 3), stride=(1, 1), groups=2)")
+    x = np.random.default_rng(2).standard_normal((2, 4, 5, 6)).astype(np.float32)
+    y, ty = ours(to_tensor(x, device)), theirs(torch.tensor(x))
+    assert y.shape == tuple(ty.shape)
+    np.testing.assert_allclose(host(y), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_conv_transpose_output_size(device):

@@ -15,6 +15,7 @@ import numpy as np
 from .. import backend
 from ..backend import array_module
 from ..dtypes import int32, int64
+from ..functional import cat as _cat
 from ..functional import relu_, sigmoid, softplus, tanh, where  # noqa: F401  (F.relu_, as PyTorch)
 from ..core.ops import Affine
 from ..ops.activations import LeakyRectify
@@ -231,8 +232,9 @@ def _kept_and_scaled(x, shape, p, generator):
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation, as PyTorch's) of (N, C, H, W) or unbatched
-    (C, H, W) input with weight (out_channels, C, kH, kW); sizes are ints or (h, w) pairs,
-    ``padding`` also 'valid' or 'same' (zeros, extra on the bottom and right when uneven).
+    (C, H, W) input with weight (out_channels, C/groups, kH, kW); sizes are ints or (h, w)
+    pairs, ``padding`` also 'valid' or 'same' (zeros, extra on the bottom and right when
+    uneven). ``groups`` convolves each of that many equal slices of the channels apart.
     The op and its memory cost: tinygan/ops/convolution.py."""
     _check_tensor(input, "conv2d")
     stride = _conv_pair(stride, "stride", "conv2d")
@@ -256,15 +258,17 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise RuntimeError(f"Calculated padded input size per channel: ({padded}). Kernel "
                                f"size: ({reach}). Kernel size can't be greater than actual "
                                "input size")
-    out = convolve(x, weight, bias, stride=stride, padding=sides, dilation=dilation)
+    out = _per_group(convolve, groups, x, weight, bias, stride=stride, padding=sides,
+                     dilation=dilation)
     return out if batched else out.squeeze(0)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """The transpose of conv2d (its gradient with respect to the input, a "deconvolution") of
-    (N, C, H, W) or unbatched (C, H, W) input with weight (C, out_channels, kH, kW): output
-    side (H - 1)·stride - 2·padding + dilation·(k - 1) + output_padding + 1."""
+    (N, C, H, W) or unbatched (C, H, W) input with weight (C, out_channels/groups, kH, kW):
+    output side (H - 1)·stride - 2·padding + dilation·(k - 1) + output_padding + 1.
+    ``groups`` transposes each of that many equal slices of the channels apart."""
     _check_tensor(input, "conv_transpose2d")
     name = "conv_transpose2d"
     if isinstance(padding, str):
@@ -285,9 +289,21 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise RuntimeError(
             f"Given input size per channel: ({' x '.join(map(str, x.shape[2:]))}). Calculated "
             f"output size per channel: ({' x '.join(map(str, size))}). Output size is too small")
-    out = transpose_convolve(x, weight, bias, stride=stride, dilation=dilation, size=size,
-                             padding=tuple((p, p) for p in padding))
+    out = _per_group(transpose_convolve, groups, x, weight, bias, stride=stride,
+                     dilation=dilation, size=size, padding=tuple((p, p) for p in padding))
     return out if batched else out.squeeze(0)
+
+
+def _per_group(op, groups, x, weight, bias, **geometry):
+    """op on each of ``groups`` equal slices of x's channels, of the weight's dim 0 and of the
+    bias, the outputs joined along the channels (PyTorch's CPU kernels' way); groups=1: op."""
+    if groups == 1:
+        return op(x, weight, bias, **geometry)
+    c, w, b = x.shape[1] // groups, weight.shape[0] // groups, 0 if bias is None else (
+        bias.shape[0] // groups)
+    return _cat([op(x[:, g * c:(g + 1) * c], weight[g * w:(g + 1) * w],
+                   None if bias is None else bias[g * b:(g + 1) * b], **geometry)
+                for g in range(groups)], 1)
 
 
 def _conv_pair(value, name, op, least=None):
@@ -324,26 +340,29 @@ def _conv_input(input, weight, bias, groups, name, transposed):
                            f"{list(weight.shape) if isinstance(weight, Tensor) else weight}")
     if groups <= 0:
         raise RuntimeError("non-positive groups is not supported")
-    if groups != 1:
-        raise NotImplementedError(f"{name}: tinygan supports groups=1 only, got groups={groups}")
     if input.dtype.kind != "f" or input.dtype != weight.dtype:
         raise RuntimeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) "
                            "should be the same, and floating point")
     x = input if input.ndim == 4 else input.unsqueeze(0)
-    given = f"Given transposed=1, weight of size {list(weight.shape)}" if transposed else (
-        f"Given groups=1, weight of size {list(weight.shape)}")
-    channels_in, channels_out = weight.shape[:2][::-1] if not transposed else weight.shape[:2]
-    if not transposed and weight.shape[0] == 0:
-        raise RuntimeError("Given groups=1, expected weight to be at least 1 at dimension 0, "
-                           f"but got weight of size {list(weight.shape)} instead")
-    if min(weight.shape[2:]) == 0:
-        raise RuntimeError(f"{name}: the kernel is empty (weight of size {list(weight.shape)})")
+    size = list(weight.shape)
+    if size[0] < groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be at least {groups} at "
+                           f"dimension 0, but got weight of size {size} instead")
+    if size[0] % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                           f"at dimension 0, but got weight of size [{size}] instead")
+    if min(size[2:]) == 0:
+        raise RuntimeError(f"{name}: the kernel is empty (weight of size {size})")
+    given = f"Given transposed=1, weight of size {size}" if transposed else (
+        f"Given groups={groups}, weight of size {size}")
+    channels_in, channels_out = (size[0], size[1] * groups) if transposed else (
+        size[1] * groups, size[0])
     if x.shape[1] != channels_in:
         raise RuntimeError(f"{given}, expected input{list(x.shape)} to have {channels_in} "
                            f"channels, but got {x.shape[1]} channels instead")
     if bias is not None:
         if bias.ndim != 1 or bias.shape[0] != channels_out:
-            given = given.replace("groups=1, ", "")
+            given = given if transposed else f"Given weight of size {size}"
             raise RuntimeError(f"{given}, expected bias to be 1-dimensional with "
                                f"{channels_out} elements, but got bias of size "
                                f"{list(bias.shape)} instead")

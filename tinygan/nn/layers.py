@@ -313,8 +313,6 @@ class _ConvNd(Module):
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups:
             raise ValueError("out_channels must be divisible by groups")
-        if groups != 1:
-            raise NotImplementedError(f"{name}: tinygan supports groups=1 only")
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise ValueError(f"Invalid padding string {padding!r}, should be one of "
@@ -333,8 +331,8 @@ class _ConvNd(Module):
         self.padding = padding if isinstance(padding, str) else _pair(padding)
         self.dilation, self.output_padding = _pair(dilation), _pair(output_padding)
         self.padding_mode = padding_mode
-        channels = (in_channels, out_channels) if self.transposed else (
-            out_channels, in_channels)
+        channels = (in_channels, out_channels // groups) if self.transposed else (
+            out_channels, in_channels // groups)
         self.weight = Parameter(zeros(*channels, *self.kernel_size, dtype=dtype))
         self.bias = Parameter(zeros(out_channels, dtype=dtype)) if bias else None
         self.reset_parameters()
@@ -343,7 +341,8 @@ class _ConvNd(Module):
 
     def reset_parameters(self):
         # PyTorch's: kaiming_uniform_(a=√5), i.e. U(±1/√fan_in), fan_in = weight.shape[1]·kH·kW
-        # (in_channels for Conv2d, out_channels for ConvTranspose2d); the bias the same
+        # (in_channels/groups for Conv2d, out_channels/groups for ConvTranspose2d); the bias
+        # the same
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
@@ -374,7 +373,8 @@ def _pair(value):
 
 
 class Conv2d(_ConvNd):
-    """2-D convolution over (N, C, H, W) input; weight (out_channels, in_channels, kH, kW).
+    """2-D convolution over (N, C, H, W) input; weight (out_channels, in_channels/groups, kH,
+    kW), ``groups`` convolving that many equal slices of the channels apart.
 
     >>> import tinygan as tg
     >>> conv = tg.nn.Conv2d(1, 16, 4, 2)
@@ -395,8 +395,9 @@ class Conv2d(_ConvNd):
 
 class ConvTranspose2d(_ConvNd):
     """The transpose of Conv2d (a DCGAN generator's upsampling); weight (in_channels,
-    out_channels, kH, kW). ``forward(input, output_size)`` picks the output_padding that
-    gives that size, as PyTorch does.
+    out_channels/groups, kH, kW), ``groups`` transposing that many equal slices of the
+    channels apart. ``forward(input, output_size)`` picks the output_padding that gives that
+    size, as PyTorch does.
 
     >>> import tinygan as tg
     >>> up = tg.nn.ConvTranspose2d(64, 256, 3, 2)
