@@ -50,9 +50,17 @@ def conv_geometry(draw, transposed=False, max_side=5, groups=1, depthwise=False)
     return (n, c) + side, (o, c // groups) + kernel, stride, padding, dilation, (0, 0)
 
 
-# (groups, depthwise): groups=1 is the plain convolution; depthwise has groups == in_channels
-GROUPS = [(1, False), (2, False), (3, False), (3, True)]
-GROUP_IDS = ["groups=1", "groups=2", "groups=3", "depthwise"]
+# groups=1, the plain convolution, or a grouped one: 2 or 3 groups, depthwise (one input
+# channel a group) or not, drawn by hypothesis so that the grouped cases cost one run.
+GROUPED = pytest.mark.parametrize("grouped", [False, True], ids=["groups=1", "grouped"])
+
+
+def draw_groups(data, grouped):
+    """(groups, depthwise) for a test's convolution."""
+    if not grouped:
+        return 1, False
+    return data.draw(st.sampled_from([2, 3]), label="groups"), data.draw(st.booleans(),
+                                                                        label="depthwise")
 
 
 def out_channels(weight_shape, transposed, groups=1):
@@ -79,10 +87,11 @@ def torch_conv(transposed, groups=1):
 
 # --- gradients: first and second order -------------------------------------------------------
 
-@pytest.mark.parametrize("groups, depthwise", GROUPS, ids=GROUP_IDS)
+@GROUPED
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 @given(data=st.data())
-def test_gradients_against_central_differences(device, transposed, groups, depthwise, data):
+def test_gradients_against_central_differences(device, transposed, grouped, data):
+    groups, depthwise = draw_groups(data, grouped)
     xs, ws, *geometry = data.draw(conv_geometry(transposed, groups=groups, depthwise=depthwise))
     x, w = data.draw(arrays(xs)), data.draw(arrays(ws))
     b = data.draw(arrays((out_channels(ws, transposed, groups),)))
@@ -91,11 +100,11 @@ def test_gradients_against_central_differences(device, transposed, groups, depth
     assert tg.gradcheck(lambda x, w, b: op(x, w, b, *geometry), tensors)
 
 
-@pytest.mark.parametrize("groups, depthwise", GROUPS, ids=GROUP_IDS)
+@GROUPED
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 @given(data=st.data())
-def test_second_order_gradients_against_central_differences(device, transposed, groups,
-                                                             depthwise, data):
+def test_second_order_gradients_against_central_differences(device, transposed, grouped, data):
+    groups, depthwise = draw_groups(data, grouped)
     xs, ws, *geometry = data.draw(conv_geometry(transposed, max_side=3, groups=groups,
                                                 depthwise=depthwise))
     x, w = data.draw(arrays(xs)), data.draw(arrays(ws))
@@ -129,12 +138,13 @@ def test_the_weight_correlation_twice_differentiated(device):
 
 # --- values against PyTorch ------------------------------------------------------------------
 
-@pytest.mark.parametrize("groups, depthwise", GROUPS, ids=GROUP_IDS)
+@GROUPED
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @given(data=st.data())
-def test_values_and_gradients_match_pytorch(device, transposed, dtype, groups, depthwise, data):
+def test_values_and_gradients_match_pytorch(device, transposed, dtype, grouped, data):
     """Batched or unbatched input, with a bias or without."""
+    groups, depthwise = draw_groups(data, grouped)
     xs, ws, *geometry = data.draw(conv_geometry(transposed, max_side=8, groups=groups,
                                                 depthwise=depthwise))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
