@@ -256,6 +256,13 @@ def test_errors_are_pytorchs(device, name, xs, ws, bs, kwargs):
     assert str(ours.value) == str(theirs.value)
 
 
+def test_a_weight_without_channels_is_refused_in_one_line(device):
+    for op, xs, ws in ((F.conv2d, (2, 0, 5, 5), (3, 0, 3, 3)),
+                       (F.conv_transpose2d, (2, 4, 5, 5), (4, 0, 3, 3))):
+        with pytest.raises(RuntimeError, match=r"weight of size \[.*\] has no channels"):
+            op(to_tensor(np.ones(xs), device), to_tensor(np.ones(ws), device))
+
+
 def test_dtype_mismatch(device):
     x = to_tensor(np.ones((1, 2, 4, 4)), device)
     with pytest.raises(RuntimeError, match="should be the same"):

@@ -353,6 +353,8 @@ def _conv_input(input, weight, bias, groups, name, transposed):
                            f"at dimension 0, but got weight of size [{size}] instead")
     if min(size[2:]) == 0:
         raise RuntimeError(f"{name}: the kernel is empty (weight of size {size})")
+    if size[1] == 0:   # (PyTorch's kernels fail inside oneDNN or return a misshapen result)
+        raise RuntimeError(f"{name}: the weight of size {size} has no channels at dimension 1")
     given = f"Given transposed=1, weight of size {size}" if transposed else (
         f"Given groups={groups}, weight of size {size}")
     channels_in, channels_out = (size[0], size[1] * groups) if transposed else (
