@@ -11,7 +11,8 @@ import zlib
 import numpy as np
 import pytest
 
-from tinygan.utils.images import image_grid, save_image_grid, save_loss_curve, write_png
+from tinygan.utils.images import (fid_label, image_grid, save_image_grid, save_loss_curve,
+                                   write_png)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -198,3 +199,10 @@ def test_save_loss_curve_of_many_points(tmp_path):
     history = [dict(HISTORY[0], step=s) for s in range(1, 200)]
     assert save_loss_curve(history, tmp_path / "long.png") is True
     assert (tmp_path / "long.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_the_fid_panel_says_whose_samples_it_scored():
+    # mnist_gan.py's --eval-every records say "generator": "ema" when --ema scored the average
+    assert fid_label([{"fid": 9.0, "generator": "ema"}]).startswith("FID of the EMA of G")
+    assert fid_label([{"fid": 9.0, "generator": "live"}]).startswith("FID of G (")
+    assert fid_label([{"fid": 9.0}]).startswith("FID of G (")    # records written before

@@ -68,6 +68,12 @@ def save_image_grid(images, path, nrow=8, image_shape=(28, 28), scale=4):
     return grid
 
 
+def fid_label(scores):
+    """The FID panel's legend: whose samples were scored (records say "ema" or "live")."""
+    which = "the EMA of G" if scores and scores[-1].get("generator") == "ema" else "G"
+    return f"FID of {which} (tinygan's classifier; lower is better)"
+
+
 def save_loss_curve(history, path):
     """Plot d_loss and g_loss (and D(x), D(G(z))) against step; False without matplotlib.
 
@@ -101,7 +107,7 @@ def save_loss_curve(history, path):
         fid = axes[2]
         fid.plot([r["step"] for r in scores], [r["fid"] for r in scores], marker="o",
                  markersize=3, color="tab:green",
-                 label="FID (tinygan's classifier; lower is better)")
+                 label=fid_label(scores))
         fid.set_ylabel("FID")
         if min(r["fid"] for r in scores) > 0:
             fid.set_yscale("log")   # from hundreds (noise) down to a few (real digits)
