@@ -1,9 +1,10 @@
-"""Score a generator: FID, inception score and digit coverage, by tinygan's MNIST classifier.
+"""Score a generator: FID, inception score and class coverage, by tinygan's own classifier.
 
     python examples/evaluate.py runs/mnist_gan/checkpoint.npz --data-dir ~/data/mnist
     python examples/evaluate.py runs/cgan/checkpoint.npz --json     # conditional: accuracy too
     python examples/evaluate.py samples.npy                          # float (N, 784) in [0, 1]
     python examples/evaluate.py runs/mnist_gan/generator.safetensors  # or one PyTorch saved
+    python examples/evaluate.py runs/fashion/checkpoint.npz --data-dir ~/data/fashion-mnist
 
 A checkpoint of mnist_gan.py (its generator, in eval mode) or of mnist_vae.py (its decoder)
 draws -n samples from noise seeded by --seed; a conditional run's samples are drawn for the
@@ -11,10 +12,12 @@ ten classes equally, and the share classified as the class drawn for is reported
 .safetensors generator (tinygan's, or one PyTorch saved; --num-classes for a conditional one
 from PyTorch) is scored the same way. A .npy file's samples are scored as they are (the
 first -n of them). A checkpoint of a run with --ema is scored through its EMA of G (--live:
-the live G); the output says which.
+the live G); the output says which. A checkpoint of a run on Fashion-MNIST is scored by the
+Fashion-MNIST classifier (the run's --dataset); a .npy or .safetensors by MNIST's unless
+--dataset fashion.
 
 The classifier (a small CNN) is trained with tinygan the first time (a few minutes on two
-CPU cores) and cached beside the MNIST files. Its FID is not the Inception FID of the papers:
+CPU cores) and cached beside the data set's files. Its FID is not the Inception FID of the papers:
 compare it only with other numbers of this program. For scale: 10,000 MNIST training images
 score about 5, uniform noise about 1,770 (see the README).
 """
@@ -36,6 +39,7 @@ import numpy.lib.format as npy_format
 
 from tinygan import backend
 from tinygan.utils import data
+from tinygan.utils.checkpoint import load_checkpoint
 
 from tinygan.utils.cli import (DEVICES, HelpFormatter, choose_device, fail, one_line,
                                 positive_int, printable, run_script)
@@ -56,7 +60,11 @@ def parse_args(argv=None):
     p.add_argument("-n", "--num-samples", type=positive_int, default=10_000,
                    help=f"how many samples to score (at most {MAX_SAMPLES})")
     p.add_argument("--data-dir", default=None,
-                   help="folder with the four MNIST .gz files (the classifier is cached there)")
+                   help="folder with the data set's four .gz files (the classifier is cached "
+                        "there)")
+    p.add_argument("--dataset", choices=["mnist", "fashion"], default=None,
+                   help="whose classifier scores the samples (default: a checkpoint's run's, "
+                        "else mnist)")
     p.add_argument("--backend", choices=DEVICES, default="numpy",
                    help="numpy runs on the CPU, cupy on an NVIDIA GPU")
     p.add_argument("--seed", type=int, default=0, help="seeds the generator's noise")
@@ -107,6 +115,25 @@ def read_npy(path, n):
     return np.array(samples[:n] if samples.ndim else samples)
 
 
+def dataset_of(path, given):
+    """The data set whose classifier scores the samples: --dataset, else the one a
+    checkpoint's run trained on, else MNIST; a flag that contradicts the run is an error."""
+    if is_npy(path) or path.suffix != ".npz":
+        return given or "mnist"
+    try:
+        settings = load_checkpoint(path).meta.get("args")
+    except (FileNotFoundError, ValueError):
+        return given or "mnist"          # draw() has said what is wrong with the file
+    trained = settings.get("dataset", "mnist") if isinstance(settings, dict) else "mnist"
+    if trained not in data.TITLES:
+        fail(f"{path}: its metadata says dataset: {printable(repr(trained), 60)}; expected "
+             f"one of {', '.join(sorted(data.TITLES))}")
+    if given is not None and given != trained:
+        fail(f"--dataset {given}, but {path} was trained on {trained}: its samples are scored "
+             f"by the {trained} classifier (leave --dataset out)")
+    return trained
+
+
 def draw(path, n, seed, device, num_classes=None, live=False):
     """(n samples as float32 (n, 784) in [0, 1], their classes or None, the epoch, which
     model drew them)."""
@@ -133,22 +160,24 @@ def main(argv=None):
         samples = as_samples(samples)   # checked before the classifier is trained or read
     except ValueError as exc:
         fail(f"{path}: {exc}")
+    dataset = dataset_of(path, args.dataset)
     try:
-        classifier = load_classifier(args.data_dir, device)
+        classifier = load_classifier(args.data_dir, device, dataset=dataset)
     except (data.DatasetNotFound, data.ChecksumError) as exc:
-        fail(f"{one_line(exc)} (the evaluator's classifier needs MNIST: --data-dir)")
+        fail(f"{one_line(exc)} (the evaluator's classifier needs {data.TITLES[dataset]}: "
+             "--data-dir)")
     try:
         scores = evaluate(samples, labels, classifier=classifier)
     except ValueError as exc:
         fail(f"{path}: {exc}")
-    scores = {"source": str(path), "epoch": epoch, "model": which,
+    scores = {"source": str(path), "epoch": epoch, "model": which, "dataset": dataset,
               "classifier_accuracy": classifier.accuracy, **scores}
     if args.json:
         print(json.dumps(scores))
     else:
         print(f"{path}" + (f" ({which}, epoch {epoch})" if epoch is not None else "")
               + f", classifier test accuracy {100 * classifier.accuracy:.2f}%")
-        print(format_scores(scores))
+        print(format_scores(scores, noun="class" if dataset == "fashion" else "digit"))
     return 0
 
 

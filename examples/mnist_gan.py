@@ -302,7 +302,8 @@ class Reporter(Callback):
         self.evals.append(record)
         tqdm.write(f"epoch {epoch}{', EMA of G' if self.ema is not None else ''}: "
                    f"FID {scores['fid']:.1f}, inception score "
-                   f"{scores['inception_score']:.2f}, {scores['digits_covered']}/10 digits, "
+                   f"{scores['inception_score']:.2f}, {scores['digits_covered']}/10 "
+                   f"{'classes' if self.args.dataset == 'fashion' else 'digits'}, "
                    f"{100 * scores['confident']:.0f}% confident"
                    + (f", {100 * scores['conditional_accuracy']:.1f}% of the class drawn for"
                       if "conditional_accuracy" in scores else "")

@@ -22,6 +22,7 @@ from tinygan.utils import data, evaluate as E
 from tinygan.utils.files import WriteError
 
 from example_programs import load_example
+from exits import one_line_exit_2
 from idx_files import fake_mnist_arrays, write_fake_mnist
 
 TINY = E.ClassifierConfig(channels=(4, 8), kernel=3, hidden=8, epochs=2, batch_size=16)
@@ -396,6 +397,35 @@ def test_examples_evaluate_scores_a_checkpoint_and_an_npy(tiny_run, capsys, tmp_
     table = capsys.readouterr().out
     assert "samples              30" in table and "digits covered" in table
     assert "conditional" not in table
+    assert program.main([str(npy), "--data-dir", data_dir, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dataset"] == "mnist"   # a .npy: MNIST's
+
+
+def test_examples_evaluate_scores_a_fashion_run_by_its_own_classifier(tmp_path, monkeypatch,
+                                                                       capsys):
+    # A run with --dataset fashion is scored by the Fashion-MNIST classifier (it was scored
+    # by MNIST's before); a --dataset that contradicts the run is a one-line error.
+    folder = tmp_path / "fashion"
+    monkeypatch.setitem(data.SHA256, "fashion", write_fake_mnist(folder, n=64, n_test=32, seed=1))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TINYGAN_DATA", raising=False)
+    out = tmp_path / "run"
+    assert load_example("mnist_gan").main([
+        "--dataset", "fashion", "--limit", "64", "--batch-size", "16", "--z-dim", "4",
+        "--hidden-dim", "4", "--epochs", "1", "--data-dir", str(folder), "--out", str(out),
+        "--eval-every", "1", "--eval-samples", "64"]) == 0
+    said = capsys.readouterr()
+    assert "/10 classes" in said.out + said.err        # not "digits": these are clothes
+    program, checkpoint = load_example("evaluate"), str(out / "checkpoint.npz")
+    assert program.main([checkpoint, "-n", "40", "--data-dir", str(folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dataset"] == "fashion"
+    assert (folder / "tinygan_classifier.npz").exists()   # its own cache, beside its files
+    assert program.main([checkpoint, "-n", "40", "--data-dir", str(folder)]) == 0
+    table = capsys.readouterr().out
+    assert "classes covered" in table and "class shares" in table
+    line = one_line_exit_2(capsys, program.main, [checkpoint, "--dataset", "mnist",
+                                                  "--data-dir", str(folder)])
+    assert "--dataset mnist, but" in line and "trained on fashion" in line
 
 
 def test_examples_evaluate_scores_the_safetensors_file_as_the_checkpoint(tiny_run, capsys):

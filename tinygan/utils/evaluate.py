@@ -407,15 +407,17 @@ def evaluate(samples, labels=None, *, classifier=None, data_dir=None, device="cp
     return scores
 
 
-def format_scores(scores):
-    """The scores as a few aligned lines (for the example programs)."""
+def format_scores(scores, noun="digit"):
+    """The scores as a few aligned lines (for the example programs); ``noun`` names the
+    classes ("class" for Fashion-MNIST; the keys stay ``digits_covered``/``digit_shares``)."""
     rows = [("samples", scores["samples"]),
             ("FID (tinygan's)", f"{scores['fid']:.2f}"),
             ("inception score", f"{scores['inception_score']:.2f}"),
             (f"confident (≥{CONFIDENCE:.0%})", f"{100 * scores['confident']:.1f}%"),
-            ("digits covered", f"{scores['digits_covered']}/10"),
-            ("digit shares", " ".join(f"{d}:{100 * s:.0f}%"
-                                      for d, s in enumerate(scores["digit_shares"])))]
+            (f"{noun}{'es' if noun.endswith('s') else 's'} covered",
+             f"{scores['digits_covered']}/10"),
+            (f"{noun} shares", " ".join(f"{d}:{100 * s:.0f}%"
+                                        for d, s in enumerate(scores["digit_shares"])))]
     if "conditional_accuracy" in scores:
         rows.append(("conditional accuracy", f"{100 * scores['conditional_accuracy']:.1f}%"))
     lines = [f"{label:<21}{value}" for label, value in rows]
