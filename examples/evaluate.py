@@ -177,7 +177,7 @@ def main(argv=None):
     else:
         print(f"{path}" + (f" ({which}, epoch {epoch})" if epoch is not None else "")
               + f", classifier test accuracy {100 * classifier.accuracy:.2f}%")
-        print(format_scores(scores, noun="class" if dataset == "fashion" else "digit"))
+        print(format_scores(scores, dataset))
     return 0
 
 

@@ -41,7 +41,7 @@ from tinygan.gan import (ARCHITECTURES, CONVOLUTIONAL, IMAGE_SHAPE, GANTrainer, 
                          get_noise)
 from tinygan.utils import data, images
 from tinygan.utils.checkpoint import load_checkpoint, save_checkpoint
-from tinygan.utils.evaluate import evaluate, load_classifier
+from tinygan.utils.evaluate import class_noun, evaluate, load_classifier
 from tinygan.utils.cli import (DEVICES, CtrlC, HelpFormatter, add_threads_option, check_new_run,
                                 run_in_own_folder,
                                 check_resume_settings, check_saved_settings, choose_device, fail,
@@ -303,7 +303,7 @@ class Reporter(Callback):
         tqdm.write(f"epoch {epoch}{', EMA of G' if self.ema is not None else ''}: "
                    f"FID {scores['fid']:.1f}, inception score "
                    f"{scores['inception_score']:.2f}, {scores['digits_covered']}/10 "
-                   f"{'classes' if self.args.dataset == 'fashion' else 'digits'}, "
+                   f"{class_noun(self.args.dataset, plural=True)}, "
                    f"{100 * scores['confident']:.0f}% confident"
                    + (f", {100 * scores['conditional_accuracy']:.1f}% of the class drawn for"
                       if "conditional_accuracy" in scores else "")

@@ -299,11 +299,15 @@ def _per_group(op, groups, x, weight, bias, **geometry):
     bias, the outputs joined along the channels (PyTorch's CPU kernels' way); groups=1: op."""
     if groups == 1:
         return op(x, weight, bias, **geometry)
-    c, w, b = x.shape[1] // groups, weight.shape[0] // groups, 0 if bias is None else (
-        bias.shape[0] // groups)
-    return _cat([op(x[:, g * c:(g + 1) * c], weight[g * w:(g + 1) * w],
-                   None if bias is None else bias[g * b:(g + 1) * b], **geometry)
-                for g in range(groups)], 1)
+
+    def part(t, g, dim):   # the g-th of ``groups`` equal slices of t along dim (None: None)
+        if t is None:
+            return None
+        n = t.shape[dim] // groups
+        return t[(slice(None),) * dim + (slice(g * n, (g + 1) * n),)]
+
+    return _cat([op(part(x, g, 1), part(weight, g, 0), part(bias, g, 0), **geometry)
+                 for g in range(groups)], 1)
 
 
 def _conv_pair(value, name, op, least=None):

@@ -407,15 +407,21 @@ def evaluate(samples, labels=None, *, classifier=None, data_dir=None, device="cp
     return scores
 
 
-def format_scores(scores, noun="digit"):
-    """The scores as a few aligned lines (for the example programs); ``noun`` names the
-    classes ("class" for Fashion-MNIST; the keys stay ``digits_covered``/``digit_shares``)."""
+def class_noun(dataset, plural=False):
+    """What a data set's classes are called in printed scores: digits, or (Fashion-MNIST)
+    classes; the score keys stay ``digits_covered`` and ``digit_shares``."""
+    noun = "class" if dataset == "fashion" else "digit"
+    return noun + ("es" if noun.endswith("s") else "s") if plural else noun
+
+
+def format_scores(scores, dataset="mnist"):
+    """The scores as a few aligned lines (for the example programs)."""
+    noun = class_noun(dataset)
     rows = [("samples", scores["samples"]),
             ("FID (tinygan's)", f"{scores['fid']:.2f}"),
             ("inception score", f"{scores['inception_score']:.2f}"),
             (f"confident (≥{CONFIDENCE:.0%})", f"{100 * scores['confident']:.1f}%"),
-            (f"{noun}{'es' if noun.endswith('s') else 's'} covered",
-             f"{scores['digits_covered']}/10"),
+            (f"{class_noun(dataset, plural=True)} covered", f"{scores['digits_covered']}/10"),
             (f"{noun} shares", " ".join(f"{d}:{100 * s:.0f}%"
                                         for d, s in enumerate(scores["digit_shares"])))]
     if "conditional_accuracy" in scores:
