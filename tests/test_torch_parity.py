@@ -395,3 +395,190 @@ def test_gan_trainer_is_the_course_loop_in_pytorch(device, smoothing):
         for name, value in theirs.state_dict().items():
             np.testing.assert_allclose(ours.state_dict()[name], value.numpy(), rtol=1e-9,
                                        atol=1e-9, err_msg=name)
+
+
+# --- the convolutional loops: weeks 2 and 3 -------------------------------------------------------
+
+Z_CONV = 6    # a small z: the course's shapes otherwise (28×28 images, its kernels and strides)
+
+
+def torch_course_conv_models(hidden_g=8, hidden_d=4):
+    """The course's week-2 Generator and Discriminator (week 3's Critic is the same
+    Discriminator, wider), written in torch.nn here rather than taken from tinygan."""
+    from torch import nn as tnn
+
+    def g_block(i, o, k=3, s=2, final=False):
+        if final:
+            return tnn.Sequential(tnn.ConvTranspose2d(i, o, k, s), tnn.Tanh())
+        return tnn.Sequential(tnn.ConvTranspose2d(i, o, k, s), tnn.BatchNorm2d(o),
+                              tnn.ReLU(inplace=True))
+
+    def d_block(i, o, final=False):
+        if final:
+            return tnn.Sequential(tnn.Conv2d(i, o, 4, 2))
+        return tnn.Sequential(tnn.Conv2d(i, o, 4, 2), tnn.BatchNorm2d(o),
+                              tnn.LeakyReLU(0.2, inplace=True))
+
+    G = tnn.Sequential(g_block(Z_CONV, hidden_g * 4), g_block(hidden_g * 4, hidden_g * 2, 4, 1),
+                       g_block(hidden_g * 2, hidden_g), g_block(hidden_g, 1, 4, final=True))
+    D = tnn.Sequential(d_block(1, hidden_d), d_block(hidden_d, hidden_d * 2),
+                       d_block(hidden_d * 2, 1, final=True))
+    return G.double(), D.double()
+
+
+def conv_models_in_both(device, hidden_g=8, hidden_d=4, critic=False):
+    """tinygan's DCGANGenerator and DCGANDiscriminator (or Critic) with the course's
+    initialisation, in float64, and the same weights loaded into the PyTorch models."""
+    from tinygan.dcgan import Critic, DCGANDiscriminator, DCGANGenerator, weights_init
+
+    tg.manual_seed(3)
+    G = DCGANGenerator(Z_CONV, hidden_dim=hidden_g)
+    D = (Critic if critic else DCGANDiscriminator)(hidden_dim=hidden_d)
+    G.apply(weights_init), D.apply(weights_init)
+    G, D = G.double().to(device), D.double().to(device)
+    tG, tD = torch_course_conv_models(hidden_g, hidden_d)
+    tG.load_state_dict({k: torch.from_numpy(v) for k, v in G.gen.state_dict().items()})
+    inner = D.crit if critic else D.disc
+    tD.load_state_dict({k: torch.from_numpy(v) for k, v in inner.state_dict().items()})
+    return G, D, inner, tG, tD
+
+
+def assert_same_weights(pairs, tol=1e-9):
+    """Each (tinygan module, torch module) pair holds the same parameters and statistics."""
+    for ours, theirs in pairs:
+        for name, value in theirs.state_dict().items():
+            np.testing.assert_allclose(ours.state_dict()[name], value.numpy(), rtol=tol,
+                                       atol=tol, err_msg=name)
+
+
+def freeze_biases_before_batchnorm(*modules):
+    """A convolution's bias just before a BatchNorm has gradient 0 in exact arithmetic (the
+    BatchNorm subtracts each channel's mean), so Adam would move it by rounding noise
+    (~1e-17) over its eps (1e-8), each library by its own noise, ~1e-9 after a few critic
+    steps, and the BatchNorm's running mean with it. Frozen in both, nothing is left to
+    chance: every other number is compared."""
+    for module in modules:
+        for block in module:
+            if len(block) > 1 and "BatchNorm" in type(block[1]).__name__:
+                block[0].bias.requires_grad_(False)
+
+
+def test_dcgan_trainer_is_the_course_week2_loop_in_pytorch(device):
+    """GANTrainer on the course's DCGAN (BatchNorm2d in D, so D sees fakes and reals in two
+    passes) takes the steps of the week-2 notebook's PyTorch loop: losses, weights and
+    BatchNorm running statistics, in float64."""
+    from tinygan.gan import GANTrainer
+
+    batch, steps = 6, 4
+    G, D, inner, tG, tD = conv_models_in_both(device)
+    adam = {"lr": 2e-3, "betas": (0.5, 0.999)}
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), **adam),
+                         optim.Adam(D.parameters(), **adam), z_dim=Z_CONV, device=device)
+    assert not trainer.d_one_pass
+    t_opt_g, t_opt_d = (torch.optim.Adam(m.parameters(), **adam) for m in (tG, tD))
+    rng = np.random.default_rng(7)
+    noises = []
+
+    def replayable_noise(n):
+        noises.append(rng.standard_normal((n, Z_CONV)))
+        return tgt(noises[-1], device)
+    trainer.noise = replayable_noise
+    criterion = torch.nn.BCEWithLogitsLoss()
+
+    def gen(z):
+        return tG(tt(z).view(len(z), Z_CONV, 1, 1))
+
+    def disc(x):
+        return tD(x).view(len(x), -1)
+    for _ in range(steps):
+        real = rng.random((batch, 1, 28, 28)) * 2 - 1
+        result = trainer.train_step(tgt(real, device))
+        fake_noise, gen_noise = noises[-2:]
+        # C1W2: D on the detached fakes, then on the reals; then G against the updated D
+        disc_fake_pred = disc(gen(fake_noise).detach())
+        disc_real_pred = disc(tt(real))
+        disc_loss = (criterion(disc_fake_pred, torch.zeros_like(disc_fake_pred))
+                     + criterion(disc_real_pred, torch.ones_like(disc_real_pred))) / 2
+        t_opt_d.zero_grad()
+        disc_loss.backward()
+        t_opt_d.step()
+        disc_fake_pred = disc(gen(gen_noise))
+        gen_loss = criterion(disc_fake_pred, torch.ones_like(disc_fake_pred))
+        t_opt_g.zero_grad()
+        gen_loss.backward()
+        t_opt_g.step()
+        np.testing.assert_allclose(host(result.d_loss), tnp(disc_loss), rtol=1e-9)
+        np.testing.assert_allclose(host(result.g_loss), tnp(gen_loss), rtol=1e-9)
+    assert_same_weights(((G.gen, tG), (inner, tD)))
+
+
+class ReplayedUniform:
+    """Stands in for the trainer's random stream where it draws ε: records each draw (in
+    float32, as the trainer asks) so that the PyTorch loop can use the same ε."""
+
+    def __init__(self, rng, device):
+        self.rng, self.device, self.drawn = rng, device, []
+
+    def random(self, shape, dtype=np.float32):
+        self.drawn.append(self.rng.random(shape).astype(dtype))
+        return tg.tensor(self.drawn[-1], device=self.device).detach()._data
+
+
+def test_wgan_gp_trainer_is_the_course_week3_loop_in_pytorch(device):
+    """WGANGPTrainer takes the steps of the week-3 notebook's loop: five critic updates, each
+    with fresh fakes, a fresh ε and the gradient penalty through torch.autograd.grad
+    (create_graph=True, through the critic's BatchNorm2d), then one generator update; its
+    reported critic loss is the mean over the five. Losses and weights, in float64."""
+    from tinygan.wgan import WGANGPTrainer
+
+    batch, steps, c_lambda, repeats = 5, 2, 10.0, 5
+    G, C, inner, tG, tC = conv_models_in_both(device, hidden_d=4, critic=True)
+    freeze_biases_before_batchnorm(G.gen, inner, tG, tC)
+    adam = {"lr": 2e-4, "betas": (0.5, 0.999)}
+    trainer = WGANGPTrainer(G, C, optim.Adam(G.parameters(), **adam),
+                            optim.Adam(C.parameters(), **adam), z_dim=Z_CONV, device=device,
+                            c_lambda=c_lambda, crit_repeats=repeats)
+    t_opt_g, t_opt_c = (torch.optim.Adam(m.parameters(), **adam) for m in (tG, tC))
+    rng = np.random.default_rng(11)
+    noises = []
+
+    def replayable_noise(n):
+        noises.append(rng.standard_normal((n, Z_CONV)))
+        return tgt(noises[-1], device)
+    trainer.noise = replayable_noise
+    trainer.noise_rng = epsilons = ReplayedUniform(rng, device)
+
+    def gen(z):
+        return tG(tt(z).view(len(z), Z_CONV, 1, 1))
+
+    def crit(x):
+        return tC(x).view(len(x), -1)
+    for _ in range(steps):
+        real = rng.random((batch, 1, 28, 28)) * 2 - 1
+        result = trainer.train_step(tgt(real, device))
+        crit_losses = []
+        for k in range(repeats):     # C1W3's critic loop, as the notebook writes it
+            fake = gen(noises[-repeats - 1 + k]).detach()
+            crit_fake_pred = crit(fake)
+            crit_real_pred = crit(tt(real))
+            epsilon = tt(epsilons.drawn[-repeats + k], requires_grad=True)
+            mixed_images = tt(real) * epsilon + fake * (1 - epsilon)
+            mixed_scores = crit(mixed_images)
+            gradient = torch.autograd.grad(inputs=mixed_images, outputs=mixed_scores,
+                                           grad_outputs=torch.ones_like(mixed_scores),
+                                           create_graph=True, retain_graph=True)[0]
+            gradient_norm = gradient.view(len(gradient), -1).norm(2, dim=1)
+            gp = ((gradient_norm - 1) ** 2).mean()
+            crit_loss = crit_fake_pred.mean() - crit_real_pred.mean() + c_lambda * gp
+            t_opt_c.zero_grad()
+            crit_loss.backward(retain_graph=True)
+            t_opt_c.step()
+            crit_losses.append(crit_loss.item())
+        gen_loss = -crit(gen(noises[-1])).mean()
+        t_opt_g.zero_grad()
+        gen_loss.backward()
+        t_opt_g.step()
+        np.testing.assert_allclose(host(result.d_loss), np.mean(crit_losses), rtol=1e-9)
+        np.testing.assert_allclose(host(result.g_loss), tnp(gen_loss), rtol=1e-9)
+        np.testing.assert_allclose(host(result.d_real), tnp(crit_real_pred), rtol=1e-9)
+    assert_same_weights(((G.gen, tG), (inner, tC)))
