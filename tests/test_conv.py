@@ -427,6 +427,25 @@ def test_the_course_dcgan_shapes(device):
         t.shape for t in disc.state_dict().values()]
 
 
+@pytest.mark.parametrize("model", ["DCGANDiscriminator", "Critic"])
+def test_the_course_discriminator_sees_only_the_top_left_22x22(device, model):
+    """Kernels of 4 at stride 2 without padding drop a border at each layer (13 → 5 uses
+    rows 0–11, 5 → 1 rows 0–3), so one image's score depends on rows and columns 0–21 of
+    its 28×28 alone; the bottom and right six reach D only through BatchNorm's batch
+    statistics, in train mode."""
+    from tinygan import dcgan
+    tg.manual_seed(0)
+    D = getattr(dcgan, model)().to(device)
+    x = tg.randn(2, 1, 28, 28, device=device, requires_grad=True)
+    for train, hidden_border in ((False, True), (True, False)):
+        D.train(train)
+        (grad,) = tg.autograd.grad(D(x)[0].sum(), x)
+        seen = host(grad)[0, 0] != 0
+        assert seen[:22, :22].all()
+        assert seen[22:].any() == seen[:, 22:].any() == (not hidden_border)
+        assert host(grad)[1].any() == train     # the other image counts through the statistics
+
+
 def test_the_course_dcgan_matches_pytorch_in_float32(device):
     tg.manual_seed(1)
     gen = generator(tg, hidden=8).to(device)

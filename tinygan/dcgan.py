@@ -7,6 +7,10 @@ the WGAN-GP critic, with the course's names, shapes and N(0, 0.02) initialisatio
         each hidden block Conv2d → BatchNorm2d → LeakyReLU(0.2)
     critic (WGAN-GP): D's shape with hidden 64 (64, 128, 1), a score, not a probability
 
+Unpadded kernels of 4 at stride 2 drop a border at each of D's layers, so an image's logit
+(or score) depends on rows and columns 0-21 of its 28x28 only: the bottom and right six
+reach D only through its BatchNorm's batch statistics (in train mode).
+
 Images are (N, 1, 28, 28) in [-1, 1]. Training loops: ``tinygan.gan.GANTrainer`` for the
 DCGAN, ``tinygan.wgan.WGANGPTrainer`` for the critic.
 """
