@@ -343,6 +343,37 @@ def torch_course_gan(z_dim, hidden, im_dim):
     return G.double(), D.double()
 
 
+def replayed_noise(trainer, rng, device, z_dim):
+    """Makes the trainer draw its noise here; returns the list of draws, for PyTorch."""
+    noises = []
+
+    def noise(n):
+        noises.append(rng.standard_normal((n, z_dim)))
+        return tgt(noises[-1], device)
+    trainer.noise = noise
+    return noises
+
+
+def torch_course_step(gen, disc, gen_opt, disc_opt, real, fake_noise, gen_noise, real_target=1.0):
+    """One step of the course's loop in PyTorch (C1W1; C1W2's is the same with its models):
+    D on the detached fakes and on the reals, then G against the updated D. One-sided label
+    smoothing sets D's real target. Returns (disc_loss, gen_loss)."""
+    criterion = torch.nn.BCEWithLogitsLoss()
+    disc_fake_pred = disc(gen(tt(fake_noise)).detach())
+    disc_real_pred = disc(tt(real))
+    disc_loss = (criterion(disc_fake_pred, torch.zeros_like(disc_fake_pred))
+                 + criterion(disc_real_pred, torch.full_like(disc_real_pred, real_target))) / 2
+    disc_opt.zero_grad()
+    disc_loss.backward()
+    disc_opt.step()
+    disc_fake_pred = disc(gen(tt(gen_noise)))
+    gen_loss = criterion(disc_fake_pred, torch.ones_like(disc_fake_pred))
+    gen_opt.zero_grad()
+    gen_loss.backward()
+    gen_opt.step()
+    return disc_loss, gen_loss
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_gan_trainer_is_the_course_loop_in_pytorch(device, smoothing):
     """Twenty steps of GANTrainer (D on real and detached fakes, then the non-saturating G step,
@@ -364,29 +395,12 @@ def test_gan_trainer_is_the_course_loop_in_pytorch(device, smoothing):
     t_opt_g = torch.optim.Adam(tG.parameters(), **adam)
     t_opt_d = torch.optim.Adam(tD.parameters(), **adam)
     rng = np.random.default_rng(5)
-    noises = []                                  # the trainer's noise, replayed to PyTorch
-
-    def replayable_noise(n):
-        noises.append(rng.standard_normal((n, z_dim)))
-        return tgt(noises[-1], device)
-    trainer.noise = replayable_noise
-    criterion = torch.nn.BCEWithLogitsLoss()
+    noises = replayed_noise(trainer, rng, device, z_dim)
     for _ in range(steps):
         real = rng.random((batch, im_dim))
         result = trainer.train_step(tgt(real, device))
-        # the course's loop (C1W1), with one-sided label smoothing on D's real target
-        fake = tG(tt(noises[-2]))
-        pred_fake, pred_real = tD(fake.detach()), tD(tt(real))
-        d_loss = (criterion(pred_fake, torch.zeros_like(pred_fake))
-                  + criterion(pred_real, torch.full_like(pred_real, 1 - smoothing))) / 2
-        t_opt_d.zero_grad()
-        d_loss.backward()
-        t_opt_d.step()
-        pred = tD(tG(tt(noises[-1])))
-        g_loss = criterion(pred, torch.ones_like(pred))
-        t_opt_g.zero_grad()
-        g_loss.backward()
-        t_opt_g.step()
+        d_loss, g_loss = torch_course_step(tG, tD, t_opt_g, t_opt_d, real, *noises[-2:],
+                                           real_target=1 - smoothing)
         np.testing.assert_allclose(host(result.d_loss), tnp(d_loss), rtol=1e-9)
         np.testing.assert_allclose(host(result.g_loss), tnp(g_loss), rtol=1e-9)
     # Twenty chaotic steps amplify float64 rounding (a GAN step is not contractive), so 1e-9
@@ -402,9 +416,9 @@ def test_gan_trainer_is_the_course_loop_in_pytorch(device, smoothing):
 Z_CONV = 6    # a small z: the course's shapes otherwise (28×28 images, its kernels and strides)
 
 
-def torch_course_conv_models(hidden_g=8, hidden_d=4):
-    """The course's week-2 Generator and Discriminator (week 3's Critic is the same
-    Discriminator, wider), written in torch.nn here rather than taken from tinygan."""
+def torch_course_conv_models(hidden_g=8, hidden_d=4, critic=False):
+    """The course's week-2 Generator and Discriminator (week 3's Critic: the same layers under
+    ``crit``), written in torch.nn here rather than taken from tinygan, in float64."""
     from torch import nn as tnn
 
     def g_block(i, o, k=3, s=2, final=False):
@@ -419,16 +433,34 @@ def torch_course_conv_models(hidden_g=8, hidden_d=4):
         return tnn.Sequential(tnn.Conv2d(i, o, 4, 2), tnn.BatchNorm2d(o),
                               tnn.LeakyReLU(0.2, inplace=True))
 
-    G = tnn.Sequential(g_block(Z_CONV, hidden_g * 4), g_block(hidden_g * 4, hidden_g * 2, 4, 1),
-                       g_block(hidden_g * 2, hidden_g), g_block(hidden_g, 1, 4, final=True))
-    D = tnn.Sequential(d_block(1, hidden_d), d_block(hidden_d, hidden_d * 2),
-                       d_block(hidden_d * 2, 1, final=True))
-    return G.double(), D.double()
+    class Generator(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gen = tnn.Sequential(
+                g_block(Z_CONV, hidden_g * 4), g_block(hidden_g * 4, hidden_g * 2, 4, 1),
+                g_block(hidden_g * 2, hidden_g), g_block(hidden_g, 1, 4, final=True))
+
+        def forward(self, noise):
+            return self.gen(noise.view(len(noise), Z_CONV, 1, 1))
+
+    class Discriminator(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            layers = tnn.Sequential(d_block(1, hidden_d), d_block(hidden_d, hidden_d * 2),
+                                    d_block(hidden_d * 2, 1, final=True))
+            setattr(self, "crit" if critic else "disc", layers)
+            self.layers = [layers]                # (a plain list: not a second name in state)
+
+        def forward(self, image):
+            pred = self.layers[0](image)
+            return pred.view(len(pred), -1)
+    return Generator().double(), Discriminator().double()
 
 
 def conv_models_in_both(device, hidden_g=8, hidden_d=4, critic=False):
-    """tinygan's DCGANGenerator and DCGANDiscriminator (or Critic) with the course's
-    initialisation, in float64, and the same weights loaded into the PyTorch models."""
+    """(G, D, G in PyTorch, D in PyTorch): tinygan's DCGANGenerator and DCGANDiscriminator
+    (or Critic) with the course's initialisation in float64, their weights copied into the
+    PyTorch models."""
     from tinygan.dcgan import Critic, DCGANDiscriminator, DCGANGenerator, weights_init
 
     tg.manual_seed(3)
@@ -436,11 +468,10 @@ def conv_models_in_both(device, hidden_g=8, hidden_d=4, critic=False):
     D = (Critic if critic else DCGANDiscriminator)(hidden_dim=hidden_d)
     G.apply(weights_init), D.apply(weights_init)
     G, D = G.double().to(device), D.double().to(device)
-    tG, tD = torch_course_conv_models(hidden_g, hidden_d)
-    tG.load_state_dict({k: torch.from_numpy(v) for k, v in G.gen.state_dict().items()})
-    inner = D.crit if critic else D.disc
-    tD.load_state_dict({k: torch.from_numpy(v) for k, v in inner.state_dict().items()})
-    return G, D, inner, tG, tD
+    tG, tD = torch_course_conv_models(hidden_g, hidden_d, critic)
+    for ours, theirs in ((G, tG), (D, tD)):
+        theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    return G, D, tG, tD
 
 
 def assert_same_weights(pairs, tol=1e-9):
@@ -458,9 +489,10 @@ def freeze_biases_before_batchnorm(*modules):
     steps, and the BatchNorm's running mean with it. Frozen in both, nothing is left to
     chance: every other number is compared."""
     for module in modules:
-        for block in module:
-            if len(block) > 1 and "BatchNorm" in type(block[1]).__name__:
-                block[0].bias.requires_grad_(False)
+        for block in module.children():
+            for layer, after in zip(block, list(block)[1:]):
+                if "BatchNorm" in type(after).__name__:
+                    layer.bias.requires_grad_(False)
 
 
 def test_dcgan_trainer_is_the_course_week2_loop_in_pytorch(device):
@@ -470,46 +502,21 @@ def test_dcgan_trainer_is_the_course_week2_loop_in_pytorch(device):
     from tinygan.gan import GANTrainer
 
     batch, steps = 6, 4
-    G, D, inner, tG, tD = conv_models_in_both(device)
+    G, D, gen, disc = conv_models_in_both(device)
     adam = {"lr": 2e-3, "betas": (0.5, 0.999)}
     trainer = GANTrainer(G, D, optim.Adam(G.parameters(), **adam),
                          optim.Adam(D.parameters(), **adam), z_dim=Z_CONV, device=device)
     assert not trainer.d_one_pass
-    t_opt_g, t_opt_d = (torch.optim.Adam(m.parameters(), **adam) for m in (tG, tD))
+    gen_opt, disc_opt = (torch.optim.Adam(m.parameters(), **adam) for m in (gen, disc))
     rng = np.random.default_rng(7)
-    noises = []
-
-    def replayable_noise(n):
-        noises.append(rng.standard_normal((n, Z_CONV)))
-        return tgt(noises[-1], device)
-    trainer.noise = replayable_noise
-    criterion = torch.nn.BCEWithLogitsLoss()
-
-    def gen(z):
-        return tG(tt(z).view(len(z), Z_CONV, 1, 1))
-
-    def disc(x):
-        return tD(x).view(len(x), -1)
+    noises = replayed_noise(trainer, rng, device, Z_CONV)
     for _ in range(steps):
         real = rng.random((batch, 1, 28, 28)) * 2 - 1
         result = trainer.train_step(tgt(real, device))
-        fake_noise, gen_noise = noises[-2:]
-        # C1W2: D on the detached fakes, then on the reals; then G against the updated D
-        disc_fake_pred = disc(gen(fake_noise).detach())
-        disc_real_pred = disc(tt(real))
-        disc_loss = (criterion(disc_fake_pred, torch.zeros_like(disc_fake_pred))
-                     + criterion(disc_real_pred, torch.ones_like(disc_real_pred))) / 2
-        t_opt_d.zero_grad()
-        disc_loss.backward()
-        t_opt_d.step()
-        disc_fake_pred = disc(gen(gen_noise))
-        gen_loss = criterion(disc_fake_pred, torch.ones_like(disc_fake_pred))
-        t_opt_g.zero_grad()
-        gen_loss.backward()
-        t_opt_g.step()
+        disc_loss, gen_loss = torch_course_step(gen, disc, gen_opt, disc_opt, real, *noises[-2:])
         np.testing.assert_allclose(host(result.d_loss), tnp(disc_loss), rtol=1e-9)
         np.testing.assert_allclose(host(result.g_loss), tnp(gen_loss), rtol=1e-9)
-    assert_same_weights(((G.gen, tG), (inner, tD)))
+    assert_same_weights(((G, gen), (D, disc)))
 
 
 class ReplayedUniform:
@@ -532,33 +539,22 @@ def test_wgan_gp_trainer_is_the_course_week3_loop_in_pytorch(device):
     from tinygan.wgan import WGANGPTrainer
 
     batch, steps, c_lambda, repeats = 5, 2, 10.0, 5
-    G, C, inner, tG, tC = conv_models_in_both(device, hidden_d=4, critic=True)
-    freeze_biases_before_batchnorm(G.gen, inner, tG, tC)
+    G, C, gen, crit = conv_models_in_both(device, hidden_d=4, critic=True)
+    freeze_biases_before_batchnorm(G.gen, C.crit, gen.gen, crit.crit)
     adam = {"lr": 2e-4, "betas": (0.5, 0.999)}
     trainer = WGANGPTrainer(G, C, optim.Adam(G.parameters(), **adam),
                             optim.Adam(C.parameters(), **adam), z_dim=Z_CONV, device=device,
                             c_lambda=c_lambda, crit_repeats=repeats)
-    t_opt_g, t_opt_c = (torch.optim.Adam(m.parameters(), **adam) for m in (tG, tC))
+    gen_opt, crit_opt = (torch.optim.Adam(m.parameters(), **adam) for m in (gen, crit))
     rng = np.random.default_rng(11)
-    noises = []
-
-    def replayable_noise(n):
-        noises.append(rng.standard_normal((n, Z_CONV)))
-        return tgt(noises[-1], device)
-    trainer.noise = replayable_noise
+    noises = replayed_noise(trainer, rng, device, Z_CONV)
     trainer.noise_rng = epsilons = ReplayedUniform(rng, device)
-
-    def gen(z):
-        return tG(tt(z).view(len(z), Z_CONV, 1, 1))
-
-    def crit(x):
-        return tC(x).view(len(x), -1)
     for _ in range(steps):
         real = rng.random((batch, 1, 28, 28)) * 2 - 1
         result = trainer.train_step(tgt(real, device))
         crit_losses = []
         for k in range(repeats):     # C1W3's critic loop, as the notebook writes it
-            fake = gen(noises[-repeats - 1 + k]).detach()
+            fake = gen(tt(noises[-repeats - 1 + k])).detach()
             crit_fake_pred = crit(fake)
             crit_real_pred = crit(tt(real))
             epsilon = tt(epsilons.drawn[-repeats + k], requires_grad=True)
@@ -570,15 +566,15 @@ def test_wgan_gp_trainer_is_the_course_week3_loop_in_pytorch(device):
             gradient_norm = gradient.view(len(gradient), -1).norm(2, dim=1)
             gp = ((gradient_norm - 1) ** 2).mean()
             crit_loss = crit_fake_pred.mean() - crit_real_pred.mean() + c_lambda * gp
-            t_opt_c.zero_grad()
+            crit_opt.zero_grad()
             crit_loss.backward(retain_graph=True)
-            t_opt_c.step()
+            crit_opt.step()
             crit_losses.append(crit_loss.item())
-        gen_loss = -crit(gen(noises[-1])).mean()
-        t_opt_g.zero_grad()
+        gen_loss = -crit(gen(tt(noises[-1]))).mean()
+        gen_opt.zero_grad()
         gen_loss.backward()
-        t_opt_g.step()
+        gen_opt.step()
         np.testing.assert_allclose(host(result.d_loss), np.mean(crit_losses), rtol=1e-9)
         np.testing.assert_allclose(host(result.g_loss), tnp(gen_loss), rtol=1e-9)
         np.testing.assert_allclose(host(result.d_real), tnp(crit_real_pred), rtol=1e-9)
-    assert_same_weights(((G.gen, tG), (inner, tC)))
+    assert_same_weights(((G, gen), (C, crit)))
