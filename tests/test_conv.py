@@ -446,6 +446,25 @@ def test_the_course_discriminator_sees_only_the_top_left_22x22(device, model):
         assert host(grad)[1].any() == train     # the other image counts through the statistics
 
 
+@pytest.mark.parametrize("model", ["DCGANDiscriminator", "Critic"])
+def test_padding_1_lets_the_course_discriminator_see_every_pixel(device, model):
+    from tinygan import dcgan
+    tg.manual_seed(0)
+    D, course = getattr(dcgan, model)(padding=1).to(device), getattr(dcgan, model)()
+    assert [(k, v.shape) for k, v in D.state_dict().items()] == \
+        [(k, v.shape) for k, v in course.state_dict().items()]
+    D.eval()
+    x = tg.randn(1, 1, 28, 28, device=device, requires_grad=True)
+    scores = D(x)
+    assert scores.shape == (1, 4)
+    windows = []
+    for j in range(4):
+        (grad,) = tg.autograd.grad(scores[0, j], x, retain_graph=True)
+        seen = np.argwhere(host(grad)[0, 0] != 0)
+        windows.append((*seen.min(0), *seen.max(0)))
+    assert windows == [(0, 0, 20, 20), (0, 7, 20, 27), (7, 0, 27, 20), (7, 7, 27, 27)]
+
+
 def test_the_course_dcgan_matches_pytorch_in_float32(device):
     tg.manual_seed(1)
     gen = generator(tg, hidden=8).to(device)

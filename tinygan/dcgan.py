@@ -9,7 +9,8 @@ the WGAN-GP critic, with the course's names, shapes and N(0, 0.02) initialisatio
 
 Unpadded kernels of 4 at stride 2 drop a border at each of D's layers, so an image's logit
 (or score) depends on rows and columns 0-21 of its 28x28 only: the bottom and right six
-reach D only through its BatchNorm's batch statistics (in train mode).
+reach D only through its BatchNorm's batch statistics (in train mode). ``padding=1`` pads
+the image by a pixel first, so that D sees all of it.
 
 Images are (N, 1, 28, 28) in [-1, 1]. Training loops: ``tinygan.gan.GANTrainer`` for the
 DCGAN, ``tinygan.wgan.WGANGPTrainer`` for the critic.
@@ -53,22 +54,27 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     """image (im_chan × 28 × 28) → one logit, through three strided convolutions
-    (``hidden_dim`` 16: 16, 32, 1 channels); the output is (N, 1)."""
+    (``hidden_dim`` 16: 16, 32, 1 channels); the output is (N, 1).
 
-    def __init__(self, im_chan=1, hidden_dim=16):
+    ``padding=1`` (not the course's) pads the image by one pixel before the first
+    convolution: D then sees every pixel, as four 21×21 windows, and gives four logits an
+    image, (N, 4). The weights keep their shapes and names.
+    """
+
+    def __init__(self, im_chan=1, hidden_dim=16, padding=0):
         super().__init__()
         self.disc = nn.Sequential(
-            self.make_disc_block(im_chan, hidden_dim),
+            self.make_disc_block(im_chan, hidden_dim, padding=padding),
             self.make_disc_block(hidden_dim, hidden_dim * 2),
             self.make_disc_block(hidden_dim * 2, 1, final_layer=True),
         )
 
     def make_disc_block(self, input_channels, output_channels, kernel_size=4, stride=2,
-                        final_layer=False):
+                        final_layer=False, padding=0):
         """Conv2d → BatchNorm2d → LeakyReLU(0.2), or Conv2d alone for the logit."""
         if not final_layer:
             return nn.Sequential(
-                nn.Conv2d(input_channels, output_channels, kernel_size, stride),
+                nn.Conv2d(input_channels, output_channels, kernel_size, stride, padding),
                 nn.BatchNorm2d(output_channels),
                 nn.LeakyReLU(0.2, inplace=True),
             )
@@ -82,12 +88,12 @@ class DCGANDiscriminator(nn.Module):
 class Critic(nn.Module):
     """Week 3's critic: the discriminator's layers under the name ``crit``, ``hidden_dim`` 64
     (64, 128, 1 channels); its output is a score, with no sigmoid to read it as a
-    probability."""
+    probability. ``padding=1``: as DCGANDiscriminator's, four scores an image."""
 
-    def __init__(self, im_chan=1, hidden_dim=64):
+    def __init__(self, im_chan=1, hidden_dim=64, padding=0):
         super().__init__()
         self.crit = nn.Sequential(
-            self.make_crit_block(im_chan, hidden_dim),
+            self.make_crit_block(im_chan, hidden_dim, padding=padding),
             self.make_crit_block(hidden_dim, hidden_dim * 2),
             self.make_crit_block(hidden_dim * 2, 1, final_layer=True),
         )
