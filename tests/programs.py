@@ -46,7 +46,8 @@ reduce          sum, mean, var, std (unbiased, correction), any, all, prod (one 
                 tg.* functions
 maxmin          max/min (all; with dim: values and indices), argmax/argmin, ties included
 view            .T, transpose, permute, reshape, view, flatten, unsqueeze, squeeze, basic
-                slicing (ints, slices, None, ..., rarely a negative step: PyTorch raises)
+                slicing (ints, slices, None, ..., rarely a negative step: PyTorch raises);
+                narrow, and one piece of split (a size or sizes), chunk and unbind
 index           integer lists with repeats (alone, with ints and slices), int64 tensors,
                 bool masks
 convert         detach, clone, float, double, to(float64/float32/int64/bool_), to(device)
@@ -1669,7 +1670,8 @@ def g_view(draw, s):
     A = s.stat(a)
     nd = A.ndim
     form = draw(st.sampled_from(["T", "transpose", "permute", "reshape", "view", "flatten",
-                                 "unsqueeze", "squeeze", "slice", "slice", "reshape"]))
+                                 "unsqueeze", "squeeze", "slice", "slice", "reshape", "narrow",
+                                 "split", "chunk", "unbind"]))
     name = s.new_name()
     if form == "T":
         code = f"{a}.T"
@@ -1714,11 +1716,48 @@ def g_view(draw, s):
         else:
             d = draw(st.integers(-nd, nd - 1))
             code = draw(st.sampled_from([f"{a}.squeeze({d})", f"tg.squeeze({a}, {d})"]))
+    elif form in ("narrow", "split", "chunk", "unbind"):
+        code = piece(draw, a, A.shape, form)
     else:
         code = f"{a}[{draw(basic_index(A.shape))}]"
     label = f"view {form}" + (" (negative step)" if NEGATIVE_STEP.search(code) else "")
     yield Stmt(maybe_no_grad(draw, f"{name} = {code}"), label,
                set_meta(name, lambda d, out: A.meta), (name,))
+
+
+def piece(draw, a, shape, form):
+    """One piece of ``a`` along a dim: x.narrow, or one element of the tuple that x.split (by
+    a size or a list of sizes), x.chunk or x.unbind returns; as a method or a tg.* function.
+    Mostly valid arguments; now and then an out-of-range one, which both libraries refuse
+    (and a 0-d tensor, which they refuse too)."""
+    nd = len(shape)
+    d = draw(st.integers(-nd, nd - 1)) if nd else 0
+    size = shape[d] if nd else 1
+    wild = draw(st.integers(0, 7)) == 0
+    if form == "unbind" and size == 0:
+        form = "narrow"
+    if form == "narrow":
+        start = draw(st.integers(-size - wild, size + wild))
+        room = size - (start + size if start < 0 else start)
+        length = draw(st.integers(0, max(room, 0) + wild))
+        args, count = f"{d}, {start}, {length}", None
+    elif form == "split" and draw(st.booleans()):
+        cuts = sorted(draw(st.lists(st.integers(0, size), max_size=3)))
+        sizes = [b - a for a, b in zip([0] + cuts, cuts + [size])]
+        if wild:
+            sizes[-1] += 1
+        args, count = f"{sizes!r}, {d}", len(sizes)
+    elif form == "split":
+        step = draw(st.integers(0 if size == 0 or wild else 1, max(size, 1)))
+        args, count = f"{step}, {d}", max(-(-size // step), 1) if step else 1
+    elif form == "chunk":
+        chunks = draw(st.integers(0 if wild else 1, size + 2))
+        count = chunks if size == 0 else -(-size // -(-size // chunks)) if chunks else 1
+        args = f"{chunks}, {d}"
+    else:
+        args, count = f"{d}", size
+    call = draw(st.sampled_from([f"{a}.{form}({args})", f"tg.{form}({a}, {args})"]))
+    return call if count is None else f"{call}[{draw(st.integers(-count, count - 1))}]"
 
 
 def g_index(draw, s):

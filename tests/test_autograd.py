@@ -696,3 +696,14 @@ def test_second_derivative_of_an_op_on_a_0d_tensor(device, op, second):
     first, x.grad = x.grad, None
     first.backward()
     np.testing.assert_allclose(host(x.grad), second(0.5), rtol=1e-12)
+
+
+def test_gradcheck_leaves_the_inputs_grad_as_it_was(device):
+    """As torch.autograd.gradcheck: it takes its gradients with autograd.grad, so a .grad
+    accumulated before it is neither overwritten nor added to."""
+    x = tg.tensor([1.0, 2.0, 3.0], dtype=tg.float64, device=device, requires_grad=True)
+    y = tg.tensor([0.5, 0.5, 0.5], dtype=tg.float64, device=device, requires_grad=True)
+    (x * 3).sum().backward()
+    assert tg.gradcheck(lambda a, b: a * a * b, [x, y])
+    assert host(x.grad).tolist() == [3.0, 3.0, 3.0] and y.grad is None
+    assert tg.gradcheck(lambda a, b: a.exp(), [x, y])        # b unused: its gradient is 0

@@ -317,6 +317,64 @@ def test_unflatten(device):
         nn.Unflatten(1, 6)
 
 
+def test_split_chunk_unbind_and_narrow_are_views_with_pytorchs_sizes(device):
+    x = tg.arange(10.0, device=device).reshape(2, 5)
+    assert [p.shape for p in x.split(2, 1)] == [(2, 2), (2, 2), (2, 1)]
+    assert [p.shape for p in tg.split(x, [1, 0, 4], dim=-1)] == [(2, 1), (2, 0), (2, 4)]
+    assert [p.shape for p in x.chunk(3, 1)] == [(2, 2), (2, 2), (2, 1)]
+    assert [p.shape for p in x.chunk(4, 1)] == [(2, 2), (2, 2), (2, 1)]   # fewer, as PyTorch
+    assert [p.shape for p in tg.chunk(x, 9, 0)] == [(1, 5), (1, 5)]
+    assert [p.shape for p in tg.empty(0, device=device).chunk(3)] == [(0,)] * 3
+    assert [p.shape for p in tg.empty(0, 2, device=device).split(2)] == [(0, 2)]
+    assert [host(p).tolist() for p in x.unbind(1)][4] == [4.0, 9.0]
+    assert host(x.narrow(1, -2, 2)).tolist() == [[3.0, 4.0], [8.0, 9.0]]
+    assert host(tg.narrow(x, 0, tg.tensor(1), 1)).tolist() == [[5, 6, 7, 8, 9]]
+    assert isinstance(x.split(2), tuple) and isinstance(x.unbind(), tuple)
+    with tg.no_grad():
+        x.narrow(1, 0, 1).fill_(-1)            # a view: the write reaches x
+    assert host(x)[:, 0].tolist() == [-1.0, -1.0]
+    for call, error, message in [
+            (lambda: x.split(0, 1), RuntimeError, "split_size can only be 0"),
+            (lambda: x.split(-1), RuntimeError, "non-negative"),
+            (lambda: x.split([2, 2], 1), RuntimeError, "sum exactly to 5"),
+            (lambda: x.split(2.0), TypeError, "split_size must be an int, got float"),
+            (lambda: x.chunk(0), RuntimeError, "greater than 0"),
+            (lambda: x.narrow(1, 4, 2), RuntimeError, r"start \(4\) \+ length \(2\) exceeds"),
+            (lambda: x.narrow(1, -6, 1), IndexError, "start out of range"),
+            (lambda: x.narrow(1, 0, -1), RuntimeError, "length must be non-negative"),
+            (lambda: x.unbind(2), IndexError, "Dimension out of range"),
+            (lambda: tg.tensor(1.0).chunk(1), RuntimeError, "at least a 1-dimensional"),
+            (lambda: tg.tensor(1.0).unbind(), IndexError, "no dimensions")]:
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_split_chunk_and_unbind_gradients(device):
+    x = tg.randn(3, 4, device=device, dtype=tg.float64, requires_grad=True)
+    assert tg.gradcheck(lambda t: t.split([1, 3], 1)[1] * t.chunk(4, 1)[3], (x,))
+    assert tg.gradcheck(lambda t: t.unbind(1)[2].exp()[:, None] + t.narrow(1, 1, 2), (x,))
+    a, b = x.unbind(0)[:2]
+    (a * 2 + b).sum().backward()
+    assert host(x.grad).tolist() == [[2.0] * 4, [1.0] * 4, [0.0] * 4]
+
+
+def test_a_piece_of_split_chunk_or_unbind_refuses_writes_that_pytorch_refuses(device):
+    """One node makes all the pieces, so PyTorch refuses a write into a piece, or reading a
+    piece whose base was written, where a gradient is involved; without one, it writes."""
+    base = tg.ones(4, device=device, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="Output 1 of chunk is a view and is being modified"):
+        base.chunk(2)[1].mul_(3)
+    piece = base.unbind()[0]
+    with pytest.raises(RuntimeError, match="Output 0 of split .* modified inplace"):
+        base.split(1)[0][:1].add_(1)          # a view of a piece is one too
+    base.add_(1)
+    with pytest.raises(RuntimeError, match="Output 0 of unbind is a view and its base"):
+        piece.grad_fn
+    plain = tg.zeros(4, device=device)
+    plain.split(2)[1].add_(5)                 # nothing requires grad: written, as in PyTorch
+    assert host(plain).tolist() == [0.0, 0.0, 5.0, 5.0]
+
+
 # --- creation -------------------------------------------------------------------------------------
 
 def test_from_numpy_shares_memory_and_keeps_the_dtype():

@@ -14,12 +14,12 @@ from .autograd import (Function, enable_grad, inference_mode, is_grad_enabled, n
 from .backend import CudaUnavailableError, device, get_num_threads, manual_seed, set_num_threads
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
                      set_default_dtype, uint8)
-from .functional import (abs, add, all, allclose, any, argmax, argmin, cat, clamp, clip, clone,
-                         div, eq, equal, exp, flatten, ge, gt, isclose, le, log, log1p, log_softmax,
-                         logsumexp, lt, matmul, max, maximum, mean, min, minimum, mul, ne, neg,
-                         norm, permute, pow, prod, relu, relu_, remainder, reshape, sigmoid,
-                         sign, softmax, softplus, sqrt, squeeze, stack, std, sub, sum, tanh,
-                         transpose, unsqueeze, var, where)
+from .functional import (abs, add, all, allclose, any, argmax, argmin, cat, chunk, clamp, clip,
+                         clone, div, eq, equal, exp, flatten, ge, gt, isclose, le, log, log1p,
+                         log_softmax, logsumexp, lt, matmul, max, maximum, mean, min, minimum,
+                         mul, narrow, ne, neg, norm, permute, pow, prod, relu, relu_, remainder,
+                         reshape, sigmoid, sign, softmax, softplus, split, sqrt, squeeze, stack,
+                         std, sub, sum, tanh, transpose, unbind, unsqueeze, var, where)
 from .gradcheck import gradcheck
 from . import linalg   # tg.linalg.norm, as torch.linalg
 from .size import Size

@@ -179,6 +179,11 @@ def permute(x, dims): return _tensor(x, "permute").permute(dims)
 def transpose(x, dim0, dim1): return _tensor(x, "transpose").transpose(dim0, dim1)
 def unsqueeze(x, dim): return _tensor(x, "unsqueeze").unsqueeze(dim)
 def squeeze(x, dim=None): return _tensor(x, "squeeze").squeeze(dim)
+def narrow(x, dim, start, length): return _tensor(x, "narrow").narrow(dim, start, length)
+def split(x, split_size_or_sections, dim=0):
+    return _tensor(x, "split").split(split_size_or_sections, dim)
+def chunk(x, chunks, dim=0): return _tensor(x, "chunk").chunk(chunks, dim)
+def unbind(x, dim=0): return _tensor(x, "unbind").unbind(dim)
 
 
 def where(condition, a, b):

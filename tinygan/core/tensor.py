@@ -148,7 +148,7 @@ class Tensor(Variable):
             base, steps = source._view.base, source._view.steps
             made_in_no_grad = made_in_no_grad or source._view.made_in_no_grad
         self._view = ViewOf(base, steps + ((function, kwargs),), tuple(self._versions),
-                            made_in_no_grad)
+                            made_in_no_grad, source._view and source._view.one_of_many)
         if not is_grad_enabled() and source.requires_grad:
             # PyTorch's rule: a view of a tensor that requires grad requires grad, even
             # when made under no_grad; it has no history, and backward puts nothing in it
@@ -157,7 +157,7 @@ class Tensor(Variable):
     def _refresh_view(self):
         """Remake this view's history from its base, after a recorded write into the base."""
         view = self._view
-        self._view = ViewOf(view.base, view.steps, tuple(self._versions), view.made_in_no_grad)
+        self._view = view._replace(versions_seen=tuple(self._versions))
         fresh = view.base
         for function, kwargs in view.steps:
             fresh = function.apply(fresh, **kwargs)
@@ -187,26 +187,39 @@ class Tensor(Variable):
         run_backward((self,), (gradient,), retain_graph=retain_graph, create_graph=create_graph)
 
 
-class ViewOf(collections.namedtuple("ViewOf", "base steps versions_seen made_in_no_grad")):
+class ViewOf(collections.namedtuple("ViewOf", "base steps versions_seen made_in_no_grad "
+                                                "one_of_many", defaults=(None,))):
     """What a view remembers: its base, the view ops that made it from the base, the memory's
-    counts of changes when its history was made, and whether it was made under no_grad."""
+    counts of changes when its history was made, whether it was made under no_grad, and
+    ``one_of_many``: for a piece of split, chunk or unbind (or a view of one), the op's name
+    and the piece's place, which PyTorch refuses to write into when a gradient is involved
+    (one node made all the pieces: it cannot take a write into one of them)."""
 
     __slots__ = ()
 
     def stale(self, view):
         """True when a recorded write changed the memory's history since view's was made."""
         changes, writes = view._versions
-        if self.made_in_no_grad:   # refused once the memory changed under it (any change if
-            # it requires grad, else a recorded write), as in PyTorch
+        if self.made_in_no_grad or self.one_of_many:
+            # refused once the memory changed under it (any change if it requires grad, else
+            # a recorded write), as in PyTorch
             if writes != self.versions_seen[1] or (
                     view._requires_grad and changes != self.versions_seen[0]):
-                raise RuntimeError(
-                    "A view was created in no_grad mode and its base or another view of its "
-                    "base has been modified inplace: which history it has is ambiguous, so "
-                    "it is refused (as in PyTorch). Take the view and write both inside "
-                    "tg.no_grad(), or both outside it.")
+                raise RuntimeError(self.refusal("its base or another view of its base has "
+                                                "been modified inplace"))
             return False
         return writes != self.versions_seen[1]
+
+    def refusal(self, what):
+        """The error for a write that reaches this view, ``what`` saying which write."""
+        if self.made_in_no_grad:
+            return (f"A view was created in no_grad mode and {what}: which history it has is "
+                    "ambiguous, so it is refused (as in PyTorch). Take the view and write both "
+                    "inside tg.no_grad(), or both outside it.")
+        name, place = self.one_of_many
+        return (f"Output {place} of {name} is a view and {what}. This view is one of several "
+                f"that {name} returns, which may not be modified inplace (as in PyTorch): "
+                "write into an out-of-place copy (.clone()) instead.")
 
 
 # --- the walk ------------------------------------------------------------------------------

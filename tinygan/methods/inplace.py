@@ -104,6 +104,8 @@ class InPlace:
             raise RuntimeError("A view was created in no_grad mode and is being modified "
                                "inplace with grad mode enabled: take the view outside "
                                "tg.no_grad(), or write under tg.no_grad() too")
+        if self._view is not None and self._view.one_of_many:
+            raise RuntimeError(self._view.refusal("is being modified inplace"))
         if base.requires_grad and base.grad_fn is None:
             which = "a leaf Variable" if base is self else "a view of a leaf Variable"
             raise RuntimeError(f"{which} that requires grad is being used in an in-place "

@@ -174,6 +174,78 @@ class Shapes:
             shape.append(n)
         return Expand.apply(self, shape=tuple(shape))
 
+    # --- pieces along one dim: views, as PyTorch's ----------------------------------------------
+    def narrow(self, dim, start, length):
+        """The ``length`` entries from ``start`` (negative counts from the end) along ``dim``."""
+        if self.ndim == 0:
+            raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+        axis = _check_dim(dim, self.ndim)
+        size, start, length = self.shape[axis], _whole(start, "start"), _whole(length, "length")
+        if not -size <= start <= size:
+            raise IndexError(f"start out of range (expected to be in range of [{-size}, "
+                             f"{size}], but got {start})")
+        if length < 0:
+            raise RuntimeError("narrow(): length must be non-negative.")
+        start = start + size if start < 0 else start
+        if start + length > size:
+            raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size "
+                               f"({size}).")
+        return self[(slice(None),) * axis + (slice(start, start + length),)]
+
+    def split(self, split_size_or_sections, dim=0):
+        """A tuple of views along ``dim``: pieces of ``split_size`` (the last may be shorter),
+        or of the sizes in a list, which must add up to the dim's size."""
+        if self.ndim == 0:
+            raise RuntimeError("split expects at least a 1-dimensional tensor")
+        axis = _check_dim(dim, self.ndim)
+        size = self.shape[axis]
+        if isinstance(split_size_or_sections, (list, tuple)):
+            sizes = [_whole(n, "split_sizes") for n in split_size_or_sections]
+            if any(n < 0 for n in sizes):
+                raise RuntimeError("split_with_sizes expects split_sizes have only non-negative "
+                                   f"entries, but got split_sizes={sizes}")
+            if sum(sizes) != size:
+                raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to "
+                                   f"{size} (input tensor's size at dimension {axis}), but got "
+                                   f"split_sizes={sizes}")
+        else:
+            step = _whole(split_size_or_sections, "split_size")
+            if step < 0:
+                raise RuntimeError(f"split expects split_size be non-negative, but got "
+                                   f"split_size={step}")
+            if step == 0 and size:
+                raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got "
+                                   f"dimension size of {size}")
+            pieces = max(-(-size // step), 1) if step else 1
+            sizes = [step] * (pieces - 1) + [size - step * (pieces - 1)]
+        return self._split(axis, sizes, "split")
+
+    def _split(self, axis, sizes, name):
+        starts = np.cumsum([0] + sizes[:-1])
+        return _pieces(name, [self.narrow(axis, int(a), n) for a, n in zip(starts, sizes)])
+
+    def chunk(self, chunks, dim=0):
+        """``split`` into ``chunks`` pieces of ceil(size / chunks): fewer pieces where the
+        size does not allow them, ``chunks`` empty ones for a dim of size 0."""
+        if self.ndim == 0:
+            raise RuntimeError("chunk expects at least a 1-dimensional tensor")
+        chunks = _whole(chunks, "chunks")
+        if chunks <= 0:
+            raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+        axis = _check_dim(dim, self.ndim)
+        size = self.shape[axis]
+        step = -(-size // chunks)
+        pieces = -(-size // step) if size else chunks
+        return self._split(axis, [step] * (pieces - 1) + [size - step * (pieces - 1)], "chunk")
+
+    def unbind(self, dim=0):
+        """The slices at each index along ``dim``, that dim removed: a tuple of views."""
+        if self.ndim == 0:
+            raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+        axis = _check_dim(dim, self.ndim)
+        return _pieces("unbind", [self[(slice(None),) * axis + (i,)]
+                                  for i in range(self.shape[axis])])
+
     def __getitem__(self, index):
         """Basic slicing (a view) and integer-array indexing (a copy; repeated indices sum
         their gradients)."""
@@ -208,6 +280,23 @@ class Shapes:
                                f"{'x'.join(map(str, other.shape))}): inner dimensions "
                                f"{inner_a} and {inner_b} differ")
         return MatMul.apply(self, other)
+
+
+def _pieces(name, views):
+    """The views as the tuple split, chunk and unbind return, each marked as one of several
+    made by one op (ViewOf.one_of_many), so that a write into one is refused, as in PyTorch."""
+    for place, view in enumerate(views):
+        view._view = view._view._replace(one_of_many=(name, place))
+    return tuple(views)
+
+
+def _whole(value, what):
+    """An int argument (a 0-d integer Tensor counts, a bool or a float does not)."""
+    if isinstance(value, Tensor) and value.ndim == 0 and value.dtype.kind in "iu":
+        return int(value.item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
+    return int(value)
 
 
 def _shape_args(args):
