@@ -216,11 +216,11 @@ class Shapes:
             if step == 0 and size:
                 raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got "
                                    f"dimension size of {size}")
-            pieces = max(-(-size // step), 1) if step else 1
-            sizes = [step] * (pieces - 1) + [size - step * (pieces - 1)]
+            sizes = _runs(size, step)
         return self._split(axis, sizes, "split")
 
     def _split(self, axis, sizes, name):
+        """The pieces of the given sizes along ``axis``, as ``name`` returns them."""
         starts = np.cumsum([0] + sizes[:-1])
         return _pieces(name, [self.narrow(axis, int(a), n) for a, n in zip(starts, sizes)])
 
@@ -234,9 +234,8 @@ class Shapes:
             raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
         axis = _check_dim(dim, self.ndim)
         size = self.shape[axis]
-        step = -(-size // chunks)
-        pieces = -(-size // step) if size else chunks
-        return self._split(axis, [step] * (pieces - 1) + [size - step * (pieces - 1)], "chunk")
+        sizes = _runs(size, -(-size // chunks)) if size else [0] * chunks
+        return self._split(axis, sizes, "chunk")
 
     def unbind(self, dim=0):
         """The slices at each index along ``dim``, that dim removed: a tuple of views."""
@@ -288,6 +287,14 @@ def _pieces(name, views):
     for place, view in enumerate(views):
         view._view = view._view._replace(one_of_many=(name, place))
     return tuple(views)
+
+
+def _runs(size, step):
+    """``size`` cut into pieces of ``step``, the last one shorter; one empty piece for 0."""
+    if size == 0:
+        return [0]
+    pieces = -(-size // step)
+    return [step] * (pieces - 1) + [size - step * (pieces - 1)]
 
 
 def _whole(value, what):
