@@ -1752,7 +1752,8 @@ def piece(draw, a, shape, form):
         args, count = f"{step}, {d}", max(-(-size // step), 1) if step else 1
     elif form == "chunk":
         chunks = draw(st.integers(0 if wild else 1, size + 2))
-        count = chunks if size == 0 else -(-size // -(-size // chunks)) if chunks else 1
+        step = -(-size // chunks) if chunks else 1       # (chunks 0: refused before the index)
+        count = -(-size // step) if size else max(chunks, 1)
         args = f"{chunks}, {d}"
     else:
         args, count = f"{d}", size

@@ -449,10 +449,9 @@ def torch_course_conv_models(hidden_g=8, hidden_d=4, critic=False):
             layers = tnn.Sequential(d_block(1, hidden_d), d_block(hidden_d, hidden_d * 2),
                                     d_block(hidden_d * 2, 1, final=True))
             setattr(self, "crit" if critic else "disc", layers)
-            self.layers = [layers]                # (a plain list: not a second name in state)
 
         def forward(self, image):
-            pred = self.layers[0](image)
+            pred = next(self.children())(image)     # disc or crit, its one child
             return pred.view(len(pred), -1)
     return Generator().double(), Discriminator().double()
 
