@@ -6,7 +6,8 @@ tinygan.dcgan:
     python examples/dcgan.py --data-dir ~/data/mnist
     python examples/dcgan.py --backend cupy --epochs 20 --out runs/dcgan-gpu
     python examples/dcgan.py --preset course          # the course notebook's settings
-                                                       # (lr 2e-4, batch 128, no EMA)
+                                                       # (lr 2e-4, batch 128, no EMA, and
+                                                       # its unpadded D)
 
 Everything else is mnist_gan.py's (see its --help): samples/epoch_NNN.png, loss_curve.png,
 metrics.jsonl, checkpoint.npz with generator.safetensors and discriminator.safetensors
@@ -28,16 +29,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))   # mnist_gan.py, besid
 from mnist_gan import Program, main as run_program  # noqa: E402
 
 # --preset tinygan was chosen by measurement (README, "examples/dcgan.py and
-# examples/wgan_gp.py"); --preset course is the notebook's.
+# examples/wgan_gp.py"), its D padded so that it sees the whole image (tinygan.dcgan);
+# --preset course is the notebook's, its D too.
 PRESETS = {
     "tinygan": {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 64,
-                "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.999},
+                "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.999,
+                "arch": "dcgan-padded"},
     "course": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
-               "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.0},
+               "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.0,
+               "arch": "dcgan"},
 }
 DCGAN = Program(description=__doc__.split("\n")[0],
-                archs={"dcgan": "ConvTranspose2d G (256, 128, 64 channels) and Conv2d D (16, "
-                                "32), BatchNorm2d, Tanh images, N(0, 0.02) weights"},
+                archs={"dcgan-padded": "dcgan with D's first convolution padded by 1, so that "
+                                       "D sees all 28x28 pixels (four logits an image)",
+                       "dcgan": "the course's: ConvTranspose2d G (256, 128, 64 channels) and "
+                                "Conv2d D (16, 32), BatchNorm2d, Tanh images, N(0, 0.02) "
+                                "weights; D sees the top-left 22x22 of an image"},
                 presets=PRESETS, out="runs/dcgan", hidden_dim=64)
 
 

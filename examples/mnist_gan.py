@@ -88,8 +88,10 @@ class Program(NamedTuple):
     """What differs between this program and the ones built on it (dcgan.py, wgan_gp.py):
     the same loop, files and flags, another model and recipe."""
     description: str     # --help's first line
-    archs: dict          # --arch: name -> help text; the first is the default
-    presets: dict        # --preset: name -> settings, the first the default
+    archs: dict          # --arch: name -> help text; the first is the default unless the
+                         # preset names one
+    presets: dict        # --preset: name -> settings, the first the default; an "arch"
+                         # in them is --arch's default under that preset
     out: str             # --out's default
     hidden_dim: int      # --hidden-dim's default
 
@@ -140,8 +142,11 @@ def build_parser(program=MLP):
     p.add_argument("--label-smoothing", type=unit_interval, default=None,
                    help="one-sided: D's target for real images is 1 - s, s in [0, 1) "
                         "(default: from --preset)")
-    p.add_argument("--arch", choices=list(program.archs), default=next(iter(program.archs)),
-                   help="; ".join(f"{name}: {text}" for name, text in program.archs.items()))
+    p.add_argument("--arch", choices=list(program.archs), default=None,
+                   help="; ".join(f"{name}: {text}" for name, text in program.archs.items())
+                   + (" (default: from --preset)" if all("arch" in recipe for recipe in
+                                                           program.presets.values())
+                      else f" (default: {next(iter(program.archs))})"))
     p.add_argument("--conditional", action="store_true",
                    help="G and D also take the digit's class (one-hot; the MLP archs)")
     p.add_argument("--mismatched-reals", action=argparse.BooleanOptionalAction, default=None,
@@ -198,7 +203,8 @@ def recipe_text(recipe):
     lr = f"{recipe['lr']:.0e}".replace("e-0", "e-")
     return (f"lr {lr}, betas {recipe['beta1']:g}/{recipe['beta2']:g}, "
             f"batch {recipe['batch_size']}" + (f", {recipe['d_steps']} critic steps"
-                                               if recipe["d_steps"] > 1 else ""))
+                                               if recipe["d_steps"] > 1 else "")
+            + (f", --arch {recipe['arch']}" if "arch" in recipe else ""))
 
 
 def parse_args(argv=None, program=MLP):
@@ -206,6 +212,8 @@ def parse_args(argv=None, program=MLP):
     settings not given come from --preset (or, for --arch vanilla, its own values)."""
     parser = build_parser(program)
     args = parser.parse_args(argv)
+    if args.arch is None:
+        args.arch = program.presets[args.preset].get("arch", next(iter(program.archs)))
     recipe = VANILLA if args.arch == "vanilla" and args.preset == "tinygan" else \
         program.presets[args.preset]
     for key, value in recipe.items():

@@ -14,10 +14,11 @@ import pytest
 
 import tinygan as tg
 from tinygan import backend, nn, optim
-from tinygan.gan import (ARCHITECTURES, GANTrainer, VanillaDiscriminator, VanillaGenerator,
-                         build_models, get_noise)
+from tinygan.gan import (ARCHITECTURES, CONVOLUTIONAL, GANTrainer, VanillaDiscriminator,
+                         VanillaGenerator, build_models, get_noise)
 from tinygan.utils import data
 from tinygan.utils.checkpoint import load_checkpoint
+from tinygan.utils.weights import gan_specs
 from tinygan.utils.images import image_grid
 
 from example_programs import GAN_TINY as TINY, load_example
@@ -84,6 +85,17 @@ def test_the_convolutional_archs_are_unconditional():
         build_models(arch="dcgan", num_classes=10)
 
 
+def test_dcgan_padded_is_the_course_dcgan_with_ds_first_convolution_padded():
+    G, D = build_models(arch="dcgan-padded")
+    course_G, course_D = build_models(arch="dcgan")
+    assert describe(G.gen) == describe(course_G.gen)
+    assert D.disc[0][0].padding == (1, 1) and course_D.disc[0][0].padding == (0, 0)
+    assert [(k, v.shape) for k, v in D.state_dict().items()] == \
+        [(k, v.shape) for k, v in course_D.state_dict().items()]
+    assert ARCHITECTURES["dcgan-padded"][2:] == ARCHITECTURES["dcgan"][2:]
+    assert "dcgan-padded" in CONVOLUTIONAL
+    assert D(tg.zeros(2, 1, 28, 28)).shape == (2, 4)      # four windows, four logits
+    assert gan_specs("dcgan-padded", 64, 64) == gan_specs("dcgan", 64, 64)
 
 
 def test_vanilla_outputs_are_in_their_ranges(device):

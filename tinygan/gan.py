@@ -167,6 +167,12 @@ def dcgan_discriminator(in_dim, hidden_dim):
     return DCGANDiscriminator(1, max(1, hidden_dim // 4))
 
 
+def padded_dcgan_discriminator(in_dim, hidden_dim):
+    """The course's DCGAN discriminator with its first convolution padded by 1, so that it
+    sees every pixel, not only the top-left 22×22 (tinygan.dcgan); four logits an image."""
+    return DCGANDiscriminator(1, max(1, hidden_dim // 4), padding=1)
+
+
 def critic(in_dim, hidden_dim):
     """Week 3's critic, as wide as G (64 and 64, as the course)."""
     return Critic(1, hidden_dim)
@@ -177,10 +183,11 @@ ARCHITECTURES = {
     "course": (Generator, Discriminator, "logits", "unit", 64),
     "vanilla": (VanillaGenerator, VanillaDiscriminator, "probs", "symmetric", 100),
     "dcgan": (dcgan_generator, dcgan_discriminator, "logits", "symmetric", 64),
+    "dcgan-padded": (dcgan_generator, padded_dcgan_discriminator, "logits", "symmetric", 64),
     "wgan-gp": (dcgan_generator, critic, "scores", "symmetric", 64),   # WGANGPTrainer's
 }
 # Architectures whose networks take images as (N, 1, 28, 28) rather than rows of 784.
-CONVOLUTIONAL = ("dcgan", "wgan-gp")
+CONVOLUTIONAL = ("dcgan", "dcgan-padded", "wgan-gp")
 IMAGE_SHAPE = (1, 28, 28)
 
 

@@ -444,11 +444,14 @@ def model_spec(kind, prefix="", **dims):
 def gan_specs(arch, z_dim, hidden_dim, num_classes=0, im_dim=784):
     """(generator, discriminator) specs of ``build_models(z_dim, hidden_dim, im_dim, arch,
     num_classes)`` under tinygan's state_dict names, without building anything."""
-    if arch in ("dcgan", "wgan-gp"):   # unconditional; D's width as tinygan.gan builds it
-        generator = model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim)
-        if arch == "dcgan":
-            return generator, model_spec("dcgan discriminator", hidden_dim=max(1, hidden_dim // 4))
-        return generator, model_spec("wgan-gp critic", hidden_dim=hidden_dim)
+    # The convolutional ones are unconditional; D's width is as tinygan.gan builds it, and
+    # dcgan-padded's padding changes no weight's shape.
+    if arch in ("dcgan", "dcgan-padded"):
+        return (model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim),
+                model_spec("dcgan discriminator", hidden_dim=max(1, hidden_dim // 4)))
+    if arch == "wgan-gp":
+        return (model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim),
+                model_spec("wgan-gp critic", hidden_dim=hidden_dim))
     prefix = "net." if num_classes else ""
     return (model_spec(f"{arch} generator", prefix, in_dim=z_dim + num_classes,
                        hidden_dim=hidden_dim, im_dim=im_dim),
