@@ -18,8 +18,8 @@ from tinygan.gan import (ARCHITECTURES, CONVOLUTIONAL, GANTrainer, VanillaDiscri
                          VanillaGenerator, build_models, get_noise)
 from tinygan.utils import data
 from tinygan.utils.checkpoint import load_checkpoint
-from tinygan.utils.weights import gan_specs
 from tinygan.utils.images import image_grid
+from tinygan.utils.weights import gan_specs
 
 from example_programs import GAN_TINY as TINY, load_example
 
