@@ -233,3 +233,14 @@ def test_quality_bench_scores_an_ema_of_g_beside_the_live_g_it_leaves_as_it_was(
              for line in quality.table(tmp_path / "r.jsonl").splitlines()[2:]]
     assert [(cells[4], cells[5]) for cells in shown] == [("live", "9.0 (10, 5.0%)"),
                                                          ("EMA 0.9", "9.0 (10, 5.0%)")]
+
+
+def test_ops_vs_torch_prints_each_ops_differences_at_rounding(capsys):
+    pytest.importorskip("torch")
+    assert bench_programs.load("ops_vs_torch").main(["--geometries", "3"]) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()[2:]]
+    assert len(rows) == 12                          # six ops, two dtypes each
+    for op, dtype, count, *cells in rows:
+        values = [float(c.strip(" |")) for c in cells if c.strip(" |") != "-"]
+        assert count == "3" and len(values) >= 2, op
+        assert max(values) < {"float64": 1e-11, "float32": 1e-4}[dtype], (op, dtype, values)
