@@ -15,6 +15,7 @@ import pytest
 
 import tinygan as tg
 from tinygan import backend, optim, toy
+from tinygan.ema import EMA
 from tinygan.gan import GANTrainer, build_models
 from tinygan.utils import data
 from tinygan.utils.training import TrainingRun
@@ -80,6 +81,31 @@ def test_steps_between_logs_never_copy_to_the_host(device, counter):
     with counter.counting() as n:
         record = run.train_step(real)               # the fifth step closes the interval
     assert record is not None and record["step"] == 5
+    assert n.device_to_host == 1 and n.host_to_device == 0
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "dcgan-padded", "wgan-gp"])
+def test_the_convolutional_steps_never_copy_to_the_host_between_logs(device, counter, arch):
+    from tinygan.gan import ARCHITECTURES
+    from tinygan.wgan import WGANGPTrainer
+    tg.manual_seed(0)
+    G, D = build_models(z_dim=Z_DIM, hidden_dim=4, arch=arch)
+    G.to(device), D.to(device)
+    opts = optim.Adam(G.parameters(), lr=1e-3), optim.Adam(D.parameters(), lr=1e-3)
+    if ARCHITECTURES[arch][2] == "scores":
+        trainer = WGANGPTrainer(G, D, *opts, z_dim=Z_DIM, device=device, crit_repeats=2)
+    else:
+        trainer = GANTrainer(G, D, *opts, z_dim=Z_DIM, device=device)
+    run, ema = TrainingRun(trainer, log_every=3), EMA(G, decay=0.999)   # dcgan.py's EMA
+    real = tg.tensor(np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32) * 2 - 1,
+                     device=device)
+    with counter.forbid():                          # any device-to-host copy raises here
+        for _ in range(2):
+            assert run.train_step(real) is None
+            ema.update(G)
+    with counter.counting() as n:
+        record = run.train_step(real)               # the third step closes the interval
+    assert record is not None and record["step"] == 3
     assert n.device_to_host == 1 and n.host_to_device == 0
 
 
