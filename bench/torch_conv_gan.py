@@ -12,7 +12,8 @@ MNIST scaled to [-1, 1] in shuffled batches of --batch-size (last short batch dr
 dcgan.py's loader does), Adam at the course's lr 2e-4, betas (0.5, 0.999). At the end,
 --samples images from G in eval mode, mapped to [0, 1], are saved as float32 (N, 784).
 --lr, --beta1 and --batch-size change the recipe, as dcgan.py's flags of the same names do;
---padding 1 pads D's first convolution, as dcgan.py's default D (--arch dcgan-padded) is.
+--padding 1 pads D's first convolution, as dcgan.py's default D (--arch dcgan-padded) is;
+--d-hidden 64 with it makes D as wide as G, as dcgan.py's --arch dcgan-wide.
 With --ema DECAY the run also keeps PyTorch's AveragedModel with get_ema_multi_avg_fn(DECAY),
 updated after each G step, its BatchNorm statistics recomputed by update_bn from 10 batches of
 500 noise vectors (as examples/mnist_gan.py recomputes its EMA's), and --ema-npy gets its
@@ -36,6 +37,8 @@ def parse_args():
     p.add_argument("--model", choices=["dcgan", "wgan-gp"], default="dcgan")
     p.add_argument("--padding", type=int, choices=[0, 1], default=0,
                    help="1 pads D's first convolution, as dcgan.py's --arch dcgan-padded")
+    p.add_argument("--d-hidden", type=int, default=None,
+                   help="D's (or the critic's) first width; default the course's (16; 64)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=128)
@@ -75,8 +78,9 @@ def main():
     x_all = torch.tensor(images, dtype=torch.float32).div(255).mul(2).sub(1).view(-1, 1, 28, 28)
     m = course_models(torch)
     gen = m["DCGANGenerator"]().apply(m["weights_init"])
+    width = {"hidden_dim": args.d_hidden} if args.d_hidden else {}
     disc = (m["DCGANDiscriminator"] if args.model == "dcgan" else m["Critic"])(
-        padding=args.padding).apply(m["weights_init"])
+        padding=args.padding, **width).apply(m["weights_init"])
     betas = (args.beta1, 0.999)
     gen_opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
     disc_opt = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=betas)

@@ -42,6 +42,8 @@ PRESETS = {
 DCGAN = Program(description=__doc__.split("\n")[0],
                 archs={"dcgan-padded": "dcgan with D's first convolution padded by 1, so that "
                                        "D sees all 28x28 pixels (four logits an image)",
+                       "dcgan-wide": "dcgan-padded with D as wide as G (64, 128 channels), "
+                                     "not a quarter as wide",
                        "dcgan": "the course's: ConvTranspose2d G (256, 128, 64 channels) and "
                                 "Conv2d D (16, 32), BatchNorm2d, Tanh images, N(0, 0.02) "
                                 "weights; D sees the top-left 22x22 of an image"},

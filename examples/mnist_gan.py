@@ -594,7 +594,8 @@ def train(args, given, lock, program=MLP):
     reporter = Reporter(args, out, loader, grid_inputs(args, device), image_range, save,
                         tensorboard, classifier, evals, ema)
     reporter.total_epochs = trainer.epoch + epochs_left
-    print(f"training on {device} ({args.backend}): {len(loader.images)} images, "
+    print(f"training on {device} ({args.backend}), --arch {args.arch}"
+          + (" --conditional" if args.conditional else "") + f": {len(loader.images)} images, "
           f"{len(loader)} steps per epoch, {epochs_left} epoch(s)"
           + (f"; grids and scores from the EMA of G (decay {ema.decay:g})" if ema else ""))
     try:

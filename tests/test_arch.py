@@ -98,6 +98,22 @@ def test_dcgan_padded_is_the_course_dcgan_with_ds_first_convolution_padded():
     assert gan_specs("dcgan-padded", 64, 64) == gan_specs("dcgan", 64, 64)
 
 
+def test_dcgan_wide_is_dcgan_padded_with_d_as_wide_as_g():
+    G, D = build_models(arch="dcgan-wide", hidden_dim=32)
+    padded_G, padded_D = build_models(arch="dcgan-padded", hidden_dim=32)
+    assert describe(G.gen) == describe(padded_G.gen)
+    assert D.disc[0][0].padding == (1, 1)
+    assert [m.out_channels for m in D.modules() if isinstance(m, nn.Conv2d)] == [32, 64, 1]
+    assert [m.out_channels for m in padded_D.modules() if isinstance(m, nn.Conv2d)] == [8, 16, 1]
+    assert ARCHITECTURES["dcgan-wide"][2:] == ARCHITECTURES["dcgan-padded"][2:]
+    assert "dcgan-wide" in CONVOLUTIONAL
+    assert D(tg.zeros(2, 1, 28, 28)).shape == (2, 4)
+    g_spec, d_spec = gan_specs("dcgan-wide", 10, 32)
+    assert g_spec == gan_specs("dcgan-padded", 10, 32)[0]
+    assert {k: v[0] for k, v in d_spec.items()} == \
+        {k: tuple(v.shape) for k, v in D.state_dict().items()}
+
+
 def test_vanilla_outputs_are_in_their_ranges(device):
     tg.manual_seed(0)
     G, D = build_models(arch="vanilla")
@@ -225,6 +241,7 @@ def test_vanilla_dry_run_trains_and_writes_nothing(device, fake_mnist, tmp_path,
     out = capsys.readouterr().out
     assert code == 0
     assert f"training on {device}" in out and "dry run finished: 4 steps" in out
+    assert "--arch vanilla:" in out                  # the start line says what it trains
     assert files_under(tmp_path) == before
 
 

@@ -258,6 +258,7 @@ def test_conditional_dry_run_trains_and_writes_nothing(device, fake_mnist, tmp_p
     out = capsys.readouterr().out
     assert code == 0
     assert f"training on {device}" in out and "dry run finished: 4 steps" in out
+    assert "--arch course --conditional:" in out
     assert files_under(tmp_path) == before
 
 

@@ -84,7 +84,7 @@ def test_steps_between_logs_never_copy_to_the_host(device, counter):
     assert n.device_to_host == 1 and n.host_to_device == 0
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "dcgan-padded", "wgan-gp"])
+@pytest.mark.parametrize("arch", ["dcgan", "dcgan-padded", "dcgan-wide", "wgan-gp"])
 def test_the_convolutional_steps_never_copy_to_the_host_between_logs(device, counter, arch):
     from tinygan.gan import ARCHITECTURES
     from tinygan.wgan import WGANGPTrainer

@@ -173,6 +173,12 @@ def padded_dcgan_discriminator(in_dim, hidden_dim):
     return DCGANDiscriminator(1, max(1, hidden_dim // 4), padding=1)
 
 
+def wide_dcgan_discriminator(in_dim, hidden_dim):
+    """The padded DCGAN discriminator as wide as G (64 and 128 channels for G's 64, as week
+    3's critic), not a quarter as wide."""
+    return DCGANDiscriminator(1, hidden_dim, padding=1)
+
+
 def critic(in_dim, hidden_dim):
     """Week 3's critic, as wide as G (64 and 64, as the course)."""
     return Critic(1, hidden_dim)
@@ -184,10 +190,11 @@ ARCHITECTURES = {
     "vanilla": (VanillaGenerator, VanillaDiscriminator, "probs", "symmetric", 100),
     "dcgan": (dcgan_generator, dcgan_discriminator, "logits", "symmetric", 64),
     "dcgan-padded": (dcgan_generator, padded_dcgan_discriminator, "logits", "symmetric", 64),
+    "dcgan-wide": (dcgan_generator, wide_dcgan_discriminator, "logits", "symmetric", 64),
     "wgan-gp": (dcgan_generator, critic, "scores", "symmetric", 64),   # WGANGPTrainer's
 }
 # Architectures whose networks take images as (N, 1, 28, 28) rather than rows of 784.
-CONVOLUTIONAL = ("dcgan", "dcgan-padded", "wgan-gp")
+CONVOLUTIONAL = ("dcgan", "dcgan-padded", "dcgan-wide", "wgan-gp")
 IMAGE_SHAPE = (1, 28, 28)
 
 

@@ -445,10 +445,11 @@ def gan_specs(arch, z_dim, hidden_dim, num_classes=0, im_dim=784):
     """(generator, discriminator) specs of ``build_models(z_dim, hidden_dim, im_dim, arch,
     num_classes)`` under tinygan's state_dict names, without building anything."""
     # The convolutional ones are unconditional; D's width is as tinygan.gan builds it, and
-    # dcgan-padded's padding changes no weight's shape.
-    if arch in ("dcgan", "dcgan-padded"):
+    # the padding changes no weight's shape.
+    if arch in ("dcgan", "dcgan-padded", "dcgan-wide"):
+        d_width = hidden_dim if arch == "dcgan-wide" else max(1, hidden_dim // 4)
         return (model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim),
-                model_spec("dcgan discriminator", hidden_dim=max(1, hidden_dim // 4)))
+                model_spec("dcgan discriminator", hidden_dim=d_width))
     if arch == "wgan-gp":
         return (model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim),
                 model_spec("wgan-gp critic", hidden_dim=hidden_dim))
