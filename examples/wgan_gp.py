@@ -37,7 +37,9 @@ PRESETS = {
 }
 WGAN_GP = Program(description=__doc__.split("\n")[0],
                   archs={"wgan-gp": "the DCGAN generator and week 3's critic (64, 128 "
-                                    "channels, BatchNorm2d), trained with a gradient penalty"},
+                                    "channels, BatchNorm2d), trained with a gradient penalty",
+                         "wgan-gp-padded": "wgan-gp with the critic's first convolution padded "
+                                           "by 1, so that it scores all 28x28 pixels"},
                   presets=PRESETS, out="runs/wgan_gp", hidden_dim=64)
 
 

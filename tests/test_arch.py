@@ -114,6 +114,19 @@ def test_dcgan_wide_is_dcgan_padded_with_d_as_wide_as_g():
         {k: tuple(v.shape) for k, v in D.state_dict().items()}
 
 
+def test_wgan_gp_padded_is_the_course_critic_with_its_first_convolution_padded():
+    G, C = build_models(arch="wgan-gp-padded")
+    course_G, course_C = build_models(arch="wgan-gp")
+    assert describe(G.gen) == describe(course_G.gen)
+    assert C.crit[0][0].padding == (1, 1) and course_C.crit[0][0].padding == (0, 0)
+    assert [(k, v.shape) for k, v in C.state_dict().items()] == \
+        [(k, v.shape) for k, v in course_C.state_dict().items()]
+    assert ARCHITECTURES["wgan-gp-padded"][2:] == ARCHITECTURES["wgan-gp"][2:]
+    assert "wgan-gp-padded" in CONVOLUTIONAL
+    assert C(tg.zeros(2, 1, 28, 28)).shape == (2, 4)
+    assert gan_specs("wgan-gp-padded", 64, 64) == gan_specs("wgan-gp", 64, 64)
+
+
 def test_vanilla_outputs_are_in_their_ranges(device):
     tg.manual_seed(0)
     G, D = build_models(arch="vanilla")

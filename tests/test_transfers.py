@@ -16,7 +16,7 @@ import pytest
 import tinygan as tg
 from tinygan import backend, optim, toy
 from tinygan.ema import EMA
-from tinygan.gan import GANTrainer, build_models
+from tinygan.gan import CONVOLUTIONAL, GANTrainer, build_models
 from tinygan.utils import data
 from tinygan.utils.training import TrainingRun
 
@@ -84,7 +84,7 @@ def test_steps_between_logs_never_copy_to_the_host(device, counter):
     assert n.device_to_host == 1 and n.host_to_device == 0
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "dcgan-padded", "dcgan-wide", "wgan-gp"])
+@pytest.mark.parametrize("arch", CONVOLUTIONAL)
 def test_the_convolutional_steps_never_copy_to_the_host_between_logs(device, counter, arch):
     from tinygan.gan import ARCHITECTURES
     from tinygan.wgan import WGANGPTrainer

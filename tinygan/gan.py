@@ -184,6 +184,12 @@ def critic(in_dim, hidden_dim):
     return Critic(1, hidden_dim)
 
 
+def padded_critic(in_dim, hidden_dim):
+    """Week 3's critic with its first convolution padded by 1, as dcgan-padded's D: it
+    scores every pixel (four scores an image)."""
+    return Critic(1, hidden_dim, padding=1)
+
+
 ARCHITECTURES = {
     # arch: (generator, discriminator, D's output, image range, default z_dim)
     "course": (Generator, Discriminator, "logits", "unit", 64),
@@ -192,9 +198,10 @@ ARCHITECTURES = {
     "dcgan-padded": (dcgan_generator, padded_dcgan_discriminator, "logits", "symmetric", 64),
     "dcgan-wide": (dcgan_generator, wide_dcgan_discriminator, "logits", "symmetric", 64),
     "wgan-gp": (dcgan_generator, critic, "scores", "symmetric", 64),   # WGANGPTrainer's
+    "wgan-gp-padded": (dcgan_generator, padded_critic, "scores", "symmetric", 64),
 }
 # Architectures whose networks take images as (N, 1, 28, 28) rather than rows of 784.
-CONVOLUTIONAL = ("dcgan", "dcgan-padded", "dcgan-wide", "wgan-gp")
+CONVOLUTIONAL = ("dcgan", "dcgan-padded", "dcgan-wide", "wgan-gp", "wgan-gp-padded")
 IMAGE_SHAPE = (1, 28, 28)
 
 

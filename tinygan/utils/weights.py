@@ -450,7 +450,7 @@ def gan_specs(arch, z_dim, hidden_dim, num_classes=0, im_dim=784):
         d_width = hidden_dim if arch == "dcgan-wide" else max(1, hidden_dim // 4)
         return (model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim),
                 model_spec("dcgan discriminator", hidden_dim=d_width))
-    if arch == "wgan-gp":
+    if arch in ("wgan-gp", "wgan-gp-padded"):
         return (model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim),
                 model_spec("wgan-gp critic", hidden_dim=hidden_dim))
     prefix = "net." if num_classes else ""
