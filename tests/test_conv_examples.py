@@ -192,3 +192,19 @@ def course_step(torch, gen, crit, real, draw):
     gen_loss.backward()
     gen_opt.step()
     return mean_critic_loss, gen_loss.item()
+
+
+@pytest.mark.parametrize("name, arch", [("dcgan", "dcgan"), ("dcgan", "dcgan-wide"),
+                                        ("wgan_gp", "wgan-gp-padded")])
+def test_every_arch_trains_resumes_and_samples(name, arch, fake_mnist, tmp_path):
+    out = tmp_path / "run"
+    assert run(name, ["--epochs", "1", "--arch", arch, *TINY], fake_mnist, out) == 0
+    assert run(name, ["--epochs", "2", "--resume"], fake_mnist, out) == 0   # its sizes check
+    a, meta = arrays(out / "checkpoint.npz")
+    assert meta["args"]["arch"] == arch and meta["trainer"]["step"] == 8
+    G, D = build_models(4, 4, arch=arch)
+    assert {k: v.shape for k, v in D.state_dict().items()} == \
+        {k[len("discriminator/"):]: v.shape for k, v in a.items() if k.startswith("discriminator/")}
+    npy = tmp_path / "s.npy"
+    assert sample.main([str(out / "checkpoint.npz"), "--npy", str(npy), "-n", "3"]) in (0, None)
+    assert np.load(npy).shape == (3, 784)
