@@ -12,8 +12,8 @@ MNIST scaled to [-1, 1] in shuffled batches of --batch-size (last short batch dr
 dcgan.py's loader does), Adam at the course's lr 2e-4, betas (0.5, 0.999). At the end,
 --samples images from G in eval mode, mapped to [0, 1], are saved as float32 (N, 784).
 --lr, --beta1 and --batch-size change the recipe, as dcgan.py's flags of the same names do;
---padding 1 pads D's first convolution, as dcgan.py's default D (--arch dcgan-padded) is;
---d-hidden 64 with it makes D as wide as G, as dcgan.py's --arch dcgan-wide.
+--padding 1 pads D's first convolution, as dcgan.py's --arch dcgan-padded does;
+--d-hidden 64 with it makes D as wide as G, as dcgan.py's default D (--arch dcgan-wide) is.
 With --ema DECAY the run also keeps PyTorch's AveragedModel with get_ema_multi_avg_fn(DECAY),
 updated after each G step, its BatchNorm statistics recomputed by update_bn from 10 batches of
 500 noise vectors (as examples/mnist_gan.py recomputes its EMA's), and --ema-npy gets its

@@ -29,21 +29,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))   # mnist_gan.py, besid
 from mnist_gan import Program, main as run_program  # noqa: E402
 
 # --preset tinygan was chosen by measurement (README, "examples/dcgan.py and
-# examples/wgan_gp.py"), its D padded so that it sees the whole image (tinygan.dcgan);
-# --preset course is the notebook's, its D too.
+# examples/wgan_gp.py"), its D padded so that it sees the whole image (tinygan.dcgan) and as
+# wide as G; --preset course is the notebook's, its D too.
 PRESETS = {
     "tinygan": {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 64,
                 "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.999,
-                "arch": "dcgan-padded"},
+                "arch": "dcgan-wide"},
     "course": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
                "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.0,
                "arch": "dcgan"},
 }
 DCGAN = Program(description=__doc__.split("\n")[0],
-                archs={"dcgan-padded": "dcgan with D's first convolution padded by 1, so that "
-                                       "D sees all 28x28 pixels (four logits an image)",
-                       "dcgan-wide": "dcgan-padded with D as wide as G (64, 128 channels), "
+                archs={"dcgan-wide": "dcgan-padded with D as wide as G (64, 128 channels), "
                                      "not a quarter as wide",
+                       "dcgan-padded": "dcgan with D's first convolution padded by 1, so that "
+                                       "D sees all 28x28 pixels (four logits an image)",
                        "dcgan": "the course's: ConvTranspose2d G (256, 128, 64 channels) and "
                                 "Conv2d D (16, 32), BatchNorm2d, Tanh images, N(0, 0.02) "
                                 "weights; D sees the top-left 22x22 of an image"},

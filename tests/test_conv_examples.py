@@ -51,7 +51,7 @@ def test_a_run_writes_grid_checkpoint_and_weights_under_pytorchs_names(name, fak
     width, height = png_size(out / "samples" / "epoch_001.png")
     assert width == height > 8 * 28                     # 8 × 8 digits
     _, meta = arrays(out / "checkpoint.npz")
-    arch = {"dcgan": "dcgan-padded", "wgan_gp": "wgan-gp"}[name]
+    arch = {"dcgan": "dcgan-wide", "wgan_gp": "wgan-gp"}[name]
     assert meta["args"]["arch"] == arch and meta["trainer"]["step"] == 4
     kinds = [identify(read_weights(out / f"{part}.safetensors")).kind
              for part in ("generator", "discriminator")]
@@ -105,7 +105,7 @@ def test_sample_reads_the_checkpoint_and_the_safetensors(name, fake_mnist, tmp_p
 
 @pytest.mark.parametrize("argv, expected", [
     (["--conditional"], "--conditional: the conditional GAN is an MLP here"),
-    (["--gp-weight", "5"], "--gp-weight: --arch dcgan-padded has no gradient penalty"),
+    (["--gp-weight", "5"], "--gp-weight: --arch dcgan-wide has no gradient penalty"),
     (["--gp-weight", "-1"], "expected a number ≥ 0, got -1.0"),
 ])
 def test_settings_the_model_cannot_take_are_one_line(argv, expected, fake_mnist, tmp_path,
@@ -194,7 +194,7 @@ def course_step(torch, gen, crit, real, draw):
     return mean_critic_loss, gen_loss.item()
 
 
-@pytest.mark.parametrize("name, arch", [("dcgan", "dcgan"), ("dcgan", "dcgan-wide"),
+@pytest.mark.parametrize("name, arch", [("dcgan", "dcgan"), ("dcgan", "dcgan-padded"),
                                         ("wgan_gp", "wgan-gp-padded")])
 def test_every_arch_trains_resumes_and_samples(name, arch, fake_mnist, tmp_path):
     out = tmp_path / "run"
