@@ -14,6 +14,8 @@ dcgan.py's loader does), Adam at the course's lr 2e-4, betas (0.5, 0.999). At th
 --lr, --beta1 and --batch-size change the recipe, as dcgan.py's flags of the same names do;
 --padding 1 pads D's first convolution, as dcgan.py's --arch dcgan-padded does;
 --d-hidden 64 with it makes D as wide as G, as dcgan.py's default D (--arch dcgan-wide) is.
+For WGAN-GP, --d-steps sets the critic steps per G step (the course's 5) and --no-batch-norm
+drops the critic's BatchNorm2d (with --padding 1: wgan_gp.py's --arch wgan-gp-padded-nobn).
 With --ema DECAY the run also keeps PyTorch's AveragedModel with get_ema_multi_avg_fn(DECAY),
 updated after each G step, its BatchNorm statistics recomputed by update_bn from 10 batches of
 500 noise vectors (as examples/mnist_gan.py recomputes its EMA's), and --ema-npy gets its
@@ -39,6 +41,9 @@ def parse_args():
                    help="1 pads D's first convolution, as dcgan.py's --arch dcgan-padded")
     p.add_argument("--d-hidden", type=int, default=None,
                    help="D's (or the critic's) first width; default the course's (16; 64)")
+    p.add_argument("--d-steps", type=int, default=5, help="wgan-gp: critic steps per G step")
+    p.add_argument("--no-batch-norm", action="store_true",
+                   help="wgan-gp: the critic without its BatchNorm2d layers")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=128)
@@ -78,9 +83,11 @@ def main():
     x_all = torch.tensor(images, dtype=torch.float32).div(255).mul(2).sub(1).view(-1, 1, 28, 28)
     m = course_models(torch)
     gen = m["DCGANGenerator"]().apply(m["weights_init"])
-    width = {"hidden_dim": args.d_hidden} if args.d_hidden else {}
+    options = {"hidden_dim": args.d_hidden} if args.d_hidden else {}
+    if args.no_batch_norm:
+        options["batch_norm"] = False
     disc = (m["DCGANDiscriminator"] if args.model == "dcgan" else m["Critic"])(
-        padding=args.padding, **width).apply(m["weights_init"])
+        padding=args.padding, **options).apply(m["weights_init"])
     betas = (args.beta1, 0.999)
     gen_opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
     disc_opt = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=betas)
@@ -102,7 +109,7 @@ def main():
                 loss.backward()
                 disc_opt.step()
             else:
-                for _ in range(5):
+                for _ in range(args.d_steps):
                     disc_opt.zero_grad()
                     fake = gen(torch.randn(batch, 64))
                     pred_fake, pred_real = disc(fake.detach()), disc(real)

@@ -39,7 +39,9 @@ WGAN_GP = Program(description=__doc__.split("\n")[0],
                   archs={"wgan-gp": "the DCGAN generator and week 3's critic (64, 128 "
                                     "channels, BatchNorm2d), trained with a gradient penalty",
                          "wgan-gp-padded": "wgan-gp with the critic's first convolution padded "
-                                           "by 1, so that it scores all 28x28 pixels"},
+                                           "by 1, so that it scores all 28x28 pixels",
+                         "wgan-gp-padded-nobn": "wgan-gp-padded without the critic's "
+                                                "BatchNorm2d layers"},
                   presets=PRESETS, out="runs/wgan_gp", hidden_dim=64)
 
 

@@ -19,7 +19,7 @@ from tinygan.gan import (ARCHITECTURES, CONVOLUTIONAL, GANTrainer, VanillaDiscri
 from tinygan.utils import data
 from tinygan.utils.checkpoint import load_checkpoint
 from tinygan.utils.images import image_grid
-from tinygan.utils.weights import gan_specs
+from tinygan.utils.weights import gan_specs, identify, read_weights, save_weights
 
 from example_programs import GAN_TINY as TINY, load_example
 
@@ -125,6 +125,23 @@ def test_wgan_gp_padded_is_the_course_critic_with_its_first_convolution_padded()
     assert "wgan-gp-padded" in CONVOLUTIONAL
     assert C(tg.zeros(2, 1, 28, 28)).shape == (2, 4)
     assert gan_specs("wgan-gp-padded", 64, 64) == gan_specs("wgan-gp", 64, 64)
+
+
+def test_wgan_gp_padded_nobn_is_the_padded_critic_without_batch_norm(tmp_path):
+    G, C = build_models(arch="wgan-gp-padded-nobn", hidden_dim=8)
+    _, padded = build_models(arch="wgan-gp-padded", hidden_dim=8)
+    assert C.crit[0][0].padding == (1, 1)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in C.modules())
+    assert [k for k in padded.state_dict() if k not in C.state_dict()] == \
+        [k for k in padded.state_dict() if k.split(".")[2] == "1"]     # the BatchNorms alone
+    assert "wgan-gp-padded-nobn" in CONVOLUTIONAL
+    g_spec, c_spec = gan_specs("wgan-gp-padded-nobn", 64, 8)
+    assert g_spec == gan_specs("wgan-gp", 64, 8)[0]
+    assert {k: v[0] for k, v in c_spec.items()} == \
+        {k: tuple(v.shape) for k, v in C.state_dict().items()}
+    for model, kind in ((C, "wgan-gp critic without batchnorm"), (padded, "wgan-gp critic")):
+        save_weights(model, tmp_path / "c.safetensors")
+        assert identify(read_weights(tmp_path / "c.safetensors")).kind == kind
 
 
 def test_vanilla_outputs_are_in_their_ranges(device):

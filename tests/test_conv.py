@@ -465,6 +465,19 @@ def test_padding_1_lets_the_course_discriminator_see_every_pixel(device, model):
     assert windows == [(0, 0, 20, 20), (0, 7, 20, 27), (7, 0, 27, 20), (7, 7, 27, 27)]
 
 
+def test_a_critic_without_batch_norm_scores_each_image_alone(device):
+    from tinygan import dcgan
+    tg.manual_seed(0)
+    C = dcgan.Critic(padding=1, batch_norm=False).to(device).train()
+    course = dcgan.Critic()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in C.modules())
+    convs = [k for k in course.state_dict() if k.split(".")[2] == "0"]   # crit.i.0.*
+    assert list(C.state_dict()) == convs                  # the course's convolutions' names
+    x = tg.randn(2, 1, 28, 28, device=device, requires_grad=True)
+    (grad,) = tg.autograd.grad(C(x)[0].sum(), x)
+    assert host(grad)[0].any() and not host(grad)[1].any()   # in train mode too
+
+
 def test_the_course_dcgan_matches_pytorch_in_float32(device):
     tg.manual_seed(1)
     gen = generator(tg, hidden=8).to(device)

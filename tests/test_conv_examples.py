@@ -195,7 +195,8 @@ def course_step(torch, gen, crit, real, draw):
 
 
 @pytest.mark.parametrize("name, arch", [("dcgan", "dcgan"), ("dcgan", "dcgan-padded"),
-                                        ("wgan_gp", "wgan-gp-padded")])
+                                        ("wgan_gp", "wgan-gp-padded"),
+                                        ("wgan_gp", "wgan-gp-padded-nobn")])
 def test_every_arch_trains_resumes_and_samples(name, arch, fake_mnist, tmp_path):
     out = tmp_path / "run"
     assert run(name, ["--epochs", "1", "--arch", arch, *TINY], fake_mnist, out) == 0

@@ -71,12 +71,13 @@ class DCGANDiscriminator(nn.Module):
         )
 
     def make_disc_block(self, input_channels, output_channels, kernel_size=4, stride=2,
-                        final_layer=False, padding=0):
-        """Conv2d → BatchNorm2d → LeakyReLU(0.2), or Conv2d alone for the logit."""
+                        final_layer=False, padding=0, batch_norm=True):
+        """Conv2d → BatchNorm2d → LeakyReLU(0.2), or Conv2d alone for the logit
+        (``batch_norm=False``, not the course's: Conv2d → LeakyReLU)."""
         if not final_layer:
             return nn.Sequential(
                 nn.Conv2d(input_channels, output_channels, kernel_size, stride, padding),
-                nn.BatchNorm2d(output_channels),
+                *([nn.BatchNorm2d(output_channels)] if batch_norm else []),
                 nn.LeakyReLU(0.2, inplace=True),
             )
         return nn.Sequential(nn.Conv2d(input_channels, output_channels, kernel_size, stride))
@@ -89,13 +90,17 @@ class DCGANDiscriminator(nn.Module):
 class Critic(nn.Module):
     """Week 3's critic: the discriminator's layers under the name ``crit``, ``hidden_dim`` 64
     (64, 128, 1 channels); its output is a score, with no sigmoid to read it as a
-    probability. ``padding=1``: as DCGANDiscriminator's, four scores an image."""
+    probability. ``padding=1``: as DCGANDiscriminator's, four scores an image.
 
-    def __init__(self, im_chan=1, hidden_dim=64, padding=0):
+    ``batch_norm=False`` (not the course's) drops the two BatchNorm2d layers, as the WGAN-GP
+    paper advises: the penalty is on each image's gradient, and BatchNorm makes an image's
+    score depend on the rest of its batch (the convolutions keep their names)."""
+
+    def __init__(self, im_chan=1, hidden_dim=64, padding=0, batch_norm=True):
         super().__init__()
         self.crit = nn.Sequential(
-            self.make_crit_block(im_chan, hidden_dim, padding=padding),
-            self.make_crit_block(hidden_dim, hidden_dim * 2),
+            self.make_crit_block(im_chan, hidden_dim, padding=padding, batch_norm=batch_norm),
+            self.make_crit_block(hidden_dim, hidden_dim * 2, batch_norm=batch_norm),
             self.make_crit_block(hidden_dim * 2, 1, final_layer=True),
         )
 

@@ -190,6 +190,11 @@ def padded_critic(in_dim, hidden_dim):
     return Critic(1, hidden_dim, padding=1)
 
 
+def plain_critic(in_dim, hidden_dim):
+    """The padded critic without its BatchNorm2d layers (tinygan.dcgan.Critic)."""
+    return Critic(1, hidden_dim, padding=1, batch_norm=False)
+
+
 ARCHITECTURES = {
     # arch: (generator, discriminator, D's output, image range, default z_dim)
     "course": (Generator, Discriminator, "logits", "unit", 64),
@@ -199,9 +204,11 @@ ARCHITECTURES = {
     "dcgan-wide": (dcgan_generator, wide_dcgan_discriminator, "logits", "symmetric", 64),
     "wgan-gp": (dcgan_generator, critic, "scores", "symmetric", 64),   # WGANGPTrainer's
     "wgan-gp-padded": (dcgan_generator, padded_critic, "scores", "symmetric", 64),
+    "wgan-gp-padded-nobn": (dcgan_generator, plain_critic, "scores", "symmetric", 64),
 }
 # Architectures whose networks take images as (N, 1, 28, 28) rather than rows of 784.
-CONVOLUTIONAL = ("dcgan", "dcgan-padded", "dcgan-wide", "wgan-gp", "wgan-gp-padded")
+CONVOLUTIONAL = ("dcgan", "dcgan-padded", "dcgan-wide", "wgan-gp", "wgan-gp-padded",
+                 "wgan-gp-padded-nobn")
 IMAGE_SHAPE = (1, 28, 28)
 
 

@@ -317,13 +317,13 @@ def dcgan_generator(in_dim, hidden_dim, im_dim=784):
     return spec
 
 
-def _strided_convolutions(name, hidden_dim):
+def _strided_convolutions(name, hidden_dim, batch_norm=True):
     """dcgan's discriminator and critic: Conv2d (kernel 4) + BatchNorm2d blocks (h, 2h
     channels), then a Conv2d to one score, under ``name`` (disc or crit)."""
     widths, spec = [1, hidden_dim, 2 * hidden_dim, 1], {}
     for i in range(3):
         spec |= _conv(f"{name}.{i}.0", (widths[i + 1], widths[i], 4, 4))
-        if i < 2:
+        if i < 2 and batch_norm:
             spec |= _batchnorm(f"{name}.{i}.1", widths[i + 1])
     return spec
 
@@ -336,6 +336,11 @@ def dcgan_discriminator(hidden_dim):
 def wgan_critic(hidden_dim):
     """dcgan.Critic: under ``crit``, ``hidden_dim`` its own width (64)."""
     return _strided_convolutions("crit", hidden_dim)
+
+
+def plain_wgan_critic(hidden_dim):
+    """dcgan.Critic(batch_norm=False): the three convolutions alone."""
+    return _strided_convolutions("crit", hidden_dim, batch_norm=False)
 
 
 def vae(im_dim, hidden_dim, z_dim):
@@ -381,6 +386,8 @@ _LAYOUTS = {
         s, "disc.0.0.weight", lambda h, *_: {"hidden_dim": h}), dcgan_discriminator),
     "wgan-gp critic": (lambda s: _kernel_sizes(
         s, "crit.0.0.weight", lambda h, *_: {"hidden_dim": h}), wgan_critic),
+    "wgan-gp critic without batchnorm": (lambda s: _kernel_sizes(
+        s, "crit.0.0.weight", lambda h, *_: {"hidden_dim": h}), plain_wgan_critic),
     "vae": (lambda s: _both(
         _sizes(s, "encoder.0.weight", lambda h, im: {"im_dim": im, "hidden_dim": h}),
         _sizes(s, "to_mean.weight", lambda z, _: {"z_dim": z})), vae),
@@ -450,9 +457,10 @@ def gan_specs(arch, z_dim, hidden_dim, num_classes=0, im_dim=784):
         d_width = hidden_dim if arch == "dcgan-wide" else max(1, hidden_dim // 4)
         return (model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim),
                 model_spec("dcgan discriminator", hidden_dim=d_width))
-    if arch in ("wgan-gp", "wgan-gp-padded"):
+    if arch in ("wgan-gp", "wgan-gp-padded", "wgan-gp-padded-nobn"):
+        critic = "wgan-gp critic" + (" without batchnorm" if arch.endswith("nobn") else "")
         return (model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim),
-                model_spec("wgan-gp critic", hidden_dim=hidden_dim))
+                model_spec(critic, hidden_dim=hidden_dim))
     prefix = "net." if num_classes else ""
     return (model_spec(f"{arch} generator", prefix, in_dim=z_dim + num_classes,
                        hidden_dim=hidden_dim, im_dim=im_dim),
