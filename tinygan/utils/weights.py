@@ -362,6 +362,11 @@ def _kernel_sizes(shapes, key, read):
     return read(*shape) if shape is not None and len(shape) == 4 else None
 
 
+def _critic_width(shapes):
+    """A critic's sizes, with or without its BatchNorms: its first convolution's width."""
+    return _kernel_sizes(shapes, "crit.0.0.weight", lambda h, *_: {"hidden_dim": h})
+
+
 def _both(first, second):
     return None if first is None or second is None else first | second
 
@@ -384,10 +389,8 @@ _LAYOUTS = {
         dcgan_generator),
     "dcgan discriminator": (lambda s: _kernel_sizes(
         s, "disc.0.0.weight", lambda h, *_: {"hidden_dim": h}), dcgan_discriminator),
-    "wgan-gp critic": (lambda s: _kernel_sizes(
-        s, "crit.0.0.weight", lambda h, *_: {"hidden_dim": h}), wgan_critic),
-    "wgan-gp critic without batchnorm": (lambda s: _kernel_sizes(
-        s, "crit.0.0.weight", lambda h, *_: {"hidden_dim": h}), plain_wgan_critic),
+    "wgan-gp critic": (_critic_width, wgan_critic),
+    "wgan-gp critic without batchnorm": (_critic_width, plain_wgan_critic),
     "vae": (lambda s: _both(
         _sizes(s, "encoder.0.weight", lambda h, im: {"im_dim": im, "hidden_dim": h}),
         _sizes(s, "to_mean.weight", lambda z, _: {"z_dim": z})), vae),
