@@ -51,12 +51,12 @@ def test_a_run_writes_grid_checkpoint_and_weights_under_pytorchs_names(name, fak
     width, height = png_size(out / "samples" / "epoch_001.png")
     assert width == height > 8 * 28                     # 8 × 8 digits
     _, meta = arrays(out / "checkpoint.npz")
-    arch = {"dcgan": "dcgan-wide", "wgan_gp": "wgan-gp"}[name]
+    arch = {"dcgan": "dcgan-wide", "wgan_gp": "wgan-gp-padded-nobn"}[name]
     assert meta["args"]["arch"] == arch and meta["trainer"]["step"] == 4
     kinds = [identify(read_weights(out / f"{part}.safetensors")).kind
              for part in ("generator", "discriminator")]
-    assert kinds == ["dcgan generator",
-                     "dcgan discriminator" if name == "dcgan" else "wgan-gp critic"]
+    assert kinds == ["dcgan generator", "dcgan discriminator" if name == "dcgan"
+                     else "wgan-gp critic without batchnorm"]
     if name == "wgan_gp":
         assert meta["args"]["d_steps"] == 5 and meta["args"]["gp_weight"] == 10.0
 

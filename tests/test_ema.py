@@ -350,6 +350,19 @@ def test_the_dcgans_default_recipe_and_the_courses(flags, expected):
     assert {key: getattr(args, key) for key in expected} == expected
 
 
+@pytest.mark.parametrize("flags, expected", [
+    ([], {"lr": 2e-4, "batch_size": 128, "d_steps": 5, "ema": 0.0,
+          "arch": "wgan-gp-padded-nobn"}),
+    (["--preset", "course"], {"lr": 2e-4, "batch_size": 128, "d_steps": 5, "ema": 0.0,
+                              "arch": "wgan-gp"}),
+    (["--arch", "wgan-gp"], {"lr": 2e-4, "d_steps": 5, "arch": "wgan-gp"})])
+def test_the_wgan_gps_default_recipe_and_the_courses(flags, expected):
+    # measured (README, "examples/dcgan.py and examples/wgan_gp.py"): the course's recipe
+    # with a padded critic without BatchNorm; the course's critic one flag away
+    args = mnist_gan.parse_args(flags, program=wgan_gp.WGAN_GP)[0]
+    assert {key: getattr(args, key) for key in expected} == expected
+
+
 def test_ema_0_trains_no_average(fake_mnist, tmp_path):
     out = tmp_path / "run"
     assert run_gan(["--epochs", "1", *TINY, "--ema", "0"], fake_mnist, out) == 0
