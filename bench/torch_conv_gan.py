@@ -13,7 +13,9 @@ dcgan.py's loader does), Adam at the course's lr 2e-4, betas (0.5, 0.999). At th
 --samples images from G in eval mode, mapped to [0, 1], are saved as float32 (N, 784).
 --lr, --beta1 and --batch-size change the recipe, as dcgan.py's flags of the same names do;
 --padding 1 pads D's first convolution, as dcgan.py's --arch dcgan-padded does;
---d-hidden 64 with it makes D as wide as G, as dcgan.py's default D (--arch dcgan-wide) is.
+--d-hidden 64 with it makes D as wide as week 3's critic, as dcgan.py's default D (--arch
+dcgan-wide) is;
+--g-hidden sets G's width (the course's 64), as dcgan.py's --hidden-dim does.
 For WGAN-GP, --d-steps sets the critic steps per G step (the course's 5) and --no-batch-norm
 drops the critic's BatchNorm2d (with --padding 1: wgan_gp.py's --arch wgan-gp-padded-nobn).
 With --ema DECAY the run also keeps PyTorch's AveragedModel with get_ema_multi_avg_fn(DECAY),
@@ -41,6 +43,8 @@ def parse_args():
                    help="1 pads D's first convolution, as dcgan.py's --arch dcgan-padded")
     p.add_argument("--d-hidden", type=int, default=None,
                    help="D's (or the critic's) first width; default the course's (16; 64)")
+    p.add_argument("--g-hidden", type=int, default=64,
+                   help="G's width, as dcgan.py's --hidden-dim (the course's 64)")
     p.add_argument("--d-steps", type=int, default=5, help="wgan-gp: critic steps per G step")
     p.add_argument("--no-batch-norm", action="store_true",
                    help="wgan-gp: the critic without its BatchNorm2d layers")
@@ -82,7 +86,7 @@ def main():
     images = images[:args.limit]
     x_all = torch.tensor(images, dtype=torch.float32).div(255).mul(2).sub(1).view(-1, 1, 28, 28)
     m = course_models(torch)
-    gen = m["DCGANGenerator"]().apply(m["weights_init"])
+    gen = m["DCGANGenerator"](hidden_dim=args.g_hidden).apply(m["weights_init"])
     options = {"hidden_dim": args.d_hidden} if args.d_hidden else {}
     if args.no_batch_norm:
         options["batch_norm"] = False

@@ -6,8 +6,8 @@ tinygan.dcgan:
     python examples/dcgan.py --data-dir ~/data/mnist
     python examples/dcgan.py --backend cupy --epochs 20 --out runs/dcgan-gpu
     python examples/dcgan.py --preset course          # the course notebook's settings
-                                                       # (lr 2e-4, batch 128, no EMA, and
-                                                       # its unpadded D)
+                                                       # (lr 2e-4, batch 128, no EMA, G's
+                                                       # width 64 and its unpadded D)
 
 Everything else is mnist_gan.py's (see its --help): samples/epoch_NNN.png, loss_curve.png,
 metrics.jsonl, checkpoint.npz with generator.safetensors and discriminator.safetensors
@@ -30,19 +30,20 @@ from mnist_gan import Program, main as run_program  # noqa: E402
 
 # --preset tinygan was chosen by measurement (README, "examples/dcgan.py and
 # examples/wgan_gp.py"), its D padded so that it sees the whole image (tinygan.dcgan) and as
-# wide as G, batch 32 for twice batch 64's updates in an epoch at about the same cost;
-# --preset course is the notebook's, its D too.
+# wide as week 3's critic, batch 32 for twice batch 64's updates in an epoch at about the same
+# cost, G twice the course's width for the shapes of whole digits; --preset course is the
+# notebook's, its G and D too.
 PRESETS = {
     "tinygan": {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 32,
                 "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.999,
-                "arch": "dcgan-wide"},
+                "arch": "dcgan-wide", "hidden_dim": 128},
     "course": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
                "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 1, "ema": 0.0,
-               "arch": "dcgan"},
+               "arch": "dcgan", "hidden_dim": 64},
 }
 DCGAN = Program(description=__doc__.split("\n")[0],
-                archs={"dcgan-wide": "dcgan-padded with D as wide as G (64, 128 channels), "
-                                     "not a quarter as wide",
+                archs={"dcgan-wide": "dcgan-padded with D at week 3's critic's width (64, "
+                                     "128 channels) whatever G's, not a quarter of G's",
                        "dcgan-padded": "dcgan with D's first convolution padded by 1, so that "
                                        "D sees all 28x28 pixels (four logits an image)",
                        "dcgan": "the course's: ConvTranspose2d G (256, 128, 64 channels) and "

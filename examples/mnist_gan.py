@@ -147,9 +147,12 @@ def build_parser(program=MLP):
                         "labelled fake, so it checks the class (default: from --preset)")
     p.add_argument("--z-dim", type=positive_int, default=None,
                    help="noise size; None: 64 for course, 100 for vanilla")
-    p.add_argument("--hidden-dim", type=positive_int, default=program.hidden_dim,
-                   help="the width of the narrowest hidden layer (of G, for dcgan: D is a "
-                        "quarter as wide)")
+    p.add_argument("--hidden-dim", type=positive_int, default=None,
+                   help="the width of the narrowest hidden layer (of G for the convolutional "
+                        "archs: dcgan's D is a quarter as wide, dcgan-wide's 64 whatever G's) "
+                        + ("(default: from --preset)"
+                           if all("hidden_dim" in recipe for recipe in program.presets.values())
+                           else f"(default: {program.hidden_dim})"))
     p.add_argument("--g-loss", choices=["non_saturating", "minimax"], default="non_saturating",
                    help="the generator's loss")
     p.add_argument("--d-steps", type=positive_int, default=None,
@@ -197,7 +200,8 @@ def recipe_text(recipe):
     return (f"lr {lr}, betas {recipe['beta1']:g}/{recipe['beta2']:g}, "
             f"batch {recipe['batch_size']}" + (f", {recipe['d_steps']} critic steps"
                                                if recipe["d_steps"] > 1 else "")
-            + (f", --arch {recipe['arch']}" if "arch" in recipe else ""))
+            + (f", --arch {recipe['arch']}" if "arch" in recipe else "")
+            + (f", --hidden-dim {recipe['hidden_dim']}" if "hidden_dim" in recipe else ""))
 
 
 def parse_args(argv=None, program=MLP):
@@ -212,6 +216,8 @@ def parse_args(argv=None, program=MLP):
     for key, value in recipe.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.hidden_dim is None:     # the MLP's presets and wgan_gp.py's hold no width
+        args.hidden_dim = program.hidden_dim
     given = given_options(parser, argv)
     if args.conditional and "ema" not in given:   # measured to score worse there (PRESETS)
         args.ema = 0.0

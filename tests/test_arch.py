@@ -98,18 +98,22 @@ def test_dcgan_padded_is_the_course_dcgan_with_ds_first_convolution_padded():
     assert gan_specs("dcgan-padded", 64, 64) == gan_specs("dcgan", 64, 64)
 
 
-def test_dcgan_wide_is_dcgan_padded_with_d_as_wide_as_g():
-    G, D = build_models(arch="dcgan-wide", hidden_dim=32)
-    padded_G, padded_D = build_models(arch="dcgan-padded", hidden_dim=32)
+@pytest.mark.parametrize("hidden_dim", [32, 64, 128])
+def test_dcgan_wide_is_dcgan_padded_with_d_at_the_critics_width(hidden_dim):
+    # D is week 3's critic's width (64, 128) whatever G's: the course's G at 64 and
+    # dcgan.py's default G at 128 train against the same D
+    G, D = build_models(arch="dcgan-wide", hidden_dim=hidden_dim)
+    padded_G, padded_D = build_models(arch="dcgan-padded", hidden_dim=hidden_dim)
     assert describe(G.gen) == describe(padded_G.gen)
     assert D.disc[0][0].padding == (1, 1)
-    assert [m.out_channels for m in D.modules() if isinstance(m, nn.Conv2d)] == [32, 64, 1]
-    assert [m.out_channels for m in padded_D.modules() if isinstance(m, nn.Conv2d)] == [8, 16, 1]
+    assert [m.out_channels for m in D.modules() if isinstance(m, nn.Conv2d)] == [64, 128, 1]
+    assert [m.out_channels for m in padded_D.modules() if isinstance(m, nn.Conv2d)] == \
+        [hidden_dim // 4, hidden_dim // 2, 1]
     assert ARCHITECTURES["dcgan-wide"][2:] == ARCHITECTURES["dcgan-padded"][2:]
     assert "dcgan-wide" in CONVOLUTIONAL
     assert D(tg.zeros(2, 1, 28, 28)).shape == (2, 4)
-    g_spec, d_spec = gan_specs("dcgan-wide", 10, 32)
-    assert g_spec == gan_specs("dcgan-padded", 10, 32)[0]
+    g_spec, d_spec = gan_specs("dcgan-wide", 10, hidden_dim)
+    assert g_spec == gan_specs("dcgan-padded", 10, hidden_dim)[0]
     assert {k: v[0] for k, v in d_spec.items()} == \
         {k: tuple(v.shape) for k, v in D.state_dict().items()}
 

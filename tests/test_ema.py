@@ -328,6 +328,14 @@ def test_the_mlp_gans_preset_keeps_an_ema(flags, decay):
     assert mnist_gan.parse_args(flags)[0].ema == decay
 
 
+@pytest.mark.parametrize("flags", [[], ["--preset", "course"], ["--arch", "vanilla"]])
+def test_the_mlp_gans_width_is_the_programs_under_every_preset(flags):
+    # its presets hold no width: --hidden-dim's default is the program's 128, as before
+    # dcgan.py's presets gained one
+    assert mnist_gan.parse_args(flags)[0].hidden_dim == 128
+    assert mnist_gan.parse_args([*flags, "--hidden-dim", "32"])[0].hidden_dim == 32
+
+
 def test_wgan_gp_keeps_none_unless_asked():
     # not measured for it yet: off by default, --ema DECAY turns it on
     assert mnist_gan.parse_args([], program=wgan_gp.WGAN_GP)[0].ema == 0.0
@@ -335,26 +343,29 @@ def test_wgan_gp_keeps_none_unless_asked():
 
 
 @pytest.mark.parametrize("flags, expected", [
-    ([], {"lr": 2e-3, "beta1": 0.5, "batch_size": 32, "ema": 0.999, "arch": "dcgan-wide"}),
+    ([], {"lr": 2e-3, "beta1": 0.5, "batch_size": 32, "ema": 0.999, "arch": "dcgan-wide",
+          "hidden_dim": 128}),
     (["--preset", "course"], {"lr": 2e-4, "beta1": 0.5, "batch_size": 128, "ema": 0.0,
-                              "arch": "dcgan"}),
-    (["--ema", "0"], {"lr": 2e-3, "ema": 0.0, "arch": "dcgan-wide"}),
-    (["--preset", "course", "--arch", "dcgan-wide"], {"lr": 2e-4, "arch": "dcgan-wide"}),
+                              "arch": "dcgan", "hidden_dim": 64}),
+    (["--ema", "0"], {"lr": 2e-3, "ema": 0.0, "arch": "dcgan-wide", "hidden_dim": 128}),
+    (["--hidden-dim", "64"], {"lr": 2e-3, "arch": "dcgan-wide", "hidden_dim": 64}),
+    (["--preset", "course", "--arch", "dcgan-wide"], {"lr": 2e-4, "arch": "dcgan-wide",
+                                                      "hidden_dim": 64}),
     (["--arch", "dcgan-padded"], {"lr": 2e-3, "ema": 0.999, "arch": "dcgan-padded"}),
     (["--arch", "dcgan"], {"lr": 2e-3, "ema": 0.999, "arch": "dcgan"})])
 def test_the_dcgans_default_recipe_and_the_courses(flags, expected):
     # measured (README, "examples/dcgan.py and examples/wgan_gp.py"): lr 2e-3, batch 32, an
-    # EMA of G and a D that sees the whole image, as wide as G; the course's settings one
-    # flag away
+    # EMA of G, G twice the course's width and a D that sees the whole image, at week 3's
+    # critic's width; the course's settings one flag away
     args = mnist_gan.parse_args(flags, program=load_example("dcgan").DCGAN)[0]
     assert {key: getattr(args, key) for key in expected} == expected
 
 
 @pytest.mark.parametrize("flags, expected", [
     ([], {"lr": 2e-4, "batch_size": 128, "d_steps": 5, "ema": 0.0,
-          "arch": "wgan-gp-padded-nobn"}),
+          "arch": "wgan-gp-padded-nobn", "hidden_dim": 64}),
     (["--preset", "course"], {"lr": 2e-4, "batch_size": 128, "d_steps": 5, "ema": 0.0,
-                              "arch": "wgan-gp"}),
+                              "arch": "wgan-gp", "hidden_dim": 64}),
     (["--arch", "wgan-gp"], {"lr": 2e-4, "d_steps": 5, "arch": "wgan-gp"})])
 def test_the_wgan_gps_default_recipe_and_the_courses(flags, expected):
     # measured (README, "examples/dcgan.py and examples/wgan_gp.py"): the course's recipe

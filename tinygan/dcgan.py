@@ -11,8 +11,9 @@ Unpadded kernels of 4 at stride 2 drop a border at each of D's layers, so an ima
 (or score) depends on rows and columns 0-21 of its 28x28 only: the bottom and right six
 reach D only through its BatchNorm's batch statistics (in train mode). ``padding=1`` pads
 the image by a pixel first, so that D sees all of it (arch ``dcgan-padded`` in tinygan.gan;
-``dcgan-wide``, examples/dcgan.py's default, is that D as wide as G). ``Critic(batch_norm=
-False)`` drops the critic's BatchNorm2d layers (arch ``wgan-gp-padded-nobn``).
+``dcgan-wide``, examples/dcgan.py's default, is that D at week 3's critic's width).
+``Critic(batch_norm=False)`` drops the critic's BatchNorm2d layers (arch
+``wgan-gp-padded-nobn``).
 
 Images are (N, 1, 28, 28) in [-1, 1]. Training loops: ``tinygan.gan.GANTrainer`` for the
 DCGAN, ``tinygan.wgan.WGANGPTrainer`` for the critic.

@@ -173,10 +173,14 @@ def padded_dcgan_discriminator(in_dim, hidden_dim):
     return DCGANDiscriminator(1, max(1, hidden_dim // 4), padding=1)
 
 
+WIDE_D_WIDTH = 64   # dcgan-wide's D: week 3's critic's width, whatever G's hidden_dim
+
+
 def wide_dcgan_discriminator(in_dim, hidden_dim):
-    """The padded DCGAN discriminator as wide as G (64 and 128 channels for G's 64, as week
-    3's critic), not a quarter as wide."""
-    return DCGANDiscriminator(1, hidden_dim, padding=1)
+    """The padded DCGAN discriminator at week 3's critic's width (64 and 128 channels)
+    whatever G's width, not a quarter of it: as wide as the course's G (``hidden_dim`` 64),
+    half as wide as examples/dcgan.py's default G (128)."""
+    return DCGANDiscriminator(1, WIDE_D_WIDTH, padding=1)
 
 
 def critic(in_dim, hidden_dim):
