@@ -457,8 +457,7 @@ def gan_specs(arch, z_dim, hidden_dim, num_classes=0, im_dim=784):
     # The convolutional ones are unconditional; D's width is as tinygan.gan builds it, and
     # the padding changes no weight's shape.
     if arch in ("dcgan", "dcgan-padded", "dcgan-wide"):
-        from ..gan import WIDE_D_WIDTH
-        d_width = WIDE_D_WIDTH if arch == "dcgan-wide" else max(1, hidden_dim // 4)
+        d_width = 64 if arch == "dcgan-wide" else max(1, hidden_dim // 4)   # gan.WIDE_D_WIDTH
         return (model_spec("dcgan generator", in_dim=z_dim, hidden_dim=hidden_dim),
                 model_spec("dcgan discriminator", hidden_dim=d_width))
     if arch in ("wgan-gp", "wgan-gp-padded", "wgan-gp-padded-nobn"):
