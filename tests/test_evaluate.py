@@ -175,6 +175,8 @@ def test_conditional_accuracy():
 @pytest.mark.parametrize("bad, message", [
     (np.zeros((4, 784), np.uint8), "floats"),
     (np.zeros((4, 28, 27)), "shape"),
+    (np.zeros((4, 3, 28, 28)), "shape"),
+    (np.zeros(()), "shape"),
     (np.zeros((1, 784)), "N ≥ 2"),
     (np.full((4, 784), np.nan), "NaN"),
     (np.full((4, 784), -1.0), r"\(x \+ 1\) / 2"),
@@ -183,6 +185,12 @@ def test_conditional_accuracy():
 def test_bad_samples_are_refused_with_a_reason(bad, message):
     with pytest.raises(ValueError, match=message):
         E.as_samples(bad)
+
+
+def test_a_dcgans_images_are_taken_in_their_own_shape():
+    x = np.random.default_rng(0).random((3, 784))
+    for shape in ((3, 784), (3, 28, 28), (3, 1, 28, 28)):
+        np.testing.assert_array_equal(E.as_samples(x.reshape(shape)), x)
 
 
 # --- the classifier and its cache ------------------------------------------------------------

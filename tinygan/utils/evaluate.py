@@ -1,7 +1,7 @@
 """How good are a generator's digits? Scores from an MNIST classifier tinygan trains itself.
 
-:func:`evaluate` takes N generated images (float, (N, 784) or (N, 28, 28), in [0, 1]) and
-returns, as a JSON-ready dict:
+:func:`evaluate` takes N generated images (float, (N, 784), (N, 28, 28) or a DCGAN's
+(N, 1, 28, 28), in [0, 1]) and returns, as a JSON-ready dict:
 
 - ``fid``: the Fréchet distance between Gaussians fitted to the classifier's penultimate
   features (128 numbers per image) of the samples and of the 10,000 MNIST test images.
@@ -367,15 +367,16 @@ def load_classifier(data_dir=None, device="cpu", config=DEFAULT_CONFIG, dataset=
 # --- the scores ------------------------------------------------------------------------------
 
 def as_samples(samples):
-    """Samples as a float (N, 784) host array, checked: finite, in [0, 1], N ≥ 2."""
+    """Samples as a float (N, 784) host array, checked: finite, in [0, 1], N ≥ 2. A DCGAN's
+    images, (N, 1, 28, 28), are taken as they come."""
     if isinstance(samples, Tensor):
         samples = backend.to_numpy(samples.detach()._data)
     x = np.asarray(backend.to_numpy(samples))
     if x.dtype.kind != "f":
         raise ValueError(f"samples must be floats in [0, 1], got dtype {x.dtype}")
-    if x.ndim not in (2, 3) or x.shape[1:] not in ((784,), (28, 28)) or len(x) < 2:
-        raise ValueError(f"samples must have shape (N, 784) or (N, 28, 28) with N ≥ 2, "
-                         f"got {x.shape}")
+    if x.shape[1:] not in ((784,), (28, 28), (1, 28, 28)) or len(x) < 2:
+        raise ValueError(f"samples must have shape (N, 784), (N, 28, 28) or (N, 1, 28, 28) "
+                         f"with N ≥ 2, got {x.shape}")
     x = x.reshape(len(x), 784)
     if not np.isfinite(x).all():
         raise ValueError("samples hold NaN or infinite values")
@@ -389,7 +390,8 @@ def as_samples(samples):
 
 def evaluate(samples, labels=None, *, classifier=None, data_dir=None, device="cpu",
              threshold=CONFIDENCE):
-    """Score samples (float (N, 784) or (N, 28, 28) in [0, 1]; N = 10,000 is the usual)
+    """Score samples (float (N, 784), (N, 28, 28) or (N, 1, 28, 28) in [0, 1]; N = 10,000 is
+    the usual)
     against the MNIST test set; ``labels``: the class each was drawn for (conditional
     generators). Returns a dict: samples, fid, inception_score, confident, digits_covered,
     digit_shares (ten floats) and, with labels, conditional_accuracy (see the module's
