@@ -32,7 +32,8 @@ from mnist_gan import Program, main as run_program  # noqa: E402
 # --preset tinygan was chosen by measurement (README, "examples/dcgan.py and
 # examples/wgan_gp.py"): the course's recipe with a critic that sees the whole image and has
 # no BatchNorm, whose statistics tie an image's score to the rest of its batch while the
-# penalty is image by image. --preset course is the notebook's, its critic too.
+# penalty is image by image; no average of G, which scored worse than G at this lr. --preset
+# course is the notebook's, its critic too.
 PRESETS = {
     "tinygan": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
                 "label_smoothing": 0.0, "mismatched_reals": False, "d_steps": 5, "ema": 0.0,
