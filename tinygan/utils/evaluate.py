@@ -391,11 +391,10 @@ def as_samples(samples):
 def evaluate(samples, labels=None, *, classifier=None, data_dir=None, device="cpu",
              threshold=CONFIDENCE):
     """Score samples (float (N, 784), (N, 28, 28) or (N, 1, 28, 28) in [0, 1]; N = 10,000 is
-    the usual)
-    against the MNIST test set; ``labels``: the class each was drawn for (conditional
-    generators). Returns a dict: samples, fid, inception_score, confident, digits_covered,
-    digit_shares (ten floats) and, with labels, conditional_accuracy (see the module's
-    docstring). ``classifier`` defaults to :func:`load_classifier` (data_dir, device)."""
+    the usual) against the MNIST test set; ``labels``: the class each was drawn for
+    (conditional generators). Returns a dict: samples, fid, inception_score, confident,
+    digits_covered, digit_shares (ten floats) and, with labels, conditional_accuracy (see the
+    module's docstring). ``classifier`` defaults to :func:`load_classifier` (data_dir, device)."""
     x = as_samples(samples)
     if classifier is None:
         classifier = load_classifier(data_dir, device)
