@@ -11,7 +11,8 @@ the loop the course's (for WGAN-GP: 5 critic steps with fresh fakes and ε, λ =
 MNIST scaled to [-1, 1] in shuffled batches of --batch-size (last short batch dropped, as
 dcgan.py's loader does), Adam at the course's lr 2e-4, betas (0.5, 0.999). At the end,
 --samples images from G in eval mode, mapped to [0, 1], are saved as float32 (N, 784).
---lr, --beta1 and --batch-size change the recipe, as dcgan.py's flags of the same names do;
+--lr, --beta1, --beta2 and --batch-size change the recipe, as dcgan.py's flags of the same
+names do;
 --padding 1 pads D's first convolution, as dcgan.py's --arch dcgan-padded does;
 --d-hidden 64 with it makes D as wide as week 3's critic, as dcgan.py's default D (--arch
 dcgan-wide) is;
@@ -53,6 +54,7 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--beta2", type=float, default=0.999)
     p.add_argument("--ema", type=float, default=None, metavar="DECAY")
     p.add_argument("--ema-npy", default=None, help="where to save the EMA's samples")
     p.add_argument("--limit", type=int, default=None, help="the first N training images only")
@@ -92,7 +94,7 @@ def main():
         options["batch_norm"] = False
     disc = (m["DCGANDiscriminator"] if args.model == "dcgan" else m["Critic"])(
         padding=args.padding, **options).apply(m["weights_init"])
-    betas = (args.beta1, 0.999)
+    betas = (args.beta1, args.beta2)
     gen_opt = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
     disc_opt = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=betas)
     average = (AveragedModel(gen, multi_avg_fn=get_ema_multi_avg_fn(args.ema))
