@@ -2,7 +2,7 @@
 
     python examples/evaluate.py runs/mnist_gan/checkpoint.npz --data-dir ~/data/mnist
     python examples/evaluate.py runs/cgan/checkpoint.npz --json     # conditional: accuracy too
-    python examples/evaluate.py samples.npy     # float (N, 784) or (N, 1, 28, 28) in [0, 1]
+    python examples/evaluate.py samples.npy   # float (N, 784), (N, 28, 28), (N, 1, 28, 28); [0, 1]
     python examples/evaluate.py runs/mnist_gan/generator.safetensors  # or one PyTorch saved
     python examples/evaluate.py runs/fashion/checkpoint.npz --data-dir ~/data/fashion-mnist
 
