@@ -16,6 +16,11 @@ format: "tinygan-classifier-2" is the CNN; rows without one were scored by the M
 "tinygan-classifier-1"), and printed as a table; --table shows one evaluator's rows.
 PyTorch (not a dependency of tinygan) is needed for --frameworks torch only.
 
+--threads N (default 1) is each framework's CPU threads (tg.set_num_threads, and
+torch.set_num_threads once PyTorch is loaded), so that two runs side by side on two cores each
+keep one: PyTorch otherwise takes a thread per core, and beside another busy program its
+OpenMP threads spin against it (bench/README.md).
+
 --ema DECAY: the same run also keeps an exponential moving average of G's weights, updated after
 each G step (tinygan.ema.EMA; in PyTorch AveragedModel with get_ema_multi_avg_fn), and each
 scoring epoch scores both the live G (JSON "ema": null) and the EMA (its decay), on the same
@@ -36,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygan.utils.cli import open_unit_interval
+from tinygan.utils.cli import open_unit_interval, positive_int
 from tinygan.utils.evaluate import FORMAT as EVALUATOR
 
 MLP_EVALUATOR = "tinygan-classifier-1"     # the rows written before the CNN record no evaluator
@@ -68,6 +73,8 @@ def parse_args(argv=None):
     p.add_argument("--ema", type=open_unit_interval, default=None, metavar="DECAY",
                    help="also keep an EMA of G with this decay and score it beside the live G")
     p.add_argument("--data-dir", default=None, help="the MNIST folder (also caches the classifier)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="CPU threads for each framework (default 1)")
     p.add_argument("--results", default=str(Path(__file__).with_name("results-quality.jsonl")))
     p.add_argument("--table", action="store_true",
                    help="train nothing: print --results as a table, one column per seed (the "
@@ -108,7 +115,7 @@ def table(path, evaluator=EVALUATOR):
     return "\n".join(lines)
 
 
-def train_tinygan(images, recipe, seed, score_at, ema=None, samples=SAMPLES):
+def train_tinygan(images, recipe, seed, score_at, ema=None, samples=SAMPLES, threads=None):
     """The recipe with tinygan's GANTrainer; yields (epoch, {None: G's samples}) at score_at,
     with ema (a decay) also {decay: its EMA's samples}, BatchNorm statistics recomputed."""
     import tinygan as tg
@@ -117,6 +124,8 @@ def train_tinygan(images, recipe, seed, score_at, ema=None, samples=SAMPLES):
     from tinygan.gan import GANTrainer, build_models, get_noise
     from tinygan.utils import data
 
+    if threads is not None:
+        tg.set_num_threads(threads)
     tg.manual_seed(seed)
     loader = data.DataLoader(images, recipe["batch"], seed=seed)
     G, D = build_models(Z_DIM)
@@ -148,13 +157,15 @@ def train_tinygan(images, recipe, seed, score_at, ema=None, samples=SAMPLES):
             yield epoch, scored
 
 
-def train_torch(images, recipe, seed, score_at, ema=None, samples=SAMPLES):
+def train_torch(images, recipe, seed, score_at, ema=None, samples=SAMPLES, threads=None):
     """The same recipe and loop in PyTorch eager (the course's code); the EMA is PyTorch's
     AveragedModel with get_ema_multi_avg_fn, its BatchNorm statistics from update_bn."""
     import torch
     from torch import nn
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     torch.manual_seed(seed)
 
     def g_block(i, o):
@@ -230,7 +241,8 @@ def main():
                 settings = dict(RECIPES[recipe], **({"lr": args.lr} if args.lr else {}))
                 started = time.perf_counter()
                 for epoch, scored in train[framework](images, settings, seed,
-                                                      set(args.epochs), args.ema):
+                                                      set(args.epochs), args.ema,
+                                                      threads=args.threads):
                     for ema, samples in scored.items():
                         scores = evaluate(samples, classifier=classifier)
                         seconds = round(time.perf_counter() - started, 1)
@@ -240,6 +252,7 @@ def main():
                                "digits_covered": scores["digits_covered"],
                                "min_digit_share": round(min(scores["digit_shares"]), 3),
                                "inception_score": round(scores["inception_score"], 2),
+                               "threads": args.threads,
                                "evaluator": EVALUATOR, "machine": machine, "commit": commit}
                         rows.append(row)
                         with open(args.results, "a") as f:

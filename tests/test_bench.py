@@ -204,6 +204,23 @@ def test_course_loop_runs_with_nothing_but_import_tinygan(tmp_path):
     assert row["blas_threads"] == max(1, (os.cpu_count() or 1) // 2)
 
 
+def _framework_threads(framework):
+    if framework == "torch":
+        import torch
+        return torch.get_num_threads()
+    from tinygan import threads
+    return threads.pool_size()
+
+
+def _set_framework_threads(framework, n):
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(n)
+    else:
+        from tinygan import threads
+        threads.set_num_threads(n)
+
+
 @pytest.mark.parametrize("framework", ["tinygan", "torch"])
 def test_quality_bench_scores_an_ema_of_g_beside_the_live_g_it_leaves_as_it_was(framework,
                                                                                  tmp_path):
@@ -215,8 +232,15 @@ def test_quality_bench_scores_an_ema_of_g_beside_the_live_g_it_leaves_as_it_was(
     train = getattr(quality, f"train_{framework}")
     images = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
     recipe = quality.RECIPES["tinygan"]
-    plain = list(train(images, recipe, 0, {1, 2}, samples=8))
-    both = list(train(images, recipe, 0, {1, 2}, ema=0.9, samples=8))
+    threads = _framework_threads(framework)
+    try:                # --threads reaches the framework's own setting (rounding follows it)
+        _set_framework_threads(framework, 2)
+        plain = list(train(images, recipe, 0, {1, 2}, samples=8, threads=1))
+        assert _framework_threads(framework) == 1
+        _set_framework_threads(framework, 2)
+        both = list(train(images, recipe, 0, {1, 2}, ema=0.9, samples=8, threads=1))
+    finally:
+        _set_framework_threads(framework, threads)
     assert [e for e, _ in plain] == [e for e, _ in both] == [1, 2]
     for (_, alone), (_, scored) in zip(plain, both):
         assert list(alone) == [None] and list(scored) == [None, 0.9]
