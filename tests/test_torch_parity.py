@@ -416,9 +416,10 @@ def test_gan_trainer_is_the_course_loop_in_pytorch(device, smoothing):
 Z_CONV = 6    # a small z: the course's shapes otherwise (28×28 images, its kernels and strides)
 
 
-def torch_course_conv_models(hidden_g=8, hidden_d=4, critic=False):
+def torch_course_conv_models(hidden_g=8, hidden_d=4, critic=False, padding=0):
     """The course's week-2 Generator and Discriminator (week 3's Critic: the same layers under
-    ``crit``), written in torch.nn here rather than taken from tinygan, in float64."""
+    ``crit``), written in torch.nn here rather than taken from tinygan, in float64; padding=1
+    pads D's first convolution, as dcgan.py's default D."""
     from torch import nn as tnn
 
     def g_block(i, o, k=3, s=2, final=False):
@@ -427,10 +428,10 @@ def torch_course_conv_models(hidden_g=8, hidden_d=4, critic=False):
         return tnn.Sequential(tnn.ConvTranspose2d(i, o, k, s), tnn.BatchNorm2d(o),
                               tnn.ReLU(inplace=True))
 
-    def d_block(i, o, final=False):
+    def d_block(i, o, final=False, pad=0):
         if final:
             return tnn.Sequential(tnn.Conv2d(i, o, 4, 2))
-        return tnn.Sequential(tnn.Conv2d(i, o, 4, 2), tnn.BatchNorm2d(o),
+        return tnn.Sequential(tnn.Conv2d(i, o, 4, 2, pad), tnn.BatchNorm2d(o),
                               tnn.LeakyReLU(0.2, inplace=True))
 
     class Generator(tnn.Module):
@@ -446,7 +447,8 @@ def torch_course_conv_models(hidden_g=8, hidden_d=4, critic=False):
     class Discriminator(tnn.Module):
         def __init__(self):
             super().__init__()
-            layers = tnn.Sequential(d_block(1, hidden_d), d_block(hidden_d, hidden_d * 2),
+            layers = tnn.Sequential(d_block(1, hidden_d, pad=padding),
+                                    d_block(hidden_d, hidden_d * 2),
                                     d_block(hidden_d * 2, 1, final=True))
             setattr(self, "crit" if critic else "disc", layers)
 
@@ -456,7 +458,7 @@ def torch_course_conv_models(hidden_g=8, hidden_d=4, critic=False):
     return Generator().double(), Discriminator().double()
 
 
-def conv_models_in_both(device, hidden_g=8, hidden_d=4, critic=False):
+def conv_models_in_both(device, hidden_g=8, hidden_d=4, critic=False, padding=0):
     """(G, D, G in PyTorch, D in PyTorch): tinygan's DCGANGenerator and DCGANDiscriminator
     (or Critic) with the course's initialisation in float64, their weights copied into the
     PyTorch models."""
@@ -464,10 +466,10 @@ def conv_models_in_both(device, hidden_g=8, hidden_d=4, critic=False):
 
     tg.manual_seed(3)
     G = DCGANGenerator(Z_CONV, hidden_dim=hidden_g)
-    D = (Critic if critic else DCGANDiscriminator)(hidden_dim=hidden_d)
+    D = (Critic if critic else DCGANDiscriminator)(hidden_dim=hidden_d, padding=padding)
     G.apply(weights_init), D.apply(weights_init)
     G, D = G.double().to(device), D.double().to(device)
-    tG, tD = torch_course_conv_models(hidden_g, hidden_d, critic)
+    tG, tD = torch_course_conv_models(hidden_g, hidden_d, critic, padding)
     for ours, theirs in ((G, tG), (D, tD)):
         theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     return G, D, tG, tD
@@ -494,14 +496,16 @@ def freeze_biases_before_batchnorm(*modules):
                     layer.bias.requires_grad_(False)
 
 
-def test_dcgan_trainer_is_the_course_week2_loop_in_pytorch(device):
+@pytest.mark.parametrize("padding", [0, 1])
+def test_dcgan_trainer_is_the_course_week2_loop_in_pytorch(device, padding):
     """GANTrainer on the course's DCGAN (BatchNorm2d in D, so D sees fakes and reals in two
     passes) takes the steps of the week-2 notebook's PyTorch loop: losses, weights and
-    BatchNorm running statistics, in float64."""
+    BatchNorm running statistics, in float64. With D's first convolution padded (dcgan.py's
+    default D) each image has four logits, and BCE averages all of them."""
     from tinygan.gan import GANTrainer
 
     batch, steps = 6, 4
-    G, D, gen, disc = conv_models_in_both(device)
+    G, D, gen, disc = conv_models_in_both(device, padding=padding)
     adam = {"lr": 2e-3, "betas": (0.5, 0.999)}
     trainer = GANTrainer(G, D, optim.Adam(G.parameters(), **adam),
                          optim.Adam(D.parameters(), **adam), z_dim=Z_CONV, device=device)
@@ -516,6 +520,8 @@ def test_dcgan_trainer_is_the_course_week2_loop_in_pytorch(device):
         np.testing.assert_allclose(host(result.d_loss), tnp(disc_loss), rtol=1e-9)
         np.testing.assert_allclose(host(result.g_loss), tnp(gen_loss), rtol=1e-9)
     assert_same_weights(((G, gen), (D, disc)))
+    D.eval(), G.eval()                                     # no running statistics touched
+    assert tuple(D(G(tgt(np.zeros((2, Z_CONV)), device))).shape) == (2, 4 if padding else 1)
 
 
 class ReplayedUniform:
